@@ -1,0 +1,1 @@
+"""Data: robust image loading and saving (more data sets arrive with training)."""

@@ -1,0 +1,36 @@
+"""The error types the engine raises for a user's input, each with a readable message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DiffusionStudioError(Exception):
+    """Base of every error that is the user's input, not a bug: shown as one line."""
+
+
+class SettingError(DiffusionStudioError, ValueError):
+    """An impossible setting; the message names the setting and the allowed values."""
+
+    def __init__(self, setting: str, reason: str) -> None:
+        super().__init__(f"{setting}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+
+class ImageLoadError(DiffusionStudioError):
+    """A file that cannot be read as an image; the message names the file and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"cannot open image '{Path(path).name}': {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+
+class FileSaveError(DiffusionStudioError):
+    """A file that could not be written; whatever was at the path before is left as it was."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"cannot save '{Path(path).name}': {reason}")
+        self.path = Path(path)
+        self.reason = reason

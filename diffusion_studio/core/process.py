@@ -1,0 +1,153 @@
+"""The forward process q, its posterior, and conversions between what a network may predict.
+
+Every function works on numpy arrays and on torch tensors alike. ``t`` is the papers' step
+(1…T) and may be one int for the whole batch or one per sample (an integer array or tensor of
+length N, broadcast over the other axes of an N×… batch). Equations are numbered as in
+Ho et al. (2020); seed 002 restates them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+
+from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.schedules import NoiseSchedule
+
+Array = TypeVar("Array")  # np.ndarray or torch.Tensor; functions return the kind they are given
+Prediction = Literal["eps", "x0", "v"]
+PREDICTIONS: tuple[str, ...] = ("eps", "x0", "v")
+
+
+def coefficient(values: np.ndarray, t: Any, like: Any) -> Any:
+    """values[t], shaped to broadcast against ``like`` (a per-sample t becomes N×1×…×1).
+
+    A scalar t gives a Python float, which keeps ``like``'s dtype in either library.
+    """
+    if isinstance(t, (int, np.integer)):
+        return float(values[int(t)])
+    if isinstance(t, np.ndarray):
+        picked = values[t]
+        return picked.reshape(picked.shape + (1,) * (like.ndim - picked.ndim)).astype(like.dtype)
+    import torch  # only reached with a tensor t, so torch is already loaded
+
+    picked = torch.as_tensor(values, dtype=like.dtype, device=like.device)[t.to(like.device)]
+    return picked.reshape(picked.shape + (1,) * (like.ndim - picked.ndim))
+
+
+def q_sample(schedule: NoiseSchedule, x0: Array, t: Any, noise: Array) -> Array:
+    """Closed form of the forward process: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (eq. 4, reparameterized)."""
+    return (
+        coefficient(schedule.sqrt_alpha_bars, t, x0) * x0
+        + coefficient(schedule.sqrt_one_minus_alpha_bars, t, x0) * noise
+    )
+
+
+def q_step(schedule: NoiseSchedule, x_prev: Array, t: Any, noise: Array) -> Array:
+    """One Markov step x_{t−1} → x_t: x_t = √α_t x_{t−1} + √β_t ε (eq. 2; seed 000's α^S, β^S)."""
+    return (
+        coefficient(np.sqrt(schedule.alphas), t, x_prev) * x_prev
+        + coefficient(np.sqrt(schedule.betas), t, x_prev) * noise
+    )
+
+
+def q_sample_chain(
+    schedule: NoiseSchedule, x0: np.ndarray, t: int, rng: np.random.Generator
+) -> np.ndarray:
+    """x_t reached by t Markov steps from x_0, fresh noise at each (in law equal to q_sample)."""
+    x = np.asarray(x0, dtype=np.float64)
+    for step in range(1, t + 1):
+        x = q_step(schedule, x, step, rng.standard_normal(x.shape))
+    return x
+
+
+def q_posterior_coefficients(schedule: NoiseSchedule, t: int, s: int) -> tuple[float, float, float]:
+    """Posterior q(x_s | x_t, x_0) for any s < t: mean = c_0 x_0 + c_t x_t, variance v.
+
+    With ᾱ_{t|s} = ᾱ_t / ᾱ_s (the signal kept from s to t) and β_{t|s} = 1 − ᾱ_{t|s}:
+    c_0 = √ᾱ_s β_{t|s} / (1 − ᾱ_t),  c_t = √ᾱ_{t|s} (1 − ᾱ_s) / (1 − ᾱ_t),
+    v = (1 − ᾱ_s) / (1 − ᾱ_t) · β_{t|s}.
+    For s = t − 1 these are eq. (7): μ̃_t and β̃_t. Skipping steps (s < t − 1) is what lets
+    DDPM run on a subsequence of timesteps.
+    """
+    if not 0 <= s < t <= schedule.timesteps:
+        raise SettingError("timestep", f"need 0 ≤ s < t ≤ T = {schedule.timesteps}, got s = {s}, t = {t}")
+    a_t, a_s = schedule.alpha_bars[t], schedule.alpha_bars[s]
+    one_minus_a_t, one_minus_a_s = schedule.one_minus_alpha_bars[t], schedule.one_minus_alpha_bars[s]
+    alpha_ts = a_t / a_s
+    beta_ts = -np.expm1(schedule.log_alpha_bars[t] - schedule.log_alpha_bars[s])
+    c0 = np.sqrt(a_s) * beta_ts / one_minus_a_t
+    ct = np.sqrt(alpha_ts) * one_minus_a_s / one_minus_a_t
+    return float(c0), float(ct), float(one_minus_a_s / one_minus_a_t * beta_ts)
+
+
+def q_posterior_mean_variance(
+    schedule: NoiseSchedule, x0: Array, x_t: Array, t: int, s: int | None = None
+) -> tuple[Array, float]:
+    """Mean μ̃ and variance of q(x_s | x_t, x_0); s defaults to t − 1 (eq. 6–7)."""
+    c0, ct, variance = q_posterior_coefficients(schedule, t, t - 1 if s is None else s)
+    return c0 * x0 + ct * x_t, variance
+
+
+def predict_x0_from_eps(schedule: NoiseSchedule, x_t: Array, t: Any, eps: Array) -> Array:
+    """x̂_0 = (x_t − √(1 − ᾱ_t) ε) / √ᾱ_t, eq. (4) solved for x_0 (eq. 15)."""
+    return (x_t - coefficient(schedule.sqrt_one_minus_alpha_bars, t, x_t) * eps) / coefficient(
+        schedule.sqrt_alpha_bars, t, x_t
+    )
+
+
+def predict_eps_from_x0(schedule: NoiseSchedule, x_t: Array, t: Any, x0: Array) -> Array:
+    """ε̂ = (x_t − √ᾱ_t x_0) / √(1 − ᾱ_t), eq. (4) solved for ε."""
+    return (x_t - coefficient(schedule.sqrt_alpha_bars, t, x_t) * x0) / coefficient(
+        schedule.sqrt_one_minus_alpha_bars, t, x_t
+    )
+
+
+def v_from_x0_eps(schedule: NoiseSchedule, x0: Array, t: Any, eps: Array) -> Array:
+    """The velocity target v = √ᾱ_t ε − √(1 − ᾱ_t) x_0 (Salimans & Ho, 2022)."""
+    return coefficient(schedule.sqrt_alpha_bars, t, x0) * eps - coefficient(
+        schedule.sqrt_one_minus_alpha_bars, t, x0
+    ) * x0
+
+
+def predict_x0_from_v(schedule: NoiseSchedule, x_t: Array, t: Any, v: Array) -> Array:
+    """x̂_0 = √ᾱ_t x_t − √(1 − ᾱ_t) v."""
+    return coefficient(schedule.sqrt_alpha_bars, t, x_t) * x_t - coefficient(
+        schedule.sqrt_one_minus_alpha_bars, t, x_t
+    ) * v
+
+
+def predict_eps_from_v(schedule: NoiseSchedule, x_t: Array, t: Any, v: Array) -> Array:
+    """ε̂ = √(1 − ᾱ_t) x_t + √ᾱ_t v."""
+    return coefficient(schedule.sqrt_one_minus_alpha_bars, t, x_t) * x_t + coefficient(
+        schedule.sqrt_alpha_bars, t, x_t
+    ) * v
+
+
+def check_prediction(prediction: str) -> None:
+    """Raise SettingError unless ``prediction`` names a target we know."""
+    if prediction not in PREDICTIONS:
+        raise SettingError("prediction", f"unknown target '{prediction}' (choose from {', '.join(PREDICTIONS)})")
+
+
+def split_prediction(
+    schedule: NoiseSchedule, output: Array, x_t: Array, t: Any, prediction: Prediction
+) -> tuple[Array, Array]:
+    """(x̂_0, ε̂) from a network's output, whichever target it was trained on."""
+    check_prediction(prediction)
+    if prediction == "eps":
+        return predict_x0_from_eps(schedule, x_t, t, output), output
+    if prediction == "x0":
+        return output, predict_eps_from_x0(schedule, x_t, t, output)
+    return predict_x0_from_v(schedule, x_t, t, output), predict_eps_from_v(schedule, x_t, t, output)
+
+
+def training_target(schedule: NoiseSchedule, x0: Array, t: Any, eps: Array, prediction: Prediction) -> Array:
+    """What a network trained on ``prediction`` should output for x_t = q_sample(x0, t, eps)."""
+    check_prediction(prediction)
+    if prediction == "eps":
+        return eps
+    if prediction == "x0":
+        return x0
+    return v_from_x0_eps(schedule, x0, t, eps)

@@ -1,0 +1,67 @@
+"""The sampling loop: a generator yielding every reverse step, driven by the CLI and the GUI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from diffusion_studio.core.samplers import Sampler
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""network(x_t, index) -> output, with index = t − 1 per sample (0-based, as diffusers counts)."""
+
+
+@dataclass(frozen=True)
+class SamplingStep:
+    """One recorded reverse step, its tensors detached and on the CPU."""
+
+    index: int  # 0-based position in the loop
+    total: int  # number of steps in the loop
+    t: int  # the timestep of x_t (papers' count, 1…T)
+    prev_t: int  # the timestep s this step landed on (0 after the last)
+    x_t: torch.Tensor  # the sample the network saw
+    pred_x0: torch.Tensor  # x̂_0 predicted from x_t
+    pred_eps: torch.Tensor  # ε̂ predicted from x_t
+    x_prev: torch.Tensor  # x_s, the sample after the step (x_0 after the last)
+
+
+def sample_loop(
+    network: Denoiser,
+    sampler: Sampler,
+    shape: Sequence[int],
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    x_T: torch.Tensor | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[SamplingStep]:
+    """Run the reverse process from x_T ~ N(0, I) (or the given x_T), yielding every step.
+
+    ``should_stop`` is asked before each step; when it answers True the loop ends quietly.
+    The same generator seed gives the same samples on the same device.
+    """
+    x = (
+        torch.randn(tuple(shape), generator=generator, device=device)
+        if x_T is None
+        else x_T.to(device=device, dtype=torch.float32)
+    )
+    total = len(sampler.timesteps)
+    for index, t in enumerate(sampler.timesteps.tolist()):
+        if should_stop():
+            return
+        with torch.inference_mode():
+            output = network(x, torch.full((x.shape[0],), t - 1, device=x.device, dtype=torch.long))
+            step = sampler.step(output, t, x, generator)
+        yield SamplingStep(
+            index=index,
+            total=total,
+            t=t,
+            prev_t=sampler.prev_timestep(t),
+            x_t=x.detach().cpu(),
+            pred_x0=step.pred_x0.detach().cpu(),
+            pred_eps=step.pred_eps.detach().cpu(),
+            x_prev=step.prev_sample.detach().cpu(),
+        )
+        x = step.prev_sample

@@ -1,0 +1,224 @@
+"""Named β schedules and the one immutable object that holds everything derived from them.
+
+Notation is Ho et al. (2020), seed 002: the forward step is
+q(x_t | x_{t-1}) = N(x_t; √α_t x_{t-1}, β_t I) with α_t = 1 − β_t and ᾱ_t = Π_{s≤t} α_s.
+Every array is float64 and indexed by the papers' t = 0…T: entry 0 is the data itself
+(β_0 = 0, ᾱ_0 = 1), entries 1…T are the diffusion steps. Networks take the 0-based index t − 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+
+from diffusion_studio.core.errors import SettingError
+
+COSINE_OFFSET = 0.008
+"""s in Nichol & Dhariwal's cosine schedule; keeps β_1 from being vanishingly small."""
+
+MAX_BETA = 0.999
+"""Cosine β_t is clipped here so that the last steps stay well defined (ᾱ_T > 0)."""
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """What defines a schedule; saved beside a model's weights and shared by CLI and GUI."""
+
+    name: str = "linear"  # one of SCHEDULE_NAMES
+    timesteps: int = 1000  # T, the number of diffusion steps
+    beta_start: float = 1e-4  # β_1 (unused by the cosine schedule)
+    beta_end: float = 0.02  # β_T (unused by the cosine schedule)
+
+
+def _linear(c: ScheduleConfig) -> np.ndarray:
+    """β_t rising linearly from β_start to β_end (Ho et al.: 1e-4 → 0.02 for T = 1000)."""
+    return np.linspace(c.beta_start, c.beta_end, c.timesteps, dtype=np.float64)
+
+
+def _scaled_linear(c: ScheduleConfig) -> np.ndarray:
+    """The linear schedule with its range scaled by 1000/T (improved-diffusion).
+
+    Keeps ᾱ_T about the same for any T, so T = 100 destroys the image as T = 1000 does.
+    (diffusers' "scaled_linear", a square-root interpolation, is our "quadratic".)
+    """
+    scale = 1000.0 / c.timesteps
+    return np.linspace(scale * c.beta_start, scale * c.beta_end, c.timesteps, dtype=np.float64)
+
+
+def _quadratic(c: ScheduleConfig) -> np.ndarray:
+    """β_t = (linear interpolation of √β_start → √β_end)², Ho et al.'s "quad" schedule."""
+    return np.linspace(math.sqrt(c.beta_start), math.sqrt(c.beta_end), c.timesteps) ** 2
+
+
+def _sigmoid(c: ScheduleConfig) -> np.ndarray:
+    """β_t = β_start + (β_end − β_start)·σ(u_t), u_t evenly spaced on [−6, 6] (GeoDiff)."""
+    u = np.linspace(-6.0, 6.0, c.timesteps)
+    return c.beta_start + (c.beta_end - c.beta_start) / (1.0 + np.exp(-u))
+
+
+def _cosine(c: ScheduleConfig) -> np.ndarray:
+    """Nichol & Dhariwal: ᾱ_t = f(t)/f(0), f(t) = cos²(((t/T) + s)/(1 + s) · π/2).
+
+    β_t = 1 − ᾱ_t/ᾱ_{t−1}, clipped at MAX_BETA.
+    """
+    t = np.arange(c.timesteps + 1, dtype=np.float64)
+    f = np.cos(((t / c.timesteps) + COSINE_OFFSET) / (1 + COSINE_OFFSET) * math.pi / 2) ** 2
+    alpha_bar = f / f[0]
+    return np.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], MAX_BETA)
+
+
+BETA_FUNCTIONS: dict[str, Callable[[ScheduleConfig], np.ndarray]] = {
+    "linear": _linear,
+    "scaled_linear": _scaled_linear,
+    "cosine": _cosine,
+    "quadratic": _quadratic,
+    "sigmoid": _sigmoid,
+}
+SCHEDULE_NAMES: tuple[str, ...] = tuple(BETA_FUNCTIONS)
+
+
+def _validate(c: ScheduleConfig) -> None:
+    """Raise SettingError, naming the setting, for a schedule that cannot exist."""
+    if c.name not in BETA_FUNCTIONS:
+        raise SettingError("schedule", f"unknown name '{c.name}' (choose from {', '.join(SCHEDULE_NAMES)})")
+    if isinstance(c.timesteps, bool) or not isinstance(c.timesteps, (int, np.integer)) or c.timesteps < 1:
+        raise SettingError("timesteps", f"T must be a whole number ≥ 1, got {c.timesteps!r}")
+    for setting, value in (("beta_start", c.beta_start), ("beta_end", c.beta_end)):
+        if not (isinstance(value, (int, float)) and 0.0 < value < 1.0):
+            raise SettingError(setting, f"β must lie strictly between 0 and 1, got {value!r}")
+    if c.beta_start > c.beta_end:
+        raise SettingError("beta_start", f"β_start = {c.beta_start} is larger than β_end = {c.beta_end}")
+
+
+@dataclass(frozen=True)
+class Seed000Notation:
+    """The same schedule in seed 000's letters, where (α_t^S)² + (β_t^S)² = 1 (DESIGN.md table)."""
+
+    alpha: np.ndarray  # α_t^S = √α_t = √(1 − β_t), the per-step signal scale
+    beta: np.ndarray  # β_t^S = √β_t, the per-step noise scale
+    alpha_bar: np.ndarray  # ᾱ_t^S = √ᾱ_t, the cumulative signal scale
+    beta_bar: np.ndarray  # β̄_t^S = √(1 − ᾱ_t), the cumulative noise scale
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    a.flags.writeable = False
+    return a
+
+
+class NoiseSchedule:
+    """β_1…β_T and every quantity derived from them, float64, indexed by t = 0…T.
+
+    Immutable: the arrays are read-only and attributes cannot be reassigned.
+    """
+
+    def __init__(self, config: ScheduleConfig) -> None:
+        _validate(config)
+        betas = BETA_FUNCTIONS[config.name](config)
+        if not np.all((betas > 0) & (betas < 1)):
+            raise SettingError(
+                "beta_end", f"the {config.name} schedule with T = {config.timesteps} gives β outside (0, 1)"
+            )
+        object.__setattr__(self, "config", config)
+        object.__setattr__(self, "betas", _read_only(np.concatenate([[0.0], betas])))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("NoiseSchedule is immutable; build a new one from a ScheduleConfig")
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"NoiseSchedule({c.name!r}, T={c.timesteps}, β {c.beta_start:g}→{c.beta_end:g})"
+
+    @property
+    def timesteps(self) -> int:
+        """T."""
+        return self.config.timesteps
+
+    @property
+    def t(self) -> np.ndarray:
+        """The steps 1…T, as an integer array (handy as a plot's x axis)."""
+        return np.arange(1, self.timesteps + 1)
+
+    @cached_property
+    def alphas(self) -> np.ndarray:
+        """α_t = 1 − β_t."""
+        return _read_only(1.0 - self.betas)
+
+    @cached_property
+    def log_alpha_bars(self) -> np.ndarray:
+        """log ᾱ_t = Σ_{s≤t} log(1 − β_s), summed in log space for accuracy."""
+        return _read_only(np.cumsum(np.log1p(-self.betas)))
+
+    @cached_property
+    def alpha_bars(self) -> np.ndarray:
+        """ᾱ_t = Π_{s≤t} α_s (Ho et al. eq. 4), with ᾱ_0 = 1."""
+        return _read_only(np.exp(self.log_alpha_bars))
+
+    @cached_property
+    def one_minus_alpha_bars(self) -> np.ndarray:
+        """1 − ᾱ_t, the variance of q(x_t | x_0), computed without cancellation."""
+        return _read_only(-np.expm1(self.log_alpha_bars))
+
+    @cached_property
+    def sqrt_alpha_bars(self) -> np.ndarray:
+        """√ᾱ_t, the signal scale of q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)."""
+        return _read_only(np.sqrt(self.alpha_bars))
+
+    @cached_property
+    def sqrt_one_minus_alpha_bars(self) -> np.ndarray:
+        """√(1 − ᾱ_t), the noise scale of q(x_t | x_0)."""
+        return _read_only(np.sqrt(self.one_minus_alpha_bars))
+
+    @cached_property
+    def snr(self) -> np.ndarray:
+        """SNR(t) = ᾱ_t / (1 − ᾱ_t); infinite at t = 0."""
+        with np.errstate(divide="ignore"):
+            return _read_only(self.alpha_bars / self.one_minus_alpha_bars)
+
+    @cached_property
+    def log_snr(self) -> np.ndarray:
+        """log SNR(t) = log ᾱ_t − log(1 − ᾱ_t) (natural log); +∞ at t = 0."""
+        with np.errstate(divide="ignore"):
+            return _read_only(self.log_alpha_bars - np.log(self.one_minus_alpha_bars))
+
+    @cached_property
+    def posterior_variances(self) -> np.ndarray:
+        """β̃_t = (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · β_t, the variance of q(x_{t−1} | x_t, x_0) (eq. 7).
+
+        β̃_1 = 0: given x_1 and x_0, x_0 is known. Entry 0 is 0 too.
+        """
+        out = np.zeros_like(self.betas)
+        out[1:] = self.one_minus_alpha_bars[:-1] / self.one_minus_alpha_bars[1:] * self.betas[1:]
+        return _read_only(out)
+
+    @cached_property
+    def seed000(self) -> Seed000Notation:
+        """The schedule in seed 000's notation (α^S, β^S, ᾱ^S, β̄^S)."""
+        return Seed000Notation(
+            alpha=_read_only(np.sqrt(self.alphas)),
+            beta=_read_only(np.sqrt(self.betas)),
+            alpha_bar=self.sqrt_alpha_bars,
+            beta_bar=self.sqrt_one_minus_alpha_bars,
+        )
+
+
+def make_schedule(
+    name: str = "linear",
+    timesteps: int = 1000,
+    beta_start: float | None = None,
+    beta_end: float | None = None,
+) -> NoiseSchedule:
+    """Build a schedule by name; β_start/β_end default to Ho et al.'s 1e-4 and 0.02."""
+    defaults = ScheduleConfig()
+    return NoiseSchedule(
+        ScheduleConfig(
+            name=name,
+            timesteps=timesteps,
+            beta_start=defaults.beta_start if beta_start is None else beta_start,
+            beta_end=defaults.beta_end if beta_end is None else beta_end,
+        )
+    )

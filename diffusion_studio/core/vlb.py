@@ -1,0 +1,110 @@
+"""The variational bound L = L_T + Σ_{t=2}^T L_{t−1} + L_0 (Ho et al. eq. 5; seed 002, eq. 15).
+
+All terms are returned in bits per dimension: nats / (D · ln 2), D the dimensions of one sample.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from diffusion_studio.core.process import Prediction, q_posterior_coefficients, q_sample, split_prediction
+from diffusion_studio.core.sampling import Denoiser
+from diffusion_studio.core.samplers import DDPMVariance
+from diffusion_studio.core.schedules import NoiseSchedule
+
+BIN_HALF_WIDTH = 1.0 / 255.0
+"""Half a pixel level when 0…255 is scaled to [−1, 1] (Ho et al. §3.3)."""
+
+
+def normal_kl(mean1, logvar1, mean2, logvar2) -> torch.Tensor:
+    """KL(N(μ₁, σ₁²) ‖ N(μ₂, σ₂²)) per element, in nats (seed 002, eq. 2):
+    log(σ₂/σ₁) + (σ₁² + (μ₁ − μ₂)²) / (2σ₂²) − ½."""
+    mean1, logvar1, mean2, logvar2 = (torch.as_tensor(v, dtype=torch.float64) for v in (mean1, logvar1, mean2, logvar2))
+    return 0.5 * (logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2) - 1.0)
+
+
+def discretized_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale) -> torch.Tensor:
+    """log ∫_{δ−(x)}^{δ+(x)} N(y; μ, σ²) dy per element (the decoder p_θ(x_0 | x_1), seed 002).
+
+    δ±(x) = x ± 1/255, except δ+(1) = +∞ and δ−(−1) = −∞, so the 256 bins cover the real line.
+    """
+    x, mean = x.to(torch.float64), mean.to(torch.float64)
+    inv_scale = torch.exp(-torch.as_tensor(log_scale, dtype=torch.float64))
+    upper = (x - mean + BIN_HALF_WIDTH) * inv_scale
+    lower = (x - mean - BIN_HALF_WIDTH) * inv_scale
+    log_cdf_upper = torch.special.log_ndtr(upper)  # log Φ(upper): the whole bin at x = −1
+    log_one_minus_cdf_lower = torch.special.log_ndtr(-lower)  # log(1 − Φ(lower)): at x = 1
+    cdf_delta = torch.special.ndtr(upper) - torch.special.ndtr(lower)  # Φ(upper) − Φ(lower)
+    log_delta = torch.log(cdf_delta.clamp_min(1e-12))
+    return torch.where(x < -0.999, log_cdf_upper, torch.where(x > 0.999, log_one_minus_cdf_lower, log_delta))
+
+
+def _bits_per_dim(nats: torch.Tensor) -> torch.Tensor:
+    """Mean over all but the batch axis, converted from nats to bits."""
+    return nats.flatten(1).mean(1) / math.log(2.0)
+
+
+def prior_bpd(schedule: NoiseSchedule, x0: torch.Tensor) -> torch.Tensor:
+    """L_T = KL(q(x_T | x_0) ‖ N(0, I)) per sample, bits/dim (≈ 1e−5 for Ho et al.'s schedule)."""
+    T = schedule.timesteps
+    mean = schedule.sqrt_alpha_bars[T] * x0.to(torch.float64)
+    logvar = math.log(schedule.one_minus_alpha_bars[T])
+    return _bits_per_dim(normal_kl(mean, logvar, 0.0, 0.0))
+
+
+@dataclass(frozen=True)
+class BoundTerms:
+    """Each term of the bound per sample, in bits/dim."""
+
+    prior: torch.Tensor  # L_T, shape (N,)
+    terms: torch.Tensor  # column t − 1 holds L_{t−1} for t = 1…T (column 0 is L_0), shape (N, T)
+
+    @property
+    def total(self) -> torch.Tensor:
+        """L = L_T + Σ L_{t−1} + L_0, an upper bound on −log₂ p(x_0) per dimension."""
+        return self.prior + self.terms.sum(1)
+
+
+def reverse_log_variance(schedule: NoiseSchedule, t: int, variance: DDPMVariance) -> float:
+    """log σ_t² of p_θ(x_{t−1} | x_t); β̃_1 = 0 is replaced by β̃_2 so that L_0 stays finite."""
+    if variance == "beta":
+        return math.log(schedule.betas[t])
+    tilde = schedule.posterior_variances
+    if t > 1:
+        return math.log(tilde[t])
+    return math.log(tilde[2] if schedule.timesteps >= 2 else schedule.betas[1])
+
+
+@torch.inference_mode()
+def vlb_terms(
+    schedule: NoiseSchedule,
+    network: Denoiser,
+    x0: torch.Tensor,
+    prediction: Prediction = "eps",
+    variance: DDPMVariance = "beta",
+    generator: torch.Generator | None = None,
+) -> BoundTerms:
+    """Every term of the bound for a batch x_0 ∈ [−1, 1], one x_t ~ q(x_t | x_0) per t.
+
+    L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ N(μ̃(x_t, x̂_0), σ_t²)) for t ≥ 2 (eq. 5),
+    L_0 = −log p_θ(x_0 | x_1) with the discretized Gaussian decoder (§3.3).
+    """
+    columns = []
+    for t in range(1, schedule.timesteps + 1):
+        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        x_t = q_sample(schedule, x0, t, noise)
+        index = torch.full((x0.shape[0],), t - 1, device=x0.device, dtype=torch.long)
+        pred_x0, _ = split_prediction(schedule, network(x_t, index), x_t, t, prediction)
+        c0, ct, true_var = q_posterior_coefficients(schedule, t, t - 1)
+        model_mean = c0 * pred_x0 + ct * x_t
+        model_logvar = reverse_log_variance(schedule, t, variance)
+        if t == 1:
+            nats = -discretized_gaussian_log_likelihood(x0, model_mean, 0.5 * model_logvar)
+        else:
+            true_mean = c0 * x0 + ct * x_t
+            nats = normal_kl(true_mean, math.log(true_var), model_mean, model_logvar)
+        columns.append(_bits_per_dim(nats))
+    return BoundTerms(prior=prior_bpd(schedule, x0), terms=torch.stack(columns, dim=1))
