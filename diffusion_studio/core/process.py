@@ -32,7 +32,7 @@ def coefficient(values: np.ndarray, t: Any, like: Any) -> Any:
         return picked.reshape(picked.shape + (1,) * (like.ndim - picked.ndim)).astype(like.dtype)
     import torch  # only reached with a tensor t, so torch is already loaded
 
-    picked = torch.as_tensor(values, dtype=like.dtype, device=like.device)[t.to(like.device)]
+    picked = torch.tensor(values, dtype=like.dtype, device=like.device)[t.to(like.device)]
     return picked.reshape(picked.shape + (1,) * (like.ndim - picked.ndim))
 
 

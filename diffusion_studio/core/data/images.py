@@ -122,8 +122,8 @@ def load_image(
         raise
     except UnidentifiedImageError:
         raise ImageLoadError(path, "not an image format that can be read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(path, "the image is too large to open safely (a possible decompression bomb)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(path, f"too large to open safely, a possible decompression bomb ({exc})") from None
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise ImageLoadError(path, f"the file is damaged or unreadable ({exc})") from None
     if array.ndim == 2:

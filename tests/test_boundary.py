@@ -1,0 +1,41 @@
+"""The core and the CLI never load Qt; importing the core does not even load torch."""
+
+import json
+import subprocess
+import sys
+
+PROBE = """
+import json, sys
+import diffusion_studio.core
+after_core = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'shiboken6', 'pyqtgraph'))
+from diffusion_studio.core import schedules, process, samplers, sampling, vlb, atomic
+from diffusion_studio.core.data import images
+from diffusion_studio import cli
+cli.main(['schedule', '-T', '5', '--output', sys.argv[1]])
+qt = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph'))
+print(json.dumps({'after_core': after_core, 'qt': qt}))
+"""
+
+
+def test_core_and_cli_load_no_qt(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path / "s.csv")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["qt"] == []
+    assert loaded["after_core"] == []
+    assert (tmp_path / "s.csv").exists()
+
+
+def test_cli_noise_loads_neither_qt_nor_torch(tmp_path):
+    probe = (
+        "import sys, numpy as np; from PIL import Image;"
+        "Image.fromarray(np.zeros((4, 4), np.uint8)).save(sys.argv[1] + '/in.png');"
+        "from diffusion_studio.cli import main;"
+        "main(['noise', sys.argv[1] + '/in.png', '--t', '3', '-o', sys.argv[1] + '/out.png']);"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'PySide6', 'pyqtgraph'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
