@@ -34,3 +34,15 @@ class FileSaveError(DiffusionStudioError):
         super().__init__(f"cannot save '{Path(path).name}': {reason}")
         self.path = Path(path)
         self.reason = reason
+
+
+class DataError(DiffusionStudioError):
+    """Training data that cannot be used: a missing or empty folder, an unknown data set."""
+
+
+class CheckpointError(DiffusionStudioError):
+    """A checkpoint that cannot be loaded; the message names the folder and what is wrong."""
+
+
+class TrainingError(DiffusionStudioError):
+    """Training stopped by a problem (a non-finite loss, out of memory); the last checkpoint stays."""

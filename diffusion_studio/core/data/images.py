@@ -76,19 +76,22 @@ def load_image(
     channels: int | None = None,
     max_side: int | None = None,
     max_pixels: int = MAX_PIXELS,
+    square: int | None = None,
 ) -> np.ndarray:
     """Read any common image file as an H×W×C float32 array in [−1, 1] (x = 2·v/white − 1).
 
     channels: 1 or 3 to force gray or RGB; None keeps the file's own (gray stays gray).
     max_side: shrink (Lanczos, aspect kept) so that neither side exceeds it; None keeps the size.
     max_pixels: refuse larger images before decoding them.
+    square: resize the shorter side to this and center-crop to a square (a model's input size).
     Animated and multi-page files give their first frame; EXIF orientation is applied.
     """
     path = Path(path)
     if channels not in (None, 1, 3):
         raise SettingError("channels", f"must be 1 (gray) or 3 (RGB), got {channels!r}")
-    if max_side is not None and max_side < 1:
-        raise SettingError("max_side", f"must be at least 1 pixel, got {max_side!r}")
+    for setting, value in (("max_side", max_side), ("square", square)):
+        if value is not None and value < 1:
+            raise SettingError(setting, f"must be at least 1 pixel, got {value!r}")
     if path.is_dir():
         raise ImageLoadError(path, "it is a folder, not an image file")
     try:
@@ -117,6 +120,8 @@ def load_image(
                 flat, white, natural = _normalised(img)
                 if max_side is not None and max(flat.size) > max_side:
                     flat.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                if square is not None:
+                    flat = ImageOps.fit(flat, (square, square), Image.Resampling.LANCZOS)
                 array = np.asarray(flat, dtype=np.float32)
     except ImageLoadError:
         raise

@@ -1,0 +1,135 @@
+"""Training data, all in memory and offline: an image folder, the bundled digits, 2-D toy sets.
+
+Images come as N×C×S×S float32 in [−1, 1]; points as N×2 float32, roughly unit scale.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from diffusion_studio.core.data.images import load_image
+from diffusion_studio.core.errors import DataError, ImageLoadError
+from diffusion_studio.resources import RESOURCES
+
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".tga"}
+)
+DIGITS_FILE = RESOURCES / "data" / "digits.csv.gz"
+TOY_POINTS = 20_000
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A data set ready for training."""
+
+    name: str  # "digits", a toy's name, or the folder's path
+    data: np.ndarray  # N×C×S×S images in [−1, 1], or N×D points
+    skipped: tuple[tuple[str, str], ...] = field(default=())  # (file name, reason) of unreadable files
+
+    @property
+    def is_image(self) -> bool:
+        return self.data.ndim == 4
+
+
+def load_image_folder(root: str | Path, image_size: int, channels: int | None = None) -> Dataset:
+    """Every image under ``root`` (recursively), resized and center-cropped to image_size².
+
+    Files with an image suffix that cannot be read are skipped and listed in ``skipped``.
+    channels: 1 or 3; None takes RGB unless every readable image is gray.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"'{root}' is not a folder")
+    candidates = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not candidates:
+        raise DataError(f"the folder '{root.name}' holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    arrays, skipped = [], []
+    for path in candidates:
+        try:
+            arrays.append(load_image(path, channels=channels, square=image_size))
+        except ImageLoadError as exc:
+            skipped.append((str(path.relative_to(root)), exc.reason))
+    if not arrays:
+        raise DataError(f"none of the {len(candidates)} image files in '{root.name}' could be read (first: {skipped[0][1]})")
+    wanted = channels or max(a.shape[2] for a in arrays)
+    data = np.stack([a if a.shape[2] == wanted else np.repeat(a, wanted, axis=2) for a in arrays])
+    return Dataset(str(root), np.ascontiguousarray(data.transpose(0, 3, 1, 2)), tuple(skipped))
+
+
+def load_digits(image_size: int = 16) -> Dataset:
+    """The 1,797 8×8 handwritten digits (UCI, Alpaydin & Kaynak 1998) upscaled to image_size².
+
+    Pixel counts 0…16 become gray levels (white ink on black), resized with bicubic filtering.
+    """
+    with gzip.open(DIGITS_FILE, "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",", dtype=np.float32)
+    pixels = (table[:, :64] * (255.0 / 16.0)).reshape(-1, 8, 8)
+    resized = np.stack(
+        [np.asarray(Image.fromarray(p, "F").resize((image_size, image_size), Image.Resampling.BICUBIC)) for p in pixels]
+    )
+    data = np.clip(resized / 127.5 - 1.0, -1.0, 1.0).astype(np.float32)
+    return Dataset("digits", data[:, None])
+
+
+def swiss_roll(n: int, rng: np.random.Generator) -> np.ndarray:
+    """The 2015 paper's Swiss roll: u ~ U(1.5π, 4.5π), (u cos u, u sin u)/5, slight noise."""
+    u = rng.uniform(1.5 * math.pi, 4.5 * math.pi, n)
+    points = np.stack([u * np.cos(u), u * np.sin(u)], axis=1) / 5.0
+    return points + 0.05 * rng.standard_normal((n, 2))
+
+
+def two_moons(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Two interleaved half circles, centred on the origin."""
+    angle = rng.uniform(0, math.pi, n)
+    upper = rng.random(n) < 0.5
+    x = np.where(upper, np.cos(angle), 1.0 - np.cos(angle))
+    y = np.where(upper, np.sin(angle), 0.5 - np.sin(angle))
+    return (np.stack([x - 0.5, y - 0.25], axis=1) + 0.05 * rng.standard_normal((n, 2))) * 1.5
+
+
+def eight_gaussians(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Eight Gaussians of std 0.1 evenly on a circle of radius 1.5."""
+    k = rng.integers(0, 8, n) * (math.pi / 4)
+    return 1.5 * np.stack([np.cos(k), np.sin(k)], axis=1) + 0.1 * rng.standard_normal((n, 2))
+
+
+def checkerboard(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform on the black squares of a 4×4 board covering [−2, 2]²."""
+    x = rng.uniform(-2, 2, n)
+    y = rng.uniform(0, 1, n) + rng.integers(0, 2, n) * 2 - 2
+    y = y + np.floor(x) % 2
+    return np.stack([x, y], axis=1)
+
+
+TOY_SETS: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
+    "swiss_roll": swiss_roll,
+    "two_moons": two_moons,
+    "eight_gaussians": eight_gaussians,
+    "checkerboard": checkerboard,
+}
+BUILTIN_SETS: tuple[str, ...] = ("digits", *TOY_SETS)
+
+
+def load_toy(name: str, n: int = TOY_POINTS, seed: int = 0) -> Dataset:
+    """n points of a named 2-D toy set, the same for the same seed."""
+    if name not in TOY_SETS:
+        raise DataError(f"unknown toy set '{name}' (choose from {', '.join(TOY_SETS)})")
+    return Dataset(name, TOY_SETS[name](n, np.random.default_rng(seed)).astype(np.float32))
+
+
+def load_dataset(source: str, image_size: int = 16, channels: int | None = None, seed: int = 0) -> Dataset:
+    """A built-in set by name ("digits", "swiss_roll", …) or an image folder by path."""
+    if source == "digits":
+        return load_digits(image_size)
+    if source in TOY_SETS:
+        return load_toy(source, seed=seed)
+    if Path(source).is_dir():
+        return load_image_folder(source, image_size, channels)
+    raise DataError(f"'{source}' is neither a folder nor a built-in data set ({', '.join(BUILTIN_SETS)})")
