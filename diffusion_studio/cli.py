@@ -7,6 +7,8 @@ import csv
 import io
 import json
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -15,7 +17,11 @@ import numpy as np
 from diffusion_studio import __version__
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.errors import DiffusionStudioError, FileSaveError, SettingError
+from diffusion_studio.core.models.config import MLPConfig, ModelConfig, UNetConfig
+from diffusion_studio.core.process import PREDICTIONS
+from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, SPACINGS, build_sampler
 from diffusion_studio.core.schedules import SCHEDULE_NAMES, NoiseSchedule, ScheduleConfig, make_schedule
+from diffusion_studio.core.train_config import DEVICES, TrainConfig
 
 PROG = "diffusion-studio"
 SCHEDULE_COLUMNS = (
@@ -84,7 +90,66 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--max-side", type=int, help="shrink the image so no side exceeds this many pixels")
     noise.add_argument("--output", "-o", type=Path, required=True, help="PNG file to write")
     noise.set_defaults(run=run_noise)
+    _add_train_parser(commands)
+    _add_sample_parser(commands)
     return parser
+
+
+def _add_train_parser(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train",
+        help="train a DDPM on images or 2-D points",
+        description="Train on L_simple (Ho et al. Algorithm 1) and save a checkpoint folder; "
+        "image data trains a U-Net, 2-D toy sets an MLP. Ctrl+C saves and stops.",
+    )
+    train.add_argument("--data", required=True, help="digits, swiss_roll, two_moons, eight_gaussians, checkerboard, or an image folder")
+    train.add_argument("--steps", type=int, required=True, help="total training steps (a resumed run continues to this)")
+    train.add_argument("--output", "-o", type=Path, required=True, help="checkpoint folder to write")
+    train.add_argument("--resume", action="store_true", help="continue the checkpoint in --output (its model and schedule)")
+    train.add_argument("--device", default="auto", choices=DEVICES, help="default: %(default)s (CUDA, then MPS, then CPU)")
+    train.add_argument("--image-size", type=int, default=16, help="images are resized and cropped to this square (default: %(default)s)")
+    train.add_argument("--channels", type=int, choices=(1, 3), help="1 gray or 3 RGB (default: as the data)")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=TrainConfig.learning_rate, help="peak learning rate (default: %(default)s)")
+    train.add_argument("--warmup", type=int, default=TrainConfig.warmup_steps, help="warm-up steps (default: %(default)s)")
+    train.add_argument("--ema-decay", type=float, default=TrainConfig.ema_decay, help="default: %(default)s")
+    train.add_argument("--prediction", default="eps", choices=PREDICTIONS, help="network target (default: %(default)s)")
+    _add_schedule_options(train)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--base-channels", type=int, default=32, help="U-Net width of the first level (default: %(default)s)")
+    train.add_argument("--channel-mults", type=_int_list, default=[1, 2, 2], help="U-Net widths per level (default: 1,2,2)")
+    train.add_argument("--res-blocks", type=int, default=2, help="residual blocks per level (default: %(default)s)")
+    train.add_argument("--attention", type=_int_list, default=None, help="feature-map sizes with attention (default: 16 if present)")
+    train.add_argument("--dropout", type=float, default=0.1)
+    train.add_argument("--hidden", type=int, default=128, help="MLP width for 2-D data (default: %(default)s)")
+    train.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps (default: %(default)s)")
+    train.add_argument("--inference-only", action="store_true", help="save only the EMA weights (smaller; cannot be resumed)")
+    train.set_defaults(run=run_train)
+
+
+def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
+    sample = commands.add_parser(
+        "sample",
+        help="sample from a trained model with DDPM or DDIM",
+        description="Run the reverse process. --output by suffix: .png a grid (a scatter plot for 2-D "
+        "models), .npy the raw samples in data space.",
+    )
+    sample.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
+    sample.add_argument("--sampler", default="ddpm", choices=tuple(SAMPLERS))
+    sample.add_argument("--steps", type=int, help="number of sampling steps (default: all T)")
+    sample.add_argument("--eta", type=float, default=0.0, help="DDIM η: 0 deterministic, 1 DDPM-like (default: %(default)s)")
+    sample.add_argument("--variance", default="beta", choices=DDPM_VARIANCES, help="DDPM σ_t²: β_t or β̃_t (default: %(default)s)")
+    sample.add_argument("--spacing", default="trailing", choices=SPACINGS, help="which timesteps K < T steps visit")
+    sample.add_argument("--clip", action=argparse.BooleanOptionalAction, default=None, help="clip x̂_0 to [−1, 1] (default: on for images)")
+    sample.add_argument("--num", type=int, default=16, help="number of samples (default: %(default)s)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--device", default="auto", choices=DEVICES)
+    sample.add_argument("--output", "-o", type=Path, required=True, help=".png or .npy")
+    sample.add_argument("--gif", type=Path, help="also write the denoising as an animated GIF")
+    sample.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default: %(default)s)")
+    sample.add_argument("--trajectory", type=Path, help="also save every recorded step (.npz) for the app")
+    sample.add_argument("--record-every", type=int, default=1, help="record every k-th step (default: %(default)s)")
+    sample.set_defaults(run=run_sample)
 
 
 def schedule_table(schedule: NoiseSchedule) -> dict[str, np.ndarray]:
@@ -137,6 +202,162 @@ def run_noise(args: argparse.Namespace) -> None:
         frames.insert(0, x0)
     save_image(image_grid(frames), args.output)
     print(f"wrote {args.output} (t = {', '.join(map(str, args.t))})")
+
+
+class _Progress:
+    """One status line on stderr, redrawn at most a few times a second (a new line when not a TTY)."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval if sys.stderr.isatty() else 5.0
+        self.last = 0.0
+
+    def show(self, text: str, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self.last < self.interval:
+            return
+        self.last = now
+        if sys.stderr.isatty():
+            sys.stderr.write("\r" + text.ljust(78) + ("\n" if final else ""))
+        else:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _model_config(args: argparse.Namespace, dataset) -> ModelConfig:
+    if not dataset.is_image:
+        return MLPConfig(dim=dataset.data.shape[1], hidden=args.hidden)
+    size = args.image_size
+    resolutions = [size >> level for level in range(len(args.channel_mults))]
+    attention = tuple(args.attention) if args.attention is not None else tuple(r for r in resolutions if r == 16)
+    channels = dataset.data.shape[1]
+    return UNetConfig(
+        image_size=size,
+        in_channels=channels,
+        out_channels=channels,
+        base_channels=args.base_channels,
+        channel_mults=tuple(args.channel_mults),
+        num_res_blocks=args.res_blocks,
+        attention_resolutions=attention,
+        dropout=args.dropout,
+    )
+
+
+def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None = None) -> None:
+    """.npy: raw samples; .png: a grid of images or a scatter plot of points."""
+    from diffusion_studio.core.export import batch_grid, save_frame, scatter_frame
+    from diffusion_studio.core.data.images import to_uint8
+
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        try:
+            with atomic_write(path) as handle:
+                np.save(handle, samples)
+        except OSError as exc:
+            raise FileSaveError(path, exc.strerror or str(exc)) from None
+    elif suffix == ".png":
+        picture = batch_grid(to_uint8(samples.transpose(0, 2, 3, 1))) if samples.ndim == 4 else scatter_frame(samples, reference=reference)
+        save_frame(picture, path)
+    else:
+        raise SettingError("output", f"'{path.name}': use a .png or .npy file")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from diffusion_studio.core.checkpoint import load_checkpoint, resume_trainer, save_checkpoint
+    from diffusion_studio.core.data.datasets import load_dataset
+    from diffusion_studio.core.training import Trainer
+
+    checkpoint = None
+    if args.resume:
+        checkpoint = load_checkpoint(args.output)
+        model_config, schedule_config = checkpoint.model_config, checkpoint.schedule_config
+        config = replace(checkpoint.train_config, steps=args.steps, device=args.device)
+        size = getattr(model_config, "image_size", args.image_size)
+        channels = getattr(model_config, "in_channels", None)
+        dataset = load_dataset(config.data, size, channels, seed=config.seed)
+    else:
+        config = TrainConfig(
+            data=args.data, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
+            warmup_steps=args.warmup, ema_decay=args.ema_decay, prediction=args.prediction,
+            seed=args.seed, device=args.device,
+        )
+        schedule_config = _schedule_from(args).config
+        dataset = load_dataset(args.data, args.image_size, args.channels, seed=args.seed)
+        model_config = _model_config(args, dataset)
+    if dataset.skipped:
+        names = ", ".join(name for name, _ in dataset.skipped[:5]) + (" …" if len(dataset.skipped) > 5 else "")
+        print(f"skipped {len(dataset.skipped)} unreadable file(s): {names}", file=sys.stderr)
+    trainer = Trainer(model_config, schedule_config, config, dataset)
+    if checkpoint is not None:
+        resume_trainer(checkpoint, trainer)
+    print(
+        f"training {type(trainer.model).__name__} ({trainer.parameters:,} parameters) on {dataset.name} "
+        f"({len(dataset.data)} samples) on {trainer.device}, from step {trainer.step} to {config.steps}",
+        file=sys.stderr,
+    )
+
+    def save() -> None:
+        save_checkpoint(args.output, trainer, inference_only=args.inference_only)
+        reference = None if dataset.is_image else dataset.data[:2000]
+        _write_samples(trainer.preview(16 if dataset.is_image else 1000), args.output / "samples.png", reference)
+
+    progress, started = _Progress(), time.monotonic()
+    try:
+        for record in trainer.train(report_every=10 if trainer.device.type != "cpu" else 1):
+            progress.show(
+                f"step {record.step}/{record.total_steps}  loss {record.loss:.4f}  "
+                f"{record.images_per_second / config.batch_size:.1f} it/s  ETA {_clock(record.eta_seconds)}",
+                final=record.step == record.total_steps,
+            )
+            if record.step % args.save_every == 0 and record.step != record.total_steps:
+                save()
+    except KeyboardInterrupt:
+        save()
+        print(f"\nstopped at step {trainer.step}; saved {args.output}", file=sys.stderr)
+        raise
+    save()
+    print(f"saved {args.output} (step {trainer.step}, {_clock(time.monotonic() - started)})", file=sys.stderr)
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    import torch
+
+    from diffusion_studio.core import trajectory as trajectories
+    from diffusion_studio.core.checkpoint import open_model
+    from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
+    from diffusion_studio.core.export import save_gif, trajectory_frames
+    from diffusion_studio.core.sampling import sample_loop
+    from diffusion_studio.core.training import resolve_device
+
+    if args.num < 1:
+        raise SettingError("num", f"must be at least 1, got {args.num}")
+    if args.output.suffix.lower() not in (".png", ".npy"):
+        raise SettingError("output", f"'{args.output.name}': use a .png or .npy file")
+    device = resolve_device(args.device)
+    model = open_model(args.model, device)
+    schedule = NoiseSchedule(model.schedule_config)
+    sampler = build_sampler(args.sampler, schedule, model.prediction, args.eta, args.variance,
+                            model.is_image if args.clip is None else args.clip)
+    sampler.set_timesteps(args.steps or schedule.timesteps, args.spacing)
+    generator = torch.Generator(device).manual_seed(args.seed)
+    progress = _Progress()
+    metadata = {"model": model.source, "sampler": args.sampler, "steps": len(sampler.timesteps), "eta": args.eta,
+                "variance": args.variance, "seed": args.seed, "T": schedule.timesteps}
+    recorder = trajectories.Recorder(every=args.record_every, metadata=metadata)
+    for step in sample_loop(model.network, sampler, (args.num, *model.sample_shape), generator=generator, device=device):
+        progress.show(f"{args.sampler} step {step.index + 1}/{step.total}  t = {step.t}", final=step.index + 1 == step.total)
+        recorder.add(step)
+    reference = load_toy(model.data).data[:2000] if model.data in TOY_SETS else None
+    if args.trajectory:
+        trajectories.save_trajectory(recorder.trajectory(), args.trajectory)
+    if args.gif:
+        save_gif(trajectory_frames(recorder.trajectory(), reference=reference), args.gif, fps=args.fps)
+    _write_samples(recorder.final, args.output, reference)
+    print(f"wrote {args.output}" + "".join(f", {p}" for p in (args.gif, args.trajectory) if p), file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

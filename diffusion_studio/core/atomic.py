@@ -9,6 +9,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def apply_umask(path: str | Path, directory: bool = False) -> None:
+    """Give a temporary file (0600) or folder (0700) the permissions a plain open() would."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_UMASK)
+
 
 @contextmanager
 def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
@@ -20,6 +28,7 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     path = Path(path)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        apply_umask(tmp_name)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()

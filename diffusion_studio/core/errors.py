@@ -46,3 +46,7 @@ class CheckpointError(DiffusionStudioError):
 
 class TrainingError(DiffusionStudioError):
     """Training stopped by a problem (a non-finite loss, out of memory); the last checkpoint stays."""
+
+
+class TrajectoryError(DiffusionStudioError):
+    """A trajectory file that cannot be read; the message names the file and the reason."""

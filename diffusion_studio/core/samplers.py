@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
 
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.process import (
@@ -24,6 +23,9 @@ from diffusion_studio.core.process import (
     split_prediction,
 )
 from diffusion_studio.core.schedules import NoiseSchedule
+
+if TYPE_CHECKING:  # torch is loaded by whoever hands us tensors; naming samplers needs none
+    import torch
 
 Spacing = Literal["linspace", "leading", "trailing"]
 SPACINGS: tuple[str, ...] = ("linspace", "leading", "trailing")
@@ -106,6 +108,8 @@ class Sampler(ABC):
         """One reverse step from x_t to x_s, s = prev_timestep(t)."""
 
     def _noise(self, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        import torch
+
         return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
 
 
@@ -194,3 +198,19 @@ class DDIMSampler(Sampler):
 
 
 SAMPLERS: dict[str, type[Sampler]] = {DDPMSampler.name: DDPMSampler, DDIMSampler.name: DDIMSampler}
+
+
+def build_sampler(
+    name: str,
+    schedule: NoiseSchedule,
+    prediction: Prediction = "eps",
+    eta: float = 0.0,
+    variance: DDPMVariance = "beta",
+    clip_x0: bool = False,
+) -> Sampler:
+    """A sampler by name; DDPM takes ``variance``, DDIM takes ``eta``."""
+    if name == DDPMSampler.name:
+        return DDPMSampler(schedule, prediction, variance=variance, clip_x0=clip_x0)
+    if name == DDIMSampler.name:
+        return DDIMSampler(schedule, prediction, eta=eta, clip_x0=clip_x0)
+    raise SettingError("sampler", f"unknown sampler '{name}' (choose from {', '.join(SAMPLERS)})")

@@ -79,9 +79,9 @@ def load_digits(image_size: int = 16) -> Dataset:
 
 
 def swiss_roll(n: int, rng: np.random.Generator) -> np.ndarray:
-    """The 2015 paper's Swiss roll: u ~ U(1.5π, 4.5π), (u cos u, u sin u)/5, slight noise."""
+    """The 2015 paper's Swiss roll: u ~ U(1.5π, 4.5π), (u cos u, u sin u)/6, slight noise."""
     u = rng.uniform(1.5 * math.pi, 4.5 * math.pi, n)
-    points = np.stack([u * np.cos(u), u * np.sin(u)], axis=1) / 5.0
+    points = np.stack([u * np.cos(u), u * np.sin(u)], axis=1) / 6.0
     return points + 0.05 * rng.standard_normal((n, 2))
 
 

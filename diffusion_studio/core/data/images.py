@@ -159,24 +159,27 @@ def save_image(array: np.ndarray, path: str | Path) -> None:
 
 
 def image_grid(
-    images: Sequence[np.ndarray], columns: int | None = None, pad: int = 2, pad_value: float = 1.0
+    images: Sequence[np.ndarray], columns: int | None = None, pad: int = 2, pad_value: float | None = None
 ) -> np.ndarray:
     """Tile H×W×C images, row by row, with ``pad`` pixels of ``pad_value`` between them.
 
+    Works on float images in [−1, 1] and on uint8 ones; the padding defaults to white in either.
     All images must share one size; gray ones are promoted to RGB when the others are colour.
     """
-    if not images:
+    if len(images) == 0:
         raise SettingError("images", "nothing to tile")
     shape = images[0].shape[:2]
     if any(im.shape[:2] != shape for im in images):
         raise SettingError("images", "all images in a grid must have the same size")
     channels = max(im.shape[2] for im in images)
-    tiles = [_set_channels(im, channels) for im in images]
-    columns = columns or len(tiles)
-    rows = -(-len(tiles) // columns)
+    dtype = np.asarray(images[0]).dtype
+    if pad_value is None:
+        pad_value = 255 if dtype == np.uint8 else 1.0
+    columns = min(columns or len(images), len(images))
+    rows = -(-len(images) // columns)
     h, w = shape
-    grid = np.full((rows * h + (rows - 1) * pad, columns * w + (columns - 1) * pad, channels), pad_value, np.float32)
-    for i, tile in enumerate(tiles):
+    grid = np.full((rows * h + (rows - 1) * pad, columns * w + (columns - 1) * pad, channels), pad_value, dtype)
+    for i, tile in enumerate(images):
         r, c = divmod(i, columns)
-        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = tile
+        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = _set_channels(tile, channels)
     return grid

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.models.config import MLPConfig, validate_mlp_config
 from diffusion_studio.core.models.unet import timestep_embedding
-
-
-@dataclass(frozen=True)
-class MLPConfig:
-    """The shape of a point-data denoiser; saved as JSON beside its weights."""
-
-    dim: int = 2  # dimensions of one data point
-    hidden: int = 128  # width of every hidden layer
-    num_layers: int = 3  # residual hidden layers
-    time_dim: int = 32  # size of the sinusoidal time embedding
 
 
 class MLPDenoiser(nn.Module):
@@ -27,8 +15,7 @@ class MLPDenoiser(nn.Module):
 
     def __init__(self, config: MLPConfig) -> None:
         super().__init__()
-        if config.dim < 1 or config.hidden < 1 or config.num_layers < 1 or config.time_dim < 2:
-            raise SettingError("mlp", f"dimensions must be positive (time_dim ≥ 2), got {config}")
+        validate_mlp_config(config)
         self.config = c = config
         self.time_mlp = nn.Sequential(nn.Linear(c.time_dim, c.hidden), nn.SiLU(), nn.Linear(c.hidden, c.hidden))
         self.inp = nn.Linear(c.dim, c.hidden)

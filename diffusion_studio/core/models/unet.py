@@ -8,61 +8,11 @@ by skip connections. It predicts a tensor shaped like its input (ε, x_0 or v).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffusion_studio.core.errors import SettingError
-
-
-@dataclass(frozen=True)
-class UNetConfig:
-    """The shape of a U-Net; saved as JSON beside its weights."""
-
-    image_size: int = 32  # H = W of the images it denoises
-    in_channels: int = 3  # 1 (gray) or 3 (RGB)
-    out_channels: int = 3  # same as in_channels for ε, x_0 or v prediction
-    base_channels: int = 64  # width of the first level (Ho et al.: 128 for CIFAR-10)
-    channel_mults: tuple[int, ...] = (1, 2, 2, 2)  # width of each level, × base_channels
-    num_res_blocks: int = 2  # residual blocks per level
-    attention_resolutions: tuple[int, ...] = (16,)  # feature-map sizes with self-attention
-    dropout: float = 0.1
-    num_heads: int = 1  # attention heads (Ho et al. use one)
-
-    @property
-    def resolutions(self) -> tuple[int, ...]:
-        """The feature-map size at each level, from image_size down."""
-        return tuple(self.image_size >> level for level in range(len(self.channel_mults)))
-
-
-def validate_unet_config(c: UNetConfig) -> None:
-    """Raise SettingError, naming the setting, for a U-Net that cannot be built."""
-    if c.in_channels not in (1, 3) or c.out_channels not in (1, 3):
-        raise SettingError("channels", f"in/out channels must be 1 or 3, got {c.in_channels}/{c.out_channels}")
-    if not c.channel_mults or any(m < 1 for m in c.channel_mults):
-        raise SettingError("channel_mults", f"need one or more positive multipliers, got {c.channel_mults}")
-    depth = len(c.channel_mults)
-    if c.image_size < 2 ** (depth - 1) or c.image_size % 2 ** (depth - 1):
-        raise SettingError(
-            "image_size",
-            f"{c.image_size} cannot be halved {depth - 1} times for {depth} levels; "
-            f"use a multiple of {2 ** (depth - 1)} or fewer levels",
-        )
-    if c.base_channels < 1 or c.num_res_blocks < 1 or c.num_heads < 1:
-        raise SettingError("base_channels", "base width, residual blocks and heads must each be at least 1")
-    for r in c.attention_resolutions:
-        if r not in c.resolutions:
-            raise SettingError(
-                "attention_resolutions",
-                f"{r} is not a feature-map size of this network ({', '.join(map(str, c.resolutions))})",
-            )
-    if not 0.0 <= c.dropout < 1.0:
-        raise SettingError("dropout", f"must lie in [0, 1), got {c.dropout}")
-    for mult in c.channel_mults:
-        if (c.base_channels * mult) % c.num_heads:
-            raise SettingError("num_heads", f"{c.num_heads} heads do not divide a width of {c.base_channels * mult}")
+from diffusion_studio.core.models.config import UNetConfig, validate_unet_config
 
 
 def timestep_embedding(index: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:

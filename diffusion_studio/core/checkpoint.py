@@ -1,0 +1,267 @@
+"""Checkpoints: a folder with config.json, model.safetensors and (to resume) training_state.pt.
+
+- config.json: format version, model, schedule and training settings, step.
+- model.safetensors: the EMA weights as "ema.<name>" and the raw weights as "model.<name>".
+- training_state.pt: optimizer state, step and random state, read with
+  torch.load(weights_only=True), which refuses anything but tensors and plain containers.
+
+A save is atomic for the whole folder: it is written beside the target, then swapped in, so a
+failure at any point leaves the last good checkpoint loadable. Loading never runs code from a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from diffusion_studio.core.atomic import apply_umask
+from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, FileSaveError
+from diffusion_studio.core.models import build_model
+from diffusion_studio.core.models.config import ModelConfig, config_from_dict, config_to_dict, sample_shape
+from diffusion_studio.core.models.diffusers_unet import is_diffusers_unet, load_diffusers_unet
+from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.train_config import TrainConfig
+from diffusion_studio.core.training import Trainer
+from diffusion_studio.resources import RESOURCES
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+STATE_FILE = "training_state.pt"
+PREVIOUS_SUFFIX = ".previous"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint, its tensors on the CPU."""
+
+    path: Path
+    model_config: ModelConfig
+    schedule_config: ScheduleConfig
+    train_config: TrainConfig
+    step: int
+    ema_state: dict[str, torch.Tensor]
+    model_state: dict[str, torch.Tensor]
+    training_state: dict[str, Any] | None  # None in an inference-only checkpoint
+
+    def network(self, device: torch.device | str = "cpu", use_ema: bool = True) -> torch.nn.Module:
+        """The denoiser with these weights (the EMA ones by default), in eval mode."""
+        model = build_model(self.model_config)
+        model.load_state_dict(self.ema_state if use_ema else self.model_state)
+        return model.to(device).eval()
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(path: str | Path, trainer: Trainer, inference_only: bool = False) -> Path:
+    """Write the trainer's state as a checkpoint folder at ``path``, replacing any there atomically.
+
+    inference_only: keep only the EMA weights (no raw weights, no training state): half the size,
+    enough to sample from, not to resume.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model": config_to_dict(trainer.model_config),
+        "schedule": asdict(trainer.schedule.config),
+        "training": asdict(trainer.config),
+        "step": trainer.step,
+        "parameters": trainer.parameters,
+    }
+    tensors = {f"ema.{k}": v.detach().cpu().contiguous() for k, v in trainer.ema.state_dict().items()}
+    if not inference_only:
+        tensors.update({f"model.{k}": v.detach().cpu().contiguous() for k, v in trainer.model.state_dict().items()})
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial"))
+    try:
+        apply_umask(staging, directory=True)
+        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"step": str(trainer.step)})
+        if not inference_only:
+            torch.save(trainer.training_state(), staging / STATE_FILE)
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        for item in staging.iterdir():
+            with open(item, "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(staging)
+        previous = path.with_name(path.name + PREVIOUS_SUFFIX)
+        if path.exists():
+            shutil.rmtree(previous, ignore_errors=True)
+            os.replace(path, previous)
+        os.replace(staging, path)
+        _fsync_dir(path.parent)
+        shutil.rmtree(previous, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise FileSaveError(path, exc.strerror or str(exc)) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def _from_fields(cls: type, data: Any, what: str, folder: Path) -> Any:
+    if not isinstance(data, dict):
+        raise CheckpointError(f"'{folder.name}': {CONFIG_FILE} has no {what} settings")
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise CheckpointError(f"'{folder.name}': unknown {what} settings in {CONFIG_FILE}: {', '.join(sorted(unknown))}")
+    return cls(**data)
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """config.json of a checkpoint folder, checked for its format version."""
+    file = folder / CONFIG_FILE
+    if not file.is_file():
+        raise CheckpointError(f"'{folder.name}' is not a Diffusion Studio checkpoint: it has no {CONFIG_FILE}")
+    try:
+        config = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"'{folder.name}': {CONFIG_FILE} is damaged ({exc})") from None
+    if not isinstance(config, dict) or "format_version" not in config:
+        raise CheckpointError(f"'{folder.name}': {CONFIG_FILE} is not a Diffusion Studio checkpoint config")
+    if config["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"'{folder.name}' has checkpoint format {config['format_version']}; this version reads format {FORMAT_VERSION}"
+        )
+    return config
+
+
+def _load_training_state(file: Path, folder: Path) -> dict[str, Any] | None:
+    if not file.exists():
+        return None
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"'{folder.name}': {STATE_FILE} was refused: it holds more than plain tensors and numbers "
+            f"(possibly code), which is never run ({str(exc).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"'{folder.name}': {STATE_FILE} is damaged ({str(exc).splitlines()[0]})") from None
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint folder; any missing, damaged or mismatched part raises CheckpointError.
+
+    If the folder is missing but a save was interrupted while swapping, the previous good copy
+    (``<name>.previous``) is read instead.
+    """
+    folder = Path(path)
+    if not folder.exists() and folder.with_name(folder.name + PREVIOUS_SUFFIX).is_dir():
+        folder = folder.with_name(folder.name + PREVIOUS_SUFFIX)
+    if not folder.is_dir():
+        raise CheckpointError(f"'{Path(path).name}' is not a checkpoint folder (no such folder)")
+    config = read_config(folder)
+    try:
+        model_config = config_from_dict(config.get("model") or {})
+        schedule_config = _from_fields(ScheduleConfig, config.get("schedule"), "schedule", folder)
+        train_config = _from_fields(TrainConfig, config.get("training", {}), "training", folder)
+    except (TypeError, DiffusionStudioError) as exc:
+        raise CheckpointError(f"'{folder.name}': {exc}") from None
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"'{folder.name}' has no {WEIGHTS_FILE}")
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, RuntimeError) as exc:
+        raise CheckpointError(f"'{folder.name}': {WEIGHTS_FILE} is damaged or truncated ({exc})") from None
+    ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+    raw = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    _check_weights(folder, model_config, ema)
+    _check_weights(folder, model_config, raw or ema)
+    return Checkpoint(
+        path=folder,
+        model_config=model_config,
+        schedule_config=schedule_config,
+        train_config=train_config,
+        step=int(config.get("step", 0)),
+        ema_state=ema,
+        model_state=raw or ema,
+        training_state=_load_training_state(folder / STATE_FILE, folder),
+    )
+
+
+def _check_weights(folder: Path, model_config: ModelConfig, state: dict[str, torch.Tensor]) -> None:
+    """The weights must be exactly those of the configured network, name for name, shape for shape."""
+    expected = {k: tuple(v.shape) for k, v in build_model(model_config).state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing, unexpected = sorted(expected.keys() - got.keys()), sorted(got.keys() - expected.keys())
+    wrong = sorted(k for k in expected.keys() & got.keys() if expected[k] != got[k])
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if wrong:
+            parts.append(f"{len(wrong)} of the wrong shape (e.g. {wrong[0]}: {got[wrong[0]]} ≠ {expected[wrong[0]]})")
+        raise CheckpointError(
+            f"'{folder.name}': the weights do not match the model in {CONFIG_FILE}: {'; '.join(parts)}"
+        )
+
+
+def resume_trainer(checkpoint: Checkpoint, trainer: Trainer) -> None:
+    """Load a checkpoint's weights, EMA, optimizer, step and random state into a matching trainer."""
+    if checkpoint.training_state is None:
+        raise CheckpointError(
+            f"'{checkpoint.path.name}' holds no {STATE_FILE}: it can be sampled from but not resumed"
+        )
+    trainer.load_state(checkpoint.model_state, checkpoint.ema_state, checkpoint.training_state)
+
+
+DEFAULT_MODEL = RESOURCES / "models" / "default"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A denoiser ready to sample from, with what sampling needs to know about it."""
+
+    network: torch.nn.Module  # eval mode, on the requested device
+    schedule_config: ScheduleConfig
+    prediction: str  # "eps", "x0" or "v"
+    sample_shape: tuple[int, ...]  # (C, H, W) or (D,)
+    source: str  # the folder it came from
+    data: str  # what it was trained on, when known ("" otherwise)
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.sample_shape) == 3
+
+
+def open_model(source: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
+    """A checkpoint folder, "default" (the bundled model) or a diffusers UNet2DModel folder."""
+    folder = DEFAULT_MODEL if str(source) == "default" else Path(source)
+    if folder.is_dir() and is_diffusers_unet(folder):
+        network, schedule, prediction, shape = load_diffusers_unet(folder)
+        return LoadedModel(network.to(device), schedule, prediction, shape, str(folder), "")
+    checkpoint = load_checkpoint(folder)
+    return LoadedModel(
+        network=checkpoint.network(device),
+        schedule_config=checkpoint.schedule_config,
+        prediction=checkpoint.train_config.prediction,
+        sample_shape=sample_shape(checkpoint.model_config),
+        source=str(checkpoint.path),
+        data=checkpoint.train_config.data,
+    )

@@ -1,0 +1,237 @@
+"""Training a denoiser on L_simple (Ho et al. Algorithm 1), as a generator of progress records.
+
+Each step: x_0 from the data, t ~ U{1…T}, ε ~ N(0, I), x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, and a
+gradient step on ‖target − network(x_t, t − 1)‖², the target being ε, x_0 or v.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from diffusion_studio.core.data.datasets import Dataset
+from diffusion_studio.core.errors import SettingError, TrainingError
+from diffusion_studio.core.models import build_model, count_parameters
+from diffusion_studio.core.models.config import ModelConfig, is_image_model, sample_shape
+from diffusion_studio.core.process import q_sample, training_target
+from diffusion_studio.core.samplers import DDIMSampler
+from diffusion_studio.core.sampling import sample_loop
+from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
+from diffusion_studio.core.train_config import TrainConfig, validate_train_config
+
+LOSS_BUCKETS = 10
+"""The loss by timestep is reported for this many equal ranges of t."""
+
+def available_devices() -> list[str]:
+    """The devices this machine can train on, best first."""
+    found = []
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        found.append("mps")
+    return found + ["cpu"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" → the best available device; a named one must exist here."""
+    available = available_devices()
+    if name == "auto":
+        return torch.device(available[0])
+    if name not in available:
+        raise SettingError("device", f"'{name}' is not available on this machine (available: {', '.join(available)})")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """A report on the last few training steps, all on the CPU."""
+
+    step: int  # optimizer steps done so far
+    total_steps: int
+    loss: float  # mean L_simple over the steps since the last report
+    loss_by_t: np.ndarray  # LOSS_BUCKETS running means of the loss for t in equal ranges of 1…T (NaN: none yet)
+    learning_rate: float
+    images_per_second: float  # samples (images or points) per second over the last steps
+    eta_seconds: float  # time left at that rate
+    preview: np.ndarray | None = None  # samples from the EMA network: N×C×H×W or N×D, in data space
+
+
+class Trainer:
+    """Owns the network, its EMA copy, the optimizer and the random state of one training run."""
+
+    def __init__(
+        self,
+        model_config: ModelConfig,
+        schedule_config: ScheduleConfig,
+        config: TrainConfig,
+        dataset: Dataset,
+    ) -> None:
+        validate_train_config(config)
+        self.model_config, self.config, self.dataset = model_config, config, dataset
+        self.schedule = NoiseSchedule(schedule_config)
+        expected = sample_shape(model_config)
+        if tuple(dataset.data.shape[1:]) != expected:
+            raise SettingError(
+                "data", f"'{dataset.name}' has samples of shape {tuple(dataset.data.shape[1:])}, the model takes {expected}"
+            )
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.model = build_model(model_config).to(self.device)
+        self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+        self.generator = torch.Generator(self.device).manual_seed(config.seed)
+        self.data = torch.from_numpy(dataset.data).to(self.device)
+        self.step = 0
+        self.loss_by_t = np.full(LOSS_BUCKETS, np.nan)
+        self.autocast = (
+            config.mixed_precision and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        )
+
+    @property
+    def parameters(self) -> int:
+        return count_parameters(self.model)
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def _learning_rate(self) -> float:
+        """Linear warm-up to the peak rate: lr = peak · min(1, (step + 1) / warmup)."""
+        warmup = max(self.config.warmup_steps, 1)
+        return self.config.learning_rate * min(1.0, (self.step + 1) / warmup)
+
+    def _ema_decay(self) -> float:
+        """d_eff = min(d, (1 + step)/(10 + step)): early on the average follows the weights."""
+        return min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+
+    def _train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of Algorithm 1; returns the per-sample losses and their t (on the device)."""
+        n, T = self.config.batch_size, self.schedule.timesteps
+        index = torch.randint(len(self.data), (n,), generator=self.generator, device=self.device)
+        x0 = self.data[index]
+        t = torch.randint(1, T + 1, (n,), generator=self.generator, device=self.device)
+        eps = torch.randn(x0.shape, generator=self.generator, device=self.device)
+        x_t = q_sample(self.schedule, x0, t, eps).float()
+        target = training_target(self.schedule, x0, t, eps, self.config.prediction).float()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            output = self.model(x_t, t - 1)
+        per_sample = (output.float() - target).pow(2).flatten(1).mean(1)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._learning_rate()
+        self.optimizer.zero_grad(set_to_none=True)
+        per_sample.mean().backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        decay = self._ema_decay()
+        torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1.0 - decay)
+        self.step += 1
+        return per_sample.detach(), t
+
+    def _update_loss_by_t(self, losses: torch.Tensor, ts: torch.Tensor) -> None:
+        """Running mean per bucket of t: m_b ← 0.9 m_b + 0.1 (mean of the new losses in b)."""
+        bucket = ((ts - 1) * LOSS_BUCKETS // self.schedule.timesteps).cpu().numpy()
+        values = losses.cpu().numpy()
+        sums = np.bincount(bucket, weights=values, minlength=LOSS_BUCKETS)
+        counts = np.bincount(bucket, minlength=LOSS_BUCKETS)
+        seen = counts > 0
+        fresh = sums[seen] / counts[seen]
+        old = self.loss_by_t[seen]
+        self.loss_by_t[seen] = np.where(np.isnan(old), fresh, 0.9 * old + 0.1 * fresh)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def train(
+        self,
+        should_stop: Callable[[], bool] = lambda: False,
+        report_every: int = 1,
+        preview_every: int = 0,
+        preview_count: int = 16,
+    ) -> Iterator[TrainProgress]:
+        """Train until config.steps, yielding a TrainProgress every ``report_every`` steps.
+
+        ``should_stop`` is asked before every step. A preview (a quick DDIM run of the EMA
+        network) rides on the report after every ``preview_every`` steps (0: never).
+        Raises TrainingError on a non-finite loss or when the GPU runs out of memory.
+        """
+        self.model.train()
+        started, losses, ts = time.perf_counter(), [], []
+        while self.step < self.config.steps and not should_stop():
+            try:
+                loss, t = self._train_step()
+            except torch.cuda.OutOfMemoryError:
+                raise TrainingError(
+                    f"out of {self.device.type.upper()} memory at batch size {self.config.batch_size}; "
+                    "try a smaller batch or model"
+                ) from None
+            losses.append(loss)
+            ts.append(t)
+            if self.step % report_every and self.step != self.config.steps:
+                continue
+            batch_losses, batch_ts = torch.cat(losses), torch.cat(ts)
+            mean_loss = float(batch_losses.mean())  # the one device sync per report
+            if not math.isfinite(mean_loss):
+                raise TrainingError(
+                    f"the loss became {mean_loss} at step {self.step}; training stopped and the last "
+                    "checkpoint is kept (try a lower learning rate)"
+                )
+            self._update_loss_by_t(batch_losses, batch_ts)
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            rate = len(losses) / elapsed
+            want_preview = preview_every > 0 and self.step % preview_every == 0
+            yield TrainProgress(
+                step=self.step,
+                total_steps=self.config.steps,
+                loss=mean_loss,
+                loss_by_t=self.loss_by_t.copy(),
+                learning_rate=self._learning_rate(),
+                images_per_second=rate * self.config.batch_size,
+                eta_seconds=(self.config.steps - self.step) / rate,
+                preview=self.preview(preview_count) if want_preview else None,
+            )
+            started, losses, ts = time.perf_counter(), [], []
+
+    def preview(self, count: int = 16, steps: int = 20, seed: int = 0) -> np.ndarray:
+        """Samples from the EMA network by deterministic DDIM in ``steps`` steps, on the CPU."""
+        sampler = DDIMSampler(self.schedule, self.config.prediction, eta=0.0, clip_x0=is_image_model(self.model_config))
+        sampler.set_timesteps(min(steps, self.schedule.timesteps))
+        generator = torch.Generator(self.device).manual_seed(seed)
+        shape = (count, *sample_shape(self.model_config))
+        last = None
+        for last in sample_loop(self.ema, sampler, shape, generator=generator, device=self.device):
+            pass
+        return last.x_prev.numpy()
+
+    # -- state for checkpoints -----------------------------------------------------------------
+
+    def training_state(self) -> dict[str, Any]:
+        """What resuming needs beyond the weights: optimizer, step, RNG, loss-by-t."""
+        rng = {"generator": self.generator.get_state(), "torch_cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["torch_cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "step": self.step,
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "loss_by_t": torch.from_numpy(self.loss_by_t.copy()),
+        }
+
+    def load_state(self, model_state: dict, ema_state: dict, training_state: dict) -> None:
+        """Continue a run: weights, EMA, optimizer, step count and random state."""
+        self.model.load_state_dict(model_state)
+        self.ema.load_state_dict(ema_state)
+        self.optimizer.load_state_dict(training_state["optimizer"])
+        self.step = int(training_state["step"])
+        rng = training_state["rng"]
+        self.generator.set_state(rng["generator"])
+        torch.set_rng_state(rng["torch_cpu"])
+        if self.device.type == "cuda" and "torch_cuda" in rng:
+            torch.cuda.set_rng_state(rng["torch_cuda"], self.device)
+        self.loss_by_t = training_state["loss_by_t"].numpy().copy()
+

@@ -1,0 +1,123 @@
+"""A recorded reverse process: the frames x_t and x̂_0 at each recorded step, compact and saveable.
+
+Images are kept as uint8 N×H×W×C frames (display-ready, 1 byte a value); 2-D points as float32.
+The last frame is the final sample x_0 at t = 0. Files are .npz, read with allow_pickle=False.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from diffusion_studio.core.atomic import atomic_write
+from diffusion_studio.core.data.images import to_uint8
+from diffusion_studio.core.errors import FileSaveError, SettingError, TrajectoryError
+from diffusion_studio.core.sampling import SamplingStep
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Frames of the reverse process; frame k shows timestep ``timesteps[k]`` (0 = the result)."""
+
+    timesteps: np.ndarray  # (K,) int: the t of each frame, descending, ending at 0
+    x_t: np.ndarray  # (K, N, H, W, C) uint8 images, or (K, N, D) float32 points
+    pred_x0: np.ndarray  # x̂_0 at each frame, same layout (at t = 0, the result itself)
+    metadata: dict[str, Any] = field(default_factory=dict)  # sampler, steps, seed, model …
+
+    @property
+    def is_image(self) -> bool:
+        return self.x_t.ndim == 5
+
+    def __len__(self) -> int:
+        return len(self.timesteps)
+
+
+def _frame(x) -> np.ndarray:
+    """A batch from the sampler (N×C×H×W or N×D tensor) as a stored frame."""
+    array = x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+    if array.ndim == 4:
+        return to_uint8(array.transpose(0, 2, 3, 1))
+    return array.astype(np.float32)
+
+
+def frame_bytes(shape: tuple[int, ...], is_image: bool) -> int:
+    """Bytes one stored frame takes (x_t and x̂_0 together) for a batch of the given shape."""
+    return 2 * int(np.prod(shape)) * (1 if is_image else 4)
+
+
+def recorded_frame_count(num_steps: int, every: int) -> int:
+    """Frames kept when recording every ``every``-th of ``num_steps`` steps, plus the result."""
+    return -(-num_steps // every) + 1
+
+
+class Recorder:
+    """Collects sampling steps as they arrive: every ``every``-th step (from the first) and the result."""
+
+    def __init__(self, every: int = 1, metadata: dict[str, Any] | None = None) -> None:
+        if every < 1:
+            raise SettingError("record_every", f"must be at least 1, got {every}")
+        self.every = every
+        self.metadata = dict(metadata or {})
+        self.timesteps: list[int] = []
+        self.x_t: list[np.ndarray] = []
+        self.pred_x0: list[np.ndarray] = []
+        self.final: np.ndarray | None = None  # the last x_s seen, full precision: N×C×H×W or N×D
+
+    def add(self, step: SamplingStep) -> None:
+        if step.index % self.every == 0:
+            self.timesteps.append(step.t)
+            self.x_t.append(_frame(step.x_t))
+            self.pred_x0.append(_frame(step.pred_x0))
+        self.final = step.x_prev.numpy()
+
+    def trajectory(self) -> Trajectory:
+        """The recorded frames, ending with the result at t = 0."""
+        if self.final is None:
+            raise SettingError("trajectory", "the sampler produced no steps")
+        result = _frame(self.final)
+        return Trajectory(
+            np.array(self.timesteps + [0]),
+            np.stack(self.x_t + [result]),
+            np.stack(self.pred_x0 + [result]),
+            self.metadata,
+        )
+
+
+def save_trajectory(trajectory: Trajectory, path: str | Path) -> None:
+    """Write a compressed .npz, atomically."""
+    meta = json.dumps({"format_version": FORMAT_VERSION, **trajectory.metadata})
+    try:
+        with atomic_write(path) as handle:
+            np.savez_compressed(
+                handle, timesteps=trajectory.timesteps, x_t=trajectory.x_t, pred_x0=trajectory.pred_x0, metadata=np.array(meta)
+            )
+    except OSError as exc:
+        raise FileSaveError(path, exc.strerror or str(exc)) from None
+
+
+def load_trajectory(path: str | Path) -> Trajectory:
+    """Read a file written by save_trajectory; anything else raises TrajectoryError."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = {"timesteps", "x_t", "pred_x0", "metadata"} - set(archive.files)
+            if missing:
+                raise TrajectoryError(f"'{path.name}' is not a trajectory file (missing {', '.join(sorted(missing))})")
+            timesteps, x_t, pred_x0 = archive["timesteps"], archive["x_t"], archive["pred_x0"]
+            metadata = json.loads(str(archive["metadata"]))
+    except TrajectoryError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, KeyError) as exc:
+        raise TrajectoryError(f"'{path.name}' cannot be read as a trajectory ({exc})") from None
+    if metadata.pop("format_version", None) != FORMAT_VERSION:
+        raise TrajectoryError(f"'{path.name}' has an unknown trajectory format")
+    if not (x_t.shape == pred_x0.shape and x_t.shape[:1] == timesteps.shape and x_t.ndim in (3, 5)):
+        raise TrajectoryError(f"'{path.name}' has inconsistent frames {x_t.shape}, {pred_x0.shape}, {timesteps.shape}")
+    return Trajectory(timesteps, x_t, pred_x0, metadata)
