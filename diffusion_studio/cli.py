@@ -119,7 +119,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--base-channels", type=int, default=32, help="U-Net width of the first level (default: %(default)s)")
     train.add_argument("--channel-mults", type=_int_list, default=[1, 2, 2], help="U-Net widths per level (default: 1,2,2)")
     train.add_argument("--res-blocks", type=int, default=2, help="residual blocks per level (default: %(default)s)")
-    train.add_argument("--attention", type=_int_list, default=None, help="feature-map sizes with attention (default: 16 if present)")
+    train.add_argument("--attention", type=_int_list, default=None, help="feature-map sizes with attention (default: half the image size)")
     train.add_argument("--dropout", type=float, default=0.1)
     train.add_argument("--hidden", type=int, default=128, help="MLP width for 2-D data (default: %(default)s)")
     train.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps (default: %(default)s)")
@@ -233,7 +233,8 @@ def _model_config(args: argparse.Namespace, dataset) -> ModelConfig:
         return MLPConfig(dim=dataset.data.shape[1], hidden=args.hidden)
     size = args.image_size
     resolutions = [size >> level for level in range(len(args.channel_mults))]
-    attention = tuple(args.attention) if args.attention is not None else tuple(r for r in resolutions if r == 16)
+    # by default attention at the second level, as Ho et al. put it at 16×16 for 32×32 images
+    attention = tuple(args.attention) if args.attention is not None else tuple(resolutions[1:2])
     channels = dataset.data.shape[1]
     return UNetConfig(
         image_size=size,

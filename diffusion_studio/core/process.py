@@ -8,6 +8,7 @@ Ho et al. (2020); seed 002 restates them.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Literal, TypeVar
 
 import numpy as np
@@ -20,6 +21,27 @@ Prediction = Literal["eps", "x0", "v"]
 PREDICTIONS: tuple[str, ...] = ("eps", "x0", "v")
 
 
+_DEVICE_COPIES: dict[int, dict[tuple[Any, Any], Any]] = {}
+
+
+def _device_copy(values: np.ndarray, like: Any) -> Any:
+    """``values`` as a tensor on ``like``'s device and dtype, made once per array and device.
+
+    Copying from host memory on every call would synchronise a GPU stream several times a
+    training step. Entries are dropped when the array is freed, so a reused id never hits.
+    """
+    import torch
+
+    copies = _DEVICE_COPIES.get(id(values))
+    if copies is None:
+        copies = _DEVICE_COPIES[id(values)] = {}
+        weakref.finalize(values, _DEVICE_COPIES.pop, id(values), None)
+    key = (like.device, like.dtype)
+    if key not in copies:
+        copies[key] = torch.tensor(values, dtype=like.dtype, device=like.device)
+    return copies[key]
+
+
 def coefficient(values: np.ndarray, t: Any, like: Any) -> Any:
     """values[t], shaped to broadcast against ``like`` (a per-sample t becomes N×1×…×1).
 
@@ -30,9 +52,7 @@ def coefficient(values: np.ndarray, t: Any, like: Any) -> Any:
     if isinstance(t, np.ndarray):
         picked = values[t]
         return picked.reshape(picked.shape + (1,) * (like.ndim - picked.ndim)).astype(like.dtype)
-    import torch  # only reached with a tensor t, so torch is already loaded
-
-    picked = torch.tensor(values, dtype=like.dtype, device=like.device)[t.to(like.device)]
+    picked = _device_copy(values, like)[t.to(like.device)]
     return picked.reshape(picked.shape + (1,) * (like.ndim - picked.ndim))
 
 

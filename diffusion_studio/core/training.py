@@ -82,6 +82,8 @@ class Trainer:
                 "data", f"'{dataset.name}' has samples of shape {tuple(dataset.data.shape[1:])}, the model takes {expected}"
             )
         self.device = resolve_device(config.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest convolutions
         torch.manual_seed(config.seed)
         self.model = build_model(model_config).to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
