@@ -147,6 +147,7 @@ def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--output", "-o", type=Path, required=True, help=".png or .npy")
     sample.add_argument("--gif", type=Path, help="also write the denoising as an animated GIF")
     sample.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default: %(default)s)")
+    sample.add_argument("--gif-frames", type=int, default=100, help="at most this many GIF frames, evenly spread (default: %(default)s)")
     sample.add_argument("--trajectory", type=Path, help="also save every recorded step (.npz) for the app")
     sample.add_argument("--record-every", type=int, default=1, help="record every k-th step (default: %(default)s)")
     sample.set_defaults(run=run_sample)
@@ -356,7 +357,9 @@ def run_sample(args: argparse.Namespace) -> None:
     if args.trajectory:
         trajectories.save_trajectory(recorder.trajectory(), args.trajectory)
     if args.gif:
-        save_gif(trajectory_frames(recorder.trajectory(), reference=reference), args.gif, fps=args.fps)
+        recorded = recorder.trajectory()
+        every = max(1, -(-len(recorded) // max(args.gif_frames, 1)))
+        save_gif(trajectory_frames(recorded, every=every, reference=reference), args.gif, fps=args.fps)
     _write_samples(recorder.final, args.output, reference)
     print(f"wrote {args.output}" + "".join(f", {p}" for p in (args.gif, args.trajectory) if p), file=sys.stderr)
 

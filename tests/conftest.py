@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach a model hub
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 

@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffusion_studio.cli import main
+from diffusion_studio.core.trajectory import load_trajectory
+
+from tests.cli.test_cli import run_module
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "roll"
+    args = ["train", "--data", "swiss_roll", "--steps", "40", "--batch-size", "64", "--timesteps", "30",
+            "--device", "cpu", "--save-every", "20", "--hidden", "32", "--output", str(out)]
+    assert main(args) == 0
+    return out
+
+
+def test_train_writes_a_checkpoint_and_resume_continues(trained, capsys):
+    config = json.loads((trained / "config.json").read_text())
+    assert config["step"] == 40 and config["model"]["kind"] == "mlp" and config["schedule"]["timesteps"] == 30
+    assert (trained / "samples.png").exists() and (trained / "training_state.pt").exists()
+    assert main(["train", "--data", "swiss_roll", "--steps", "50", "--device", "cpu", "--resume", "--output", str(trained)]) == 0
+    assert "from step 40 to 50" in capsys.readouterr().err
+    assert json.loads((trained / "config.json").read_text())["step"] == 50
+
+
+def test_sample_writes_png_npy_gif_and_trajectory(trained, tmp_path):
+    npy, png, gif, traj = (tmp_path / n for n in ("s.npy", "s.png", "s.gif", "s.npz"))
+    args = ["sample", "--model", str(trained), "--sampler", "ddim", "--steps", "10", "--num", "50", "--device", "cpu"]
+    assert main([*args, "-o", str(npy), "--gif", str(gif), "--trajectory", str(traj), "--gif-frames", "4"]) == 0
+    assert np.load(npy).shape == (50, 2)
+    with Image.open(gif) as image:
+        assert image.n_frames <= 5
+    assert len(load_trajectory(traj)) == 11
+    assert main([*args, "-o", str(png)]) == 0
+    assert Image.open(png).size == (400, 400)
+
+
+def test_same_seed_same_samples(trained, tmp_path):
+    outs = []
+    for seed, name in ((5, "a.npy"), (5, "b.npy"), (6, "c.npy")):
+        main(["sample", "--model", str(trained), "--sampler", "ddpm", "--num", "20", "--seed", str(seed), "--device", "cpu", "-o", str(tmp_path / name)])
+        outs.append(np.load(tmp_path / name))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not np.array_equal(outs[0], outs[2])
+
+
+def test_default_model_samples_digits(tmp_path):
+    out = tmp_path / "d.npy"
+    assert main(["sample", "--model", "default", "--sampler", "ddim", "--steps", "10", "--num", "4", "--device", "cpu", "-o", str(out)]) == 0
+    samples = np.load(out)
+    assert samples.shape == (4, 1, 16, 16) and samples.min() >= -1 and samples.max() <= 1
+
+
+def test_image_folder_training_reports_skipped_files(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((20, 20, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
+    (folder / "bad.jpg").write_bytes(b"nope")
+    args = ["train", "--data", str(folder), "--steps", "2", "--image-size", "8", "--channel-mults", "1,2",
+            "--base-channels", "8", "--res-blocks", "1", "--device", "cpu", "--output", str(tmp_path / "m")]
+    assert main(args) == 0
+    assert "skipped 1 unreadable file(s): bad.jpg" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["train", "--data", "nowhere", "--steps", "5", "-o", "m"], "neither a folder"),
+        (["train", "--data", "digits", "--steps", "0", "-o", "m"], "steps"),
+        (["train", "--data", "digits", "--steps", "5", "--image-size", "10", "-o", "m"], "image_size"),
+        (["train", "--data", "digits", "--steps", "5", "--device", "cuda", "-o", "m"], "device"),
+        (["train", "--data", "digits", "--steps", "5", "--resume", "-o", "m"], "not a checkpoint folder"),
+        (["sample", "--model", "nowhere", "-o", "x.png"], "not a checkpoint folder"),
+        (["sample", "--model", "default", "--steps", "5000", "-o", "x.png"], "steps"),
+        (["sample", "--model", "default", "-o", "x.jpg"], "x.jpg"),
+    ],
+)
+def test_train_and_sample_errors_are_one_line(tmp_path, args, needle):
+    done = run_module(*args, cwd=tmp_path)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], done.stderr

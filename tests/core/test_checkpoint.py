@@ -1,0 +1,151 @@
+import json
+import os
+import pickle
+import shutil
+
+import pytest
+import torch
+
+from diffusion_studio.core import checkpoint as ck
+from diffusion_studio.core.data.datasets import load_toy
+from diffusion_studio.core.errors import CheckpointError, FileSaveError
+from diffusion_studio.core.models.config import MLPConfig
+from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.train_config import TrainConfig
+from diffusion_studio.core.training import Trainer
+
+SCHEDULE = ScheduleConfig("cosine", 50)
+
+
+def make_trainer(steps=20, seed=0):
+    config = TrainConfig(data="two_moons", steps=steps, batch_size=64, seed=seed, device="cpu", warmup_steps=5)
+    return Trainer(MLPConfig(hidden=32, num_layers=2), SCHEDULE, config, load_toy("two_moons", 1000))
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    trainer = make_trainer()
+    list(trainer.train())
+    ck.save_checkpoint(tmp_path / "run", trainer)
+    loaded = ck.load_checkpoint(tmp_path / "run")
+    assert loaded.step == 20 and loaded.schedule_config == SCHEDULE and loaded.model_config == trainer.model_config
+    x, index = torch.randn(8, 2), torch.arange(8)
+    torch.testing.assert_close(loaded.network(use_ema=True)(x, index), trainer.ema(x, index), rtol=0, atol=0)
+    torch.testing.assert_close(loaded.network(use_ema=False).eval()(x, index), trainer.model.eval()(x, index), rtol=0, atol=0)
+    model = ck.open_model(tmp_path / "run")
+    assert model.sample_shape == (2,) and model.prediction == "eps" and model.data == "two_moons"
+
+
+def test_resume_continues_the_step_count_and_the_loss_curve(tmp_path):
+    straight = make_trainer(steps=20)
+    expected = [r.loss for r in straight.train()]
+    first = make_trainer(steps=10)
+    head = [r.loss for r in first.train()]
+    ck.save_checkpoint(tmp_path / "run", first)
+    loaded = ck.load_checkpoint(tmp_path / "run")
+    second = make_trainer(steps=20)
+    ck.resume_trainer(loaded, second)
+    assert second.step == 10
+    tail = [(r.step, r.loss) for r in second.train()]
+    assert [s for s, _ in tail] == list(range(11, 21))
+    assert head + [loss for _, loss in tail] == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_failure_mid_save_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    trainer = make_trainer()
+    list(trainer.train())
+    target = tmp_path / "run"
+    ck.save_checkpoint(target, trainer)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def disk_full(obj, f, *args, **kwargs):
+        with open(f, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ck.torch, "save", disk_full)
+    trainer.step = 999
+    with pytest.raises(FileSaveError, match="No space left"):
+        ck.save_checkpoint(target, trainer)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert ck.load_checkpoint(target).step == 20
+
+
+def test_an_interrupted_swap_still_finds_the_previous_copy(tmp_path):
+    trainer = make_trainer()
+    list(trainer.train())
+    ck.save_checkpoint(tmp_path / "run", trainer)
+    os.replace(tmp_path / "run", tmp_path / "run.previous")  # crashed between the two renames
+    assert ck.load_checkpoint(tmp_path / "run").step == 20
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_a_pickle_with_a_code_payload_is_refused_and_never_run(tmp_path, monkeypatch):
+    trainer = make_trainer()
+    list(trainer.train())
+    ck.save_checkpoint(tmp_path / "run", trainer)
+    with open(tmp_path / "run" / ck.STATE_FILE, "wb") as handle:
+        pickle.dump({"step": 1, "optimizer": Payload()}, handle)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match="refused"):
+        ck.load_checkpoint(tmp_path / "run")
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("damage", ["no_config", "bad_json", "future_format", "truncated_weights", "no_weights",
+                                    "wrong_shape", "unknown_field", "not_a_folder"])
+def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
+    trainer = make_trainer(steps=2)
+    list(trainer.train())
+    folder = tmp_path / "run"
+    ck.save_checkpoint(folder, trainer)
+    config_file, weights = folder / ck.CONFIG_FILE, folder / ck.WEIGHTS_FILE
+    config = json.loads(config_file.read_text())
+    expected = {
+        "no_config": "no config.json", "bad_json": "damaged", "future_format": "format 99",
+        "truncated_weights": "damaged or truncated", "no_weights": "no model.safetensors",
+        "wrong_shape": "do not match", "unknown_field": "unknown mlp settings", "not_a_folder": "not a checkpoint folder",
+    }[damage]
+    if damage == "no_config":
+        config_file.unlink()
+    elif damage == "bad_json":
+        config_file.write_text("{not json")
+    elif damage == "future_format":
+        config_file.write_text(json.dumps({**config, "format_version": 99}))
+    elif damage == "truncated_weights":
+        weights.write_bytes(weights.read_bytes()[:300])
+    elif damage == "no_weights":
+        weights.unlink()
+    elif damage == "wrong_shape":
+        config["model"]["hidden"] = 48
+        config_file.write_text(json.dumps(config))
+    elif damage == "unknown_field":
+        config["model"]["depth"] = 3
+        config_file.write_text(json.dumps(config))
+    else:
+        shutil.rmtree(folder)
+        folder.write_text("a file")
+    with pytest.raises(CheckpointError, match=expected):
+        ck.load_checkpoint(folder)
+
+
+def test_inference_only_checkpoints_sample_but_do_not_resume(tmp_path):
+    trainer = make_trainer(steps=3)
+    list(trainer.train())
+    ck.save_checkpoint(tmp_path / "small", trainer, inference_only=True)
+    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == [ck.CONFIG_FILE, ck.WEIGHTS_FILE]
+    loaded = ck.load_checkpoint(tmp_path / "small")
+    with pytest.raises(CheckpointError, match="not resumed"):
+        ck.resume_trainer(loaded, make_trainer())
+
+
+def test_the_bundled_default_model_loads_and_denoises():
+    model = ck.open_model("default")
+    assert model.is_image and model.sample_shape == (1, 16, 16)
+    assert model.data == "digits"
+    x = torch.randn(2, 1, 16, 16)
+    assert model.network(x, torch.tensor([999, 999])).shape == x.shape

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from diffusion_studio.core.data.datasets import TOY_SETS, load_dataset, load_digits, load_image_folder, load_toy
+from diffusion_studio.core.errors import DataError
+
+
+def test_digits_are_bundled_and_upscaled():
+    d = load_digits(16)
+    assert d.data.shape == (1797, 1, 16, 16) and d.data.dtype == np.float32
+    assert d.data.min() == -1.0 and d.data.max() == 1.0
+    assert d.is_image
+    assert d.data[:, :, 0, 0].mean() < -0.9  # background is dark, ink bright
+
+
+@pytest.mark.parametrize("name", TOY_SETS)
+def test_toy_sets_are_seeded_and_roughly_unit_scale(name):
+    a, b, c = load_toy(name, 2000, seed=1), load_toy(name, 2000, seed=1), load_toy(name, 2000, seed=2)
+    assert a.data.shape == (2000, 2) and not a.is_image
+    np.testing.assert_array_equal(a.data, b.data)
+    assert not np.array_equal(a.data, c.data)
+    assert np.all(np.abs(a.data).max(0) < 3.0) and np.all(a.data.std(0) > 0.3)
+
+
+def test_image_folder_is_recursive_skips_bad_files_and_crops(tmp_path):
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(np.full((40, 60, 3), 255, np.uint8)).save(tmp_path / "wide.png")
+    Image.fromarray(np.zeros((30, 20), np.uint8)).save(tmp_path / "sub" / "tall.jpg")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "notes.txt").write_text("ignored: not an image suffix")
+    d = load_image_folder(tmp_path, 16)
+    assert d.data.shape == (2, 3, 16, 16)
+    assert d.skipped == (("broken.png", d.skipped[0][1]),)
+    assert load_image_folder(tmp_path, 8, channels=1).data.shape == (2, 1, 8, 8)
+
+
+def test_empty_and_all_bad_folders_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="no image files"):
+        load_image_folder(tmp_path, 16)
+    (tmp_path / "a.png").write_bytes(b"")
+    with pytest.raises(DataError, match="none of the 1 image files"):
+        load_image_folder(tmp_path, 16)
+    with pytest.raises(DataError, match="not a folder"):
+        load_image_folder(tmp_path / "a.png", 16)
+    with pytest.raises(DataError, match="neither a folder nor a built-in"):
+        load_dataset("mnist")

@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from diffusion_studio.core.errors import FileSaveError, TrajectoryError
+from diffusion_studio.core.export import save_gif, scatter_frame, trajectory_frames
+from diffusion_studio.core.samplers import DDIMSampler
+from diffusion_studio.core.sampling import sample_loop
+from diffusion_studio.core.schedules import make_schedule
+from diffusion_studio.core.trajectory import (
+    Recorder,
+    frame_bytes,
+    load_trajectory,
+    recorded_frame_count,
+    save_trajectory,
+)
+
+
+def run(shape, num_steps=10, every=1):
+    sampler = DDIMSampler(make_schedule("linear", 50))
+    sampler.set_timesteps(num_steps)
+    recorder = Recorder(every=every, metadata={"sampler": "ddim"})
+    for step in sample_loop(lambda x, i: 0.1 * x, sampler, shape, generator=torch.Generator().manual_seed(0)):
+        recorder.add(step)
+    return recorder
+
+
+@pytest.mark.parametrize(("num_steps", "every"), [(10, 1), (10, 3), (7, 7)])
+def test_recording_keeps_every_kth_step_and_the_result(num_steps, every):
+    recorder = run((4, 3, 8, 8), num_steps, every)
+    trajectory = recorder.trajectory()
+    assert len(trajectory) == recorded_frame_count(num_steps, every)
+    assert trajectory.timesteps[-1] == 0 and trajectory.timesteps[0] == 50
+    assert trajectory.x_t.shape == (len(trajectory), 4, 8, 8, 3) and trajectory.x_t.dtype == np.uint8
+    np.testing.assert_array_equal(trajectory.x_t[-1], trajectory.pred_x0[-1])
+    assert trajectory.x_t.nbytes + trajectory.pred_x0.nbytes == len(trajectory) * frame_bytes((4, 3, 8, 8), True)
+
+
+def test_thousand_steps_of_a_16_sample_grid_stay_within_tens_of_mb():
+    assert recorded_frame_count(1000, 1) * frame_bytes((16, 3, 32, 32), True) < 100e6
+
+
+def test_save_and_load_round_trip(tmp_path):
+    for shape in ((2, 1, 8, 8), (50, 2)):
+        trajectory = run(shape).trajectory()
+        save_trajectory(trajectory, tmp_path / "t.npz")
+        loaded = load_trajectory(tmp_path / "t.npz")
+        np.testing.assert_array_equal(loaded.x_t, trajectory.x_t)
+        np.testing.assert_array_equal(loaded.timesteps, trajectory.timesteps)
+        assert loaded.metadata == {"sampler": "ddim"} and loaded.is_image == (len(shape) == 4)
+
+
+def test_broken_trajectory_files_are_clear_errors(tmp_path):
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(TrajectoryError, match="junk.npz"):
+        load_trajectory(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    with pytest.raises(TrajectoryError, match="missing"):
+        load_trajectory(tmp_path / "other.npz")
+    np.savez(tmp_path / "obj.npz", timesteps=np.array([object()]), x_t=np.zeros(1), pred_x0=np.zeros(1), metadata=np.array("{}"))
+    with pytest.raises(TrajectoryError):
+        load_trajectory(tmp_path / "obj.npz")
+
+
+def test_gif_has_the_frames_size_and_duration_asked_for(tmp_path):
+    trajectory = run((4, 3, 8, 8), num_steps=10).trajectory()
+    frames = trajectory_frames(trajectory, every=3, labels=False)
+    assert len(frames) == 5  # frames 0, 3, 6, 9 and the result (10)
+    save_gif(frames, tmp_path / "a.gif", fps=20, scale=2)
+    with Image.open(tmp_path / "a.gif") as gif:
+        assert gif.n_frames == 5
+        assert gif.size == (2 * frames[0].shape[1], 2 * frames[0].shape[0])
+        assert gif.info["duration"] == 50 and gif.info["loop"] == 0
+
+
+def test_labelled_side_by_side_and_scatter_frames():
+    image_frames = trajectory_frames(run((4, 1, 8, 8)).trajectory(), with_x0=True)
+    plain = trajectory_frames(run((4, 1, 8, 8)).trajectory(), labels=False)
+    assert image_frames[0].shape[0] > plain[0].shape[0] and image_frames[0].shape[1] > 2 * plain[0].shape[1]
+    points = trajectory_frames(run((30, 2)).trajectory(), reference=np.zeros((5, 2)))
+    assert points[0].shape[2] == 3
+    blank = scatter_frame(np.empty((0, 2)), size=50)
+    assert np.all(blank[0, 0] == 255)
+    dotted = scatter_frame(np.array([[0.5, 0.5]]), size=50)
+    assert (dotted != blank).any()
+
+
+def test_unwritable_gif_path(tmp_path):
+    with pytest.raises(FileSaveError):
+        save_gif([np.zeros((4, 4, 3), np.uint8)], tmp_path / "missing" / "a.gif")
