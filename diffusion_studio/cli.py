@@ -113,6 +113,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, default=TrainConfig.learning_rate, help="peak learning rate (default: %(default)s)")
     train.add_argument("--warmup", type=int, default=TrainConfig.warmup_steps, help="warm-up steps (default: %(default)s)")
     train.add_argument("--ema-decay", type=float, default=TrainConfig.ema_decay, help="default: %(default)s")
+    train.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=True, help="bfloat16 autocast on CUDA (default: on)")
     train.add_argument("--prediction", default="eps", choices=PREDICTIONS, help="network target (default: %(default)s)")
     _add_schedule_options(train)
     train.add_argument("--seed", type=int, default=0)
@@ -285,7 +286,7 @@ def run_train(args: argparse.Namespace) -> None:
         config = TrainConfig(
             data=args.data, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
             warmup_steps=args.warmup, ema_decay=args.ema_decay, prediction=args.prediction,
-            seed=args.seed, device=args.device,
+            seed=args.seed, device=args.device, mixed_precision=args.mixed_precision,
         )
         schedule_config = _schedule_from(args).config
         dataset = load_dataset(args.data, args.image_size, args.channels, seed=args.seed)

@@ -119,3 +119,14 @@ def test_same_seed_same_training():
 
     assert run(3) == run(3) != run(4)
     assert all(math.isfinite(v) for v in run(3))
+
+
+def test_out_of_gpu_memory_is_a_clear_message(monkeypatch):
+    trainer = Trainer(MLPConfig(hidden=16), TOY_SCHEDULE, TrainConfig(steps=5, batch_size=512, device="cpu"), load_toy("two_moons", 100))
+
+    def oom():
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(trainer, "_train_step", oom)
+    with pytest.raises(TrainingError, match="out of CPU memory at batch size 512; try a smaller batch"):
+        list(trainer.train())
