@@ -274,6 +274,8 @@ def run_train(args: argparse.Namespace) -> None:
     from diffusion_studio.core.data.datasets import load_dataset
     from diffusion_studio.core.training import Trainer
 
+    if args.save_every < 1:
+        raise SettingError("save_every", f"must be at least 1 step, got {args.save_every}")
     checkpoint = None
     if args.resume:
         checkpoint = load_checkpoint(args.output)

@@ -73,6 +73,7 @@ def test_image_folder_training_reports_skipped_files(tmp_path, capsys):
     [
         (["train", "--data", "nowhere", "--steps", "5", "-o", "m"], "neither a folder"),
         (["train", "--data", "digits", "--steps", "0", "-o", "m"], "steps"),
+        (["train", "--data", "digits", "--steps", "5", "--save-every", "0", "-o", "m"], "save_every"),
         (["train", "--data", "digits", "--steps", "5", "--image-size", "10", "-o", "m"], "image_size"),
         (["train", "--data", "digits", "--steps", "5", "--device", "cuda", "-o", "m"], "device"),
         (["train", "--data", "digits", "--steps", "5", "--resume", "-o", "m"], "not a checkpoint folder"),
