@@ -149,6 +149,7 @@ def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--gif", type=Path, help="also write the denoising as an animated GIF")
     sample.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default: %(default)s)")
     sample.add_argument("--gif-frames", type=int, default=100, help="at most this many GIF frames, evenly spread (default: %(default)s)")
+    sample.add_argument("--gif-scale", type=int, help="enlarge images this many times in the GIF (default: to about 320 px wide)")
     sample.add_argument("--trajectory", type=Path, help="also save every recorded step (.npz) for the app")
     sample.add_argument("--record-every", type=int, default=1, help="record every k-th step (default: %(default)s)")
     sample.set_defaults(run=run_sample)
@@ -334,7 +335,7 @@ def run_sample(args: argparse.Namespace) -> None:
     from diffusion_studio.core import trajectory as trajectories
     from diffusion_studio.core.checkpoint import open_model
     from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
-    from diffusion_studio.core.export import save_gif, trajectory_frames
+    from diffusion_studio.core.export import batch_grid, save_gif, trajectory_frames
     from diffusion_studio.core.sampling import sample_loop
     from diffusion_studio.core.training import resolve_device
 
@@ -362,7 +363,8 @@ def run_sample(args: argparse.Namespace) -> None:
     if args.gif:
         recorded = recorder.trajectory()
         every = max(1, -(-len(recorded) // max(args.gif_frames, 1)))
-        save_gif(trajectory_frames(recorded, every=every, reference=reference), args.gif, fps=args.fps)
+        scale = args.gif_scale or max(1, 320 // batch_grid(recorded.x_t[0]).shape[1])
+        save_gif(trajectory_frames(recorded, every=every, reference=reference, scale=scale), args.gif, fps=args.fps)
     _write_samples(recorder.final, args.output, reference)
     print(f"wrote {args.output}" + "".join(f", {p}" for p in (args.gif, args.trajectory) if p), file=sys.stderr)
 

@@ -69,11 +69,13 @@ def trajectory_frames(
     stop: int | None = None,
     reference: np.ndarray | None = None,
     labels: bool = True,
+    scale: int = 1,
 ) -> list[np.ndarray]:
     """Display frames of a trajectory: the grid (or scatter) of x_t, optionally beside x̂_0.
 
     Frames ``start`` to ``stop`` (exclusive), every ``every``-th; the last frame in range is
-    always kept so the animation ends on the result.
+    always kept so the animation ends on the result. Image grids are enlarged ``scale`` times
+    (nearest neighbour) before the label is drawn, so the text stays sharp.
     """
     stop = len(trajectory) if stop is None else stop
     if every < 1 or not 0 <= start < stop <= len(trajectory):
@@ -83,7 +85,9 @@ def trajectory_frames(
         picks.append(stop - 1)
 
     def panel(batch: np.ndarray) -> np.ndarray:
-        return batch_grid(batch) if trajectory.is_image else scatter_frame(batch, reference=reference)
+        if not trajectory.is_image:
+            return scatter_frame(batch, reference=reference)
+        return np.repeat(np.repeat(batch_grid(batch), scale, axis=0), scale, axis=1)
 
     frames = []
     for k in picks:
