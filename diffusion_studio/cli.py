@@ -363,7 +363,7 @@ def run_sample(args: argparse.Namespace) -> None:
     if args.gif:
         recorded = recorder.trajectory()
         every = max(1, -(-len(recorded) // max(args.gif_frames, 1)))
-        scale = args.gif_scale or max(1, 320 // batch_grid(recorded.x_t[0]).shape[1])
+        scale = args.gif_scale or (max(1, 320 // batch_grid(recorded.x_t[0]).shape[1]) if recorded.is_image else 1)
         save_gif(trajectory_frames(recorded, every=every, reference=reference, scale=scale), args.gif, fps=args.fps)
     _write_samples(recorder.final, args.output, reference)
     print(f"wrote {args.output}" + "".join(f", {p}" for p in (args.gif, args.trajectory) if p), file=sys.stderr)

@@ -50,10 +50,13 @@ def test_same_seed_same_samples(trained, tmp_path):
 
 
 def test_default_model_samples_digits(tmp_path):
-    out = tmp_path / "d.npy"
-    assert main(["sample", "--model", "default", "--sampler", "ddim", "--steps", "10", "--num", "4", "--device", "cpu", "-o", str(out)]) == 0
+    out, gif = tmp_path / "d.npy", tmp_path / "d.gif"
+    args = ["sample", "--model", "default", "--sampler", "ddim", "--steps", "10", "--num", "4", "--device", "cpu"]
+    assert main([*args, "-o", str(out), "--gif", str(gif)]) == 0
     samples = np.load(out)
     assert samples.shape == (4, 1, 16, 16) and samples.min() >= -1 and samples.max() <= 1
+    with Image.open(gif) as image:  # a 2×2 grid of 16-pixel digits is enlarged to about 320 px
+        assert 280 <= image.width <= 320 and image.n_frames == 11
 
 
 def test_image_folder_training_reports_skipped_files(tmp_path, capsys):
