@@ -16,7 +16,7 @@ import numpy as np
 
 from diffusion_studio import __version__
 from diffusion_studio.core.atomic import atomic_write
-from diffusion_studio.core.errors import DiffusionStudioError, FileSaveError, SettingError
+from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.config import MLPConfig, ModelConfig, UNetConfig
 from diffusion_studio.core.process import PREDICTIONS
 from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, SPACINGS, build_sampler
@@ -166,11 +166,8 @@ def _write_text(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    try:
-        with atomic_write(output) as handle:
-            handle.write(text.encode("utf-8"))
-    except OSError as exc:
-        raise FileSaveError(output, exc.strerror or str(exc)) from None
+    with atomic_write(output) as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def run_schedule(args: argparse.Namespace) -> None:
@@ -258,11 +255,8 @@ def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None
 
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            with atomic_write(path) as handle:
-                np.save(handle, samples)
-        except OSError as exc:
-            raise FileSaveError(path, exc.strerror or str(exc)) from None
+        with atomic_write(path) as handle:
+            np.save(handle, samples)
     elif suffix == ".png":
         picture = batch_grid(to_uint8(samples.transpose(0, 2, 3, 1))) if samples.ndim == 4 else scatter_frame(samples, reference=reference)
         save_frame(picture, path)

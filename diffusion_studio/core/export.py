@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.data.images import image_grid
-from diffusion_studio.core.errors import FileSaveError, SettingError
+from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.trajectory import Trajectory
 
 SCATTER_EXTENT = 3.0
@@ -122,17 +122,11 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 10.0, 
     options = {"save_all": True, "append_images": images[1:], "duration": round(1000 / fps), "disposal": 1}
     if loop:
         options["loop"] = 0
-    try:
-        with atomic_write(path) as handle:
-            images[0].save(handle, format="GIF", **options)
-    except OSError as exc:
-        raise FileSaveError(path, exc.strerror or str(exc)) from None
+    with atomic_write(path) as handle:
+        images[0].save(handle, format="GIF", **options)
 
 
 def save_frame(frame: np.ndarray, path: str | Path) -> None:
     """One uint8 H×W×C frame as a PNG, atomically."""
-    try:
-        with atomic_write(path) as handle:
-            _as_image(frame, 1).save(handle, format="PNG")
-    except OSError as exc:
-        raise FileSaveError(path, exc.strerror or str(exc)) from None
+    with atomic_write(path) as handle:
+        _as_image(frame, 1).save(handle, format="PNG")

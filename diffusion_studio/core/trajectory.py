@@ -16,7 +16,7 @@ import numpy as np
 
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.data.images import to_uint8
-from diffusion_studio.core.errors import FileSaveError, SettingError, TrajectoryError
+from diffusion_studio.core.errors import SettingError, TrajectoryError
 from diffusion_studio.core.sampling import SamplingStep
 
 FORMAT_VERSION = 1
@@ -93,13 +93,10 @@ class Recorder:
 def save_trajectory(trajectory: Trajectory, path: str | Path) -> None:
     """Write a compressed .npz, atomically."""
     meta = json.dumps({"format_version": FORMAT_VERSION, **trajectory.metadata})
-    try:
-        with atomic_write(path) as handle:
-            np.savez_compressed(
-                handle, timesteps=trajectory.timesteps, x_t=trajectory.x_t, pred_x0=trajectory.pred_x0, metadata=np.array(meta)
-            )
-    except OSError as exc:
-        raise FileSaveError(path, exc.strerror or str(exc)) from None
+    with atomic_write(path) as handle:
+        np.savez_compressed(
+            handle, timesteps=trajectory.timesteps, x_t=trajectory.x_t, pred_x0=trajectory.pred_x0, metadata=np.array(meta)
+        )
 
 
 def load_trajectory(path: str | Path) -> Trajectory:

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from diffusion_studio.core.atomic import atomic_write
-from diffusion_studio.core.errors import FileSaveError, ImageLoadError, SettingError
+from diffusion_studio.core.errors import ImageLoadError, SettingError
 
 MAX_PIXELS = 50_000_000
 """Images above this many pixels are refused before decoding (decompression-bomb guard)."""
@@ -151,11 +151,8 @@ def save_image(array: np.ndarray, path: str | Path) -> None:
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
         raise SettingError("image", f"expected an H×W or H×W×3 array, got shape {array.shape}")
     image = Image.fromarray(to_uint8(array))
-    try:
-        with atomic_write(path) as handle:
-            image.save(handle, format="PNG")
-    except OSError as exc:
-        raise FileSaveError(path, exc.strerror or str(exc)) from None
+    with atomic_write(path) as handle:
+        image.save(handle, format="PNG")
 
 
 def image_grid(
