@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 import time
@@ -20,22 +18,17 @@ from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.config import MLPConfig, ModelConfig, UNetConfig
 from diffusion_studio.core.process import PREDICTIONS
 from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, SPACINGS, build_sampler
-from diffusion_studio.core.schedules import SCHEDULE_NAMES, NoiseSchedule, ScheduleConfig, make_schedule
+from diffusion_studio.core.schedules import (
+    SCHEDULE_NAMES,
+    NoiseSchedule,
+    ScheduleConfig,
+    make_schedule,
+    schedule_csv,
+    schedule_table,
+)
 from diffusion_studio.core.train_config import DEVICES, TrainConfig
 
 PROG = "diffusion-studio"
-SCHEDULE_COLUMNS = (
-    "beta",
-    "alpha",
-    "alpha_bar",
-    "sqrt_alpha_bar",
-    "sqrt_one_minus_alpha_bar",
-    "snr",
-    "log_snr",
-    "posterior_variance",
-)
-
-
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr."""
 
@@ -155,13 +148,6 @@ def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
     sample.set_defaults(run=run_sample)
 
 
-def schedule_table(schedule: NoiseSchedule) -> dict[str, np.ndarray]:
-    """The schedule's columns for t = 1…T, by the names the CLI writes."""
-    s = schedule
-    columns = (s.betas, s.alphas, s.alpha_bars, s.sqrt_alpha_bars, s.sqrt_one_minus_alpha_bars, s.snr, s.log_snr, s.posterior_variances)
-    return {"t": s.t, **{name: values[1:] for name, values in zip(SCHEDULE_COLUMNS, columns)}}
-
-
 def _write_text(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -172,35 +158,23 @@ def _write_text(text: str, output: Path | None) -> None:
 
 def run_schedule(args: argparse.Namespace) -> None:
     schedule = _schedule_from(args)
-    table = schedule_table(schedule)
     if args.format == "json":
         document = {"schedule": schedule.config.name, "timesteps": schedule.timesteps}
-        document.update({name: values.tolist() for name, values in table.items()})
+        document.update({name: values.tolist() for name, values in schedule_table(schedule).items()})
         text = json.dumps(document) + "\n"
     else:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(table)
-        for row in zip(*table.values()):
-            writer.writerow([row[0], *(f"{v:.17g}" for v in row[1:])])
-        text = buffer.getvalue()
+        text = schedule_csv([schedule])
     _write_text(text, args.output)
 
 
 def run_noise(args: argparse.Namespace) -> None:
-    from diffusion_studio.core.data.images import image_grid, load_image, save_image
-    from diffusion_studio.core.process import q_sample
+    from diffusion_studio.core.data.images import load_image, save_image
+    from diffusion_studio.core.export import forward_strip
 
     schedule = _schedule_from(args)
-    bad = [t for t in args.t if not 0 <= t <= schedule.timesteps]
-    if not args.t or bad:
-        raise SettingError("t", f"each t must lie in 0…T = {schedule.timesteps}, got {bad or 'none'}")
     x0 = load_image(args.image, max_side=args.max_side)
     eps = np.random.default_rng(args.seed).standard_normal(x0.shape).astype(np.float32)
-    frames = [q_sample(schedule, x0, t, eps) for t in args.t]
-    if len(frames) > 1:
-        frames.insert(0, x0)
-    save_image(image_grid(frames), args.output)
+    save_image(forward_strip(schedule, x0, eps, args.t), args.output)
     print(f"wrote {args.output} (t = {', '.join(map(str, args.t))})")
 
 
@@ -368,11 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        print(
-            "The Diffusion Studio window is not part of this version yet. "
-            f"Headless commands: {PROG} schedule, {PROG} noise (see {PROG} --help)."
-        )
-        return 0
+        from diffusion_studio.gui.app import main as open_app
+
+        return open_app()
     try:
         args.run(args)
     except DiffusionStudioError as exc:

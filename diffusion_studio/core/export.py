@@ -12,6 +12,8 @@ from PIL import Image, ImageDraw, ImageFont
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.data.images import image_grid
 from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.process import q_sample
+from diffusion_studio.core.schedules import NoiseSchedule
 from diffusion_studio.core.trajectory import Trajectory
 
 SCATTER_EXTENT = 3.0
@@ -26,6 +28,18 @@ def grid_columns(count: int) -> int:
 def batch_grid(batch: np.ndarray, columns: int | None = None) -> np.ndarray:
     """An N×H×W×C uint8 batch as one grid image (near-square by default)."""
     return image_grid(list(batch), columns or grid_columns(len(batch)))
+
+
+def forward_strip(schedule: NoiseSchedule, x0: np.ndarray, eps: np.ndarray, ts: Sequence[int]) -> np.ndarray:
+    """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε side by side for each t in ``ts``, one ε for all; x_0 first
+    when there are several. Raises SettingError for a t outside 0…T or no t at all."""
+    bad = [t for t in ts if not 0 <= t <= schedule.timesteps]
+    if not ts or bad:
+        raise SettingError("t", f"each t must lie in 0…T = {schedule.timesteps}, got {bad or 'none'}")
+    frames = [q_sample(schedule, x0, t, eps) for t in ts]
+    if len(frames) > 1:
+        frames.insert(0, x0)
+    return image_grid(frames)
 
 
 def scatter_frame(

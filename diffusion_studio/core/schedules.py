@@ -8,7 +8,10 @@ Every array is float64 and indexed by the papers' t = 0…T: entry 0 is the data
 
 from __future__ import annotations
 
+import csv
+import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Callable
@@ -222,3 +225,48 @@ def make_schedule(
             beta_end=defaults.beta_end if beta_end is None else beta_end,
         )
     )
+
+
+TABLE_COLUMNS: tuple[str, ...] = (
+    "beta",
+    "alpha",
+    "alpha_bar",
+    "sqrt_alpha_bar",
+    "sqrt_one_minus_alpha_bar",
+    "snr",
+    "log_snr",
+    "posterior_variance",
+)
+"""The per-step quantities a schedule table lists, by the names the CLI and CSV exports write."""
+
+
+def schedule_table(schedule: NoiseSchedule) -> dict[str, np.ndarray]:
+    """The schedule's columns for t = 1…T: t, then TABLE_COLUMNS."""
+    s = schedule
+    columns = (s.betas, s.alphas, s.alpha_bars, s.sqrt_alpha_bars, s.sqrt_one_minus_alpha_bars, s.snr, s.log_snr, s.posterior_variances)
+    return {"t": s.t, **{name: values[1:] for name, values in zip(TABLE_COLUMNS, columns)}}
+
+
+def schedule_label(config: ScheduleConfig) -> str:
+    """A short name for a schedule: 'linear T=1000 β 0.0001…0.02', 'cosine T=1000'."""
+    if config.name == "cosine":
+        return f"cosine T={config.timesteps}"
+    return f"{config.name} T={config.timesteps} β {config.beta_start:g}…{config.beta_end:g}"
+
+
+def schedule_csv(schedules: Sequence[NoiseSchedule]) -> str:
+    """CSV of schedule tables, full precision. One schedule: t, then TABLE_COLUMNS, one row per t.
+
+    Several: a first column 'schedule' holds each row's schedule_label, tables one after another.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    labelled = len(schedules) > 1
+    for i, schedule in enumerate(schedules):
+        table = schedule_table(schedule)
+        prefix = [schedule_label(schedule.config)] if labelled else []
+        if i == 0:
+            writer.writerow((["schedule"] if labelled else []) + list(table))
+        for row in zip(*table.values()):
+            writer.writerow(prefix + [int(row[0]), *(f"{v:.17g}" for v in row[1:])])
+    return buffer.getvalue()

@@ -10,14 +10,16 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.data.images import to_uint8
 from diffusion_studio.core.errors import SettingError, TrajectoryError
-from diffusion_studio.core.sampling import SamplingStep
+
+if TYPE_CHECKING:
+    from diffusion_studio.core.sampling import SamplingStep
 
 FORMAT_VERSION = 1
 

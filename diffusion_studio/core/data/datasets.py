@@ -14,13 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from diffusion_studio.core.data.images import load_image
+from diffusion_studio.core.data.images import IMAGE_SUFFIXES, load_image
 from diffusion_studio.core.errors import DataError, ImageLoadError
 from diffusion_studio.resources import RESOURCES
 
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".tga"}
-)
 DIGITS_FILE = RESOURCES / "data" / "digits.csv.gz"
 TOY_POINTS = 20_000
 

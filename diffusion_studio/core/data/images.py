@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,9 @@ from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.errors import ImageLoadError, SettingError
 
 MAX_PIXELS = 50_000_000
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".tga"}
+)
 """Images above this many pixels are refused before decoding (decompression-bomb guard)."""
 
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "F"}
@@ -180,3 +184,33 @@ def image_grid(
         r, c = divmod(i, columns)
         grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = _set_channels(tile, channels)
     return grid
+
+
+def image_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Files as given, and for each folder its image files (by suffix, sorted, not recursive)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+@dataclass(frozen=True)
+class LoadedImages:
+    """What ``load_images`` read, and what it could not read with the reason."""
+
+    images: list[tuple[Path, np.ndarray]]
+    failed: list[tuple[Path, str]]
+
+
+def load_images(paths: Sequence[str | Path], max_side: int | None = None) -> LoadedImages:
+    """load_image on every file of ``image_files(paths)``; one bad file never stops the others."""
+    images, failed = [], []
+    for path in image_files(paths):
+        try:
+            images.append((path, load_image(path, max_side=max_side)))
+        except ImageLoadError as exc:
+            failed.append((path, exc.reason))
+    return LoadedImages(images, failed)

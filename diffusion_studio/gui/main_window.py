@@ -1,0 +1,310 @@
+"""The main window: panels in tabs, menus, status bar, drag and drop, remembered settings."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Callable
+
+import pyqtgraph as pg
+from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+
+from diffusion_studio import __version__
+from diffusion_studio.gui.forward_panel import ForwardPanel
+from diffusion_studio.gui.preferences import Preferences
+from diffusion_studio.gui.schedule_lab import ScheduleLab
+from diffusion_studio.gui.state import NOTATIONS, StudioState
+from diffusion_studio.gui.symbols import NOTATION_NAMES
+from diffusion_studio.gui.tasks import TaskRunner
+
+TITLE = "Diffusion Studio"
+MODEL_MARKERS = ("config.json", "model.safetensors")
+"""A dropped folder holding one of these is a model (ours or a diffusers UNet2DModel), not images."""
+
+
+def configure_plots() -> None:
+    """pyqtgraph options the views rely on: numpy's row-major images shown upright, smooth curves."""
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+
+def split_drop(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Dropped paths → (model folders, everything else). A model's own file stands for its folder."""
+    models, others = [], []
+    for path in paths:
+        if path.is_file() and path.name in MODEL_MARKERS:
+            models.append(path.parent)
+        elif path.is_dir() and any((path / marker).is_file() for marker in MODEL_MARKERS):
+            models.append(path)
+        else:
+            others.append(path)
+    return models, others
+
+
+def describe_model(model) -> str:
+    """One line about a LoadedModel: what it makes, from what, how big."""
+    shape = model.sample_shape
+    parameters = sum(p.numel() for p in model.network.parameters())
+    made = f"{shape[1]}×{shape[2]} {'gray' if shape[0] == 1 else 'RGB'} images" if model.is_image else f"{shape[0]}-D points"
+    trained = f", trained on {model.data}" if model.data else ""
+    return (
+        f"{Path(model.source).name}: {made}, {parameters / 1e6:.1f}M parameters, "
+        f"{model.prediction}-prediction, {model.schedule_config.name} schedule, T = {model.schedule_config.timesteps}{trained}"
+    )
+
+
+def environment_report() -> str:
+    """Versions and the compute device found (imports torch; run it off the UI thread)."""
+    import PySide6
+    import torch
+
+    from diffusion_studio.core.training import available_devices
+
+    devices = []
+    for name in available_devices():
+        if name == "cuda":
+            devices.append(f"CUDA ({torch.cuda.get_device_name(0)})")
+        else:
+            devices.append(name.upper() if name == "mps" else "CPU")
+    return (
+        f"<b>{TITLE}</b> {__version__}<br>"
+        f"Python {platform.python_version()}, torch {torch.__version__}, PySide6 {PySide6.__version__}, "
+        f"pyqtgraph {pg.__version__}<br>Devices found: {', '.join(devices)}"
+    )
+
+
+class _ComingPanel(QWidget):
+    """A tab whose panel arrives in a later version; says what the CLI already does meanwhile."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.label)
+        layout.addStretch(1)
+
+
+class MainWindow(QMainWindow):
+    """Forward process, Schedules, Training and Sampling panels over one shared StudioState."""
+
+    def __init__(self, preferences: Preferences | None = None) -> None:
+        super().__init__()
+        configure_plots()
+        self.setWindowTitle(TITLE)
+        self.setAcceptDrops(True)
+        self.preferences = preferences or Preferences()
+        self.state = StudioState(self)
+        self.tasks = TaskRunner(self)
+        self.error_box: QMessageBox | None = None
+        self._model_description = ""
+
+        self.forward = ForwardPanel(self.state, self.tasks, self.preferences)
+        self.schedules = ScheduleLab(self.state, self.preferences)
+        self.training = _ComingPanel(
+            "<h3>Training</h3><p>The training panel comes in a later version. Meanwhile the command line "
+            "trains the same models: <code>diffusion-studio train --data digits --output runs/digits</code>.</p>"
+        )
+        self.sampling = _ComingPanel("")
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for panel, name, tip in (
+            (self.forward, "Forward process", "q(x_t | x_0): watch noise destroy an image"),
+            (self.schedules, "Schedules", "β_t, ᾱ_t, SNR … for several schedules side by side"),
+            (self.training, "Training", "Train a DDPM U-Net"),
+            (self.sampling, "Sampling", "Run the reverse process from a model"),
+        ):
+            self.tabs.addTab(panel, name)
+            self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
+        self.setCentralWidget(self.tabs)
+
+        for panel in (self.forward, self.schedules):
+            panel.status.connect(self.say)
+            panel.failed.connect(self.show_error)
+        self.state.modelChanged.connect(self._show_model)
+        self.state.notationChanged.connect(self._on_notation)
+        self._build_menus()
+        self._restore()
+        self._show_model()
+        self.forward.load_sample()
+        self.say("Ready: drop images or a model folder anywhere on the window")
+
+    # ---- menus --------------------------------------------------------------------------------
+
+    def _action(self, menu, text: str, slot: Callable, shortcut=None, tip: str = "") -> QAction:
+        action = menu.addAction(text)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        if tip:
+            action.setStatusTip(tip)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&Open images…", self.forward.ask_open, QKeySequence.StandardKey.Open, "Add images to the forward panel")
+        self._action(file, "Open &model…", self.ask_open_model, "Ctrl+Shift+O", "Open a checkpoint folder (ours or a diffusers UNet2DModel)")
+        self.recent_menu = file.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file.addSeparator()
+        self._action(file, "&Export…", self.export_current, "Ctrl+E", "Save what the current panel shows")
+        file.addSeparator()
+        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view = bar.addMenu("&View")
+        for i in range(self.tabs.count()):
+            self._action(view, self.tabs.tabText(i), lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Ctrl+{i + 1}")
+        view.addSeparator()
+        notation = view.addMenu("&Notation")
+        group = QActionGroup(self)
+        self.notation_actions: dict[str, QAction] = {}
+        for key in NOTATIONS:
+            action = self._action(notation, NOTATION_NAMES[key], lambda _=False, key=key: self.state.set_notation(key))
+            action.setCheckable(True)
+            action.setChecked(key == self.state.notation)
+            group.addAction(action)
+            self.notation_actions[key] = action
+        notation.setToolTipsVisible(True)
+        self.notation_actions["seed000"].setToolTip("α^S = √α_t, β^S = √β_t, ᾱ^S = √ᾱ_t, β̄^S = √(1 − ᾱ_t)")
+        view.addSeparator()
+        self._action(view, "&Full screen", self._toggle_full_screen, QKeySequence.StandardKey.FullScreen)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About Diffusion Studio", self.about)
+        self._action(help_menu, "&Read me", self._open_readme, tip="Open the project's README")
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for kind, opener in (("images", lambda p: self.open_paths([Path(p)])), ("models", self.open_model)):
+            for path in self.preferences.recent(kind):
+                self._action(self.recent_menu, f"{Path(path).name}  ({'model' if kind == 'models' else 'image'})",
+                             lambda _=False, p=path, o=opener: o(p), tip=path)
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(nothing yet)").setEnabled(False)
+
+    def _toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+
+    def _open_readme(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(__file__).resolve().parents[2] / "README.md")))
+
+    def export_current(self) -> None:
+        panel = self.tabs.currentWidget()
+        if hasattr(panel, "export"):
+            panel.export()
+        else:
+            self.say("Nothing to export on this panel yet")
+
+    def about(self) -> None:
+        self.say("Looking for torch and devices…")
+        self.tasks.start(environment_report, lambda text: QMessageBox.about(self, f"About {TITLE}", text),
+                         lambda message: self.show_error("About", message))
+
+    # ---- messages -----------------------------------------------------------------------------
+
+    @Slot(str)
+    def say(self, text: str) -> None:
+        self.statusBar().showMessage(text)
+
+    @Slot(str, str)
+    def show_error(self, title: str, message: str) -> None:
+        """A clear message that does not block: the status bar and a window the user closes."""
+        self.say(f"{title}: {message.splitlines()[0]}")
+        if self.error_box is not None:
+            self.error_box.close()
+        self.error_box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        self.error_box.open()
+
+    # ---- opening things -----------------------------------------------------------------------
+
+    def open_paths(self, paths: list[Path]) -> None:
+        """Dropped or recent paths: a model folder opens as the model, the rest as images."""
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            self.show_error("Open", "Not found: " + ", ".join(str(p) for p in missing))
+            return
+        models, images = split_drop(paths)
+        for folder in models[:1]:
+            self.open_model(folder)
+        if images:
+            self.tabs.setCurrentWidget(self.forward)
+            self.forward.open_paths(images)
+
+    def ask_open_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a model (checkpoint folder)", self.preferences.folder("model"))
+        if folder:
+            self.preferences.remember_folder("model", Path(folder).parent)
+            self.open_model(folder)
+
+    def open_model(self, folder: str | Path) -> None:
+        """Load a checkpoint in the background (torch loads there too); the state gets it when ready."""
+        folder = Path(folder)
+        self.say(f"Opening model {folder.name}…")
+
+        def load():
+            from diffusion_studio.core.checkpoint import open_model
+
+            model = open_model(folder)
+            return model, describe_model(model)
+
+        def loaded(result) -> None:
+            model, description = result
+            self._model_description = description
+            self.preferences.add_recent("models", folder)
+            self.state.set_model(model)
+            self.say(f"Model {description}")
+
+        self.tasks.start(load, loaded, lambda message: self.show_error("Open model", message))
+
+    def _show_model(self) -> None:
+        model = self.state.model
+        now = f"<p><b>Model:</b> {self._model_description}</p>" if model is not None else "<p>No model opened yet.</p>"
+        self.sampling.label.setText(
+            "<h3>Sampling</h3><p>The sampling panel comes in a later version. Meanwhile the command line samples "
+            "any model, with a GIF of the denoising: <code>diffusion-studio sample --model default --gif digits.gif</code>.</p>"
+            + now + "<p>Open a model with File ▸ Open model…, or drop its folder on the window.</p>"
+        )
+
+    def _on_notation(self, notation: str) -> None:
+        self.notation_actions[notation].setChecked(True)
+
+    # ---- drag and drop ------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if urls and all(url.isLocalFile() for url in urls):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.open_paths(paths)
+
+    # ---- settings and closing -----------------------------------------------------------------
+
+    def _restore(self) -> None:
+        geometry = self.preferences.value("window/geometry", QByteArray(), QByteArray)
+        if geometry.isEmpty() or not self.restoreGeometry(geometry):
+            self.resize(1280, 800)
+        self.tabs.setCurrentIndex(int(self.preferences.value("window/tab", 0, int)))
+        notation = self.preferences.value("view/notation", NOTATIONS[0], str)
+        if notation in NOTATIONS:
+            self.state.set_notation(notation)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Stop what runs, remember the window, and close."""
+        self.forward.stop()
+        self.tasks.wait()
+        self.preferences.set_value("window/geometry", self.saveGeometry())
+        self.preferences.set_value("window/tab", self.tabs.currentIndex())
+        self.preferences.set_value("view/notation", self.state.notation)
+        self.preferences.settings.sync()
+        super().closeEvent(event)

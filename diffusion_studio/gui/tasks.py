@@ -1,0 +1,114 @@
+"""One-off background work (loading images or a model, exports): a worker on a QThread.
+
+The worker never touches widgets: it emits ``finished`` with the function's result or ``failed``
+with a message, and the caller's slots run on the UI thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from diffusion_studio.core.errors import DiffusionStudioError
+
+
+def error_message(exc: BaseException) -> str:
+    """A message for the user: ours as they are, anything else with its type."""
+    if isinstance(exc, DiffusionStudioError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+class TaskWorker(QObject):
+    """Runs one function on its thread and reports how it went."""
+
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, function: Callable[[], Any]) -> None:
+        super().__init__()
+        self._function = function
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = self._function()
+        except Exception as exc:  # reported to the user; the app goes on
+            self.failed.emit(error_message(exc))
+        else:
+            self.finished.emit(result)
+
+
+class _Task(QObject):
+    """Lives on the UI thread, so the worker's queued signals call the callbacks there."""
+
+    def __init__(self, runner: "TaskRunner", function: Callable[[], Any], on_finished, on_failed) -> None:
+        super().__init__(runner)
+        self._on_finished = on_finished
+        self._on_failed = on_failed
+        self.thread = QThread()
+        self.worker = TaskWorker(function)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.finished.connect(self._finished)
+        self.worker.failed.connect(self._failed)
+        self.thread.finished.connect(self._ended)
+
+    @Slot()
+    def _ended(self) -> None:
+        self.parent()._forget(self)
+
+    @Slot(object)
+    def _finished(self, result: Any) -> None:
+        self.thread.quit()
+        self._on_finished(result)
+
+    @Slot(str)
+    def _failed(self, message: str) -> None:
+        self.thread.quit()
+        self._on_failed(message)
+
+
+class TaskRunner(QObject):
+    """Starts background tasks and keeps them alive until they end; ``wait`` joins them all."""
+
+    busyChanged = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._running: list[_Task] = []
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running)
+
+    def start(
+        self,
+        function: Callable[[], Any],
+        on_finished: Callable[[Any], None],
+        on_failed: Callable[[str], None],
+    ) -> None:
+        """Run ``function()`` on a new thread; then ``on_finished(result)`` or ``on_failed(message)`` on this one."""
+        task = _Task(self, function, on_finished, on_failed)
+        self._running.append(task)
+        task.thread.start()
+        if len(self._running) == 1:
+            self.busyChanged.emit(True)
+
+    def _forget(self, task: _Task) -> None:
+        if task in self._running:
+            self._running.remove(task)
+            task.worker.deleteLater()
+            task.thread.deleteLater()
+            task.deleteLater()
+            if not self._running:
+                self.busyChanged.emit(False)
+
+    def wait(self) -> None:
+        """Block until every task has ended (used when the window closes)."""
+        for task in list(self._running):
+            task.thread.quit()
+            task.thread.wait()
