@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -96,7 +95,8 @@ class ScheduleLab(QWidget):
         for i, key in enumerate(PLOTTED):
             plot = self.plot_area.addPlot(row=i // 3, col=i % 3)
             plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.addLegend(offset=(-8, 8) if key in ("beta", "log_snr") else (-8, -8), labelTextColor="k", labelTextSize="8pt")
+            if key == "beta":  # cosine's β_t reaches 0.999 while linear's stays near 0.01: a log axis shows both
+                plot.setLogMode(x=False, y=True)
             cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen((80, 80, 80), width=1, style=Qt.PenStyle.DashLine),
                                      hoverPen=pg.mkPen("r", width=2))
             cursor.setZValue(10)
@@ -104,6 +104,9 @@ class ScheduleLab(QWidget):
             plot.addItem(cursor, ignoreBounds=True)
             self.plots[key] = plot
             self.cursors[key] = cursor
+        # one legend for all six plots, in a row of its own below them
+        self.legend = pg.LegendItem(colCount=3, labelTextColor="k", labelTextSize="9pt")
+        self.plot_area.addItem(self.legend, row=2, col=0, colspan=3)
         self.plot_area.setToolTip("Drag the dashed cursor to move t (the forward panel follows); scroll to zoom")
 
         self.compare_list = QListWidget()
@@ -113,6 +116,7 @@ class ScheduleLab(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setToolTip("Each schedule's values at the cursor")
         side = QWidget()
+        side.setMinimumWidth(300)
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
         side_layout.addWidget(QLabel("<b>Compared with</b>"))
@@ -186,16 +190,19 @@ class ScheduleLab(QWidget):
     def _redraw(self) -> None:
         schedules = self.shown()
         notation = self.state.notation
+        self.legend.clear()
         for key, plot in self.plots.items():
             for curve in self.curves[key]:
                 plot.removeItem(curve)
-            plot.legend.clear()
             self.curves[key] = []
             for i, schedule in enumerate(schedules):
                 colour = PALETTE[i % len(PALETTE)]
                 pen = pg.mkPen(colour, width=3 if i == 0 else 1.5)
                 label = schedule_label(schedule.config) + (" (in use)" if i == 0 else "")
-                self.curves[key].append(plot.plot(self._x(schedule), curve_values(schedule, key), pen=pen, name=label))
+                curve = plot.plot(self._x(schedule), curve_values(schedule, key), pen=pen)
+                self.curves[key].append(curve)
+                if key == PLOTTED[0]:
+                    self.legend.addItem(curve, label)
             quantity = QUANTITIES[key]
             plot.setTitle(quantity.name(notation), color="k", size="11pt")
             plot.setLabel("left", quantity.name(notation))
@@ -229,16 +236,19 @@ class ScheduleLab(QWidget):
         notation = self.state.notation
         fraction = t / self.state.schedule.timesteps
         self.cursor_label.setText(f"<b>At the cursor</b> (t = {t}" + (f", t/T = {fraction:.3f})" if self.normalized.isChecked() else ")"))
-        self.table.setRowCount(len(schedules))
-        self.table.setColumnCount(len(PLOTTED))
-        self.table.setHorizontalHeaderLabels([plain(QUANTITIES[k].name(notation)) for k in PLOTTED])
-        self.table.setVerticalHeaderLabels([schedule_label(s.config) for s in schedules])
-        for row, schedule in enumerate(schedules):
+        self.table.setRowCount(len(PLOTTED))
+        self.table.setColumnCount(len(schedules))
+        self.table.setVerticalHeaderLabels([plain(QUANTITIES[k].name(notation)) for k in PLOTTED])
+        for column, schedule in enumerate(schedules):
+            header = QTableWidgetItem(schedule.config.name + (" (in use)" if column == 0 else ""))
+            header.setToolTip(schedule_label(schedule.config))
+            header.setForeground(QColor(*PALETTE[column % len(PALETTE)]))
+            self.table.setHorizontalHeaderItem(column, header)
             ts = round(fraction * schedule.timesteps) if self.normalized.isChecked() else t
-            for column, key in enumerate(PLOTTED):
+            for row, key in enumerate(PLOTTED):
                 text = f"{curve_values(schedule, key)[ts - 1]:.5g}" if 1 <= ts <= schedule.timesteps else "—"
                 self.table.setItem(row, column, QTableWidgetItem(text))
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.resizeColumnsToContents()
 
     def _on_notation(self) -> None:
         self._redraw()
