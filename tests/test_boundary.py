@@ -1,8 +1,10 @@
 """The core and the CLI never load Qt; importing the core does not even load torch."""
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 
 PROBE = """
 import json, sys
@@ -43,3 +45,15 @@ def test_cli_noise_loads_neither_qt_nor_torch(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_window_is_on_screen_before_torch_loads():
+    probe = (
+        "import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]);"
+        "from diffusion_studio.gui.main_window import MainWindow; w = MainWindow(); w.show(); app.processEvents();"
+        "print(w.isVisible(), len(w.forward.images), 'torch' in sys.modules)"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": tempfile.mkdtemp()}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "1", "False"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import platform
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -12,6 +14,8 @@ from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, 
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
 
 from diffusion_studio import __version__
+from diffusion_studio.core.errors import DiffusionStudioError
+from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.gui.forward_panel import ForwardPanel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_lab import ScheduleLab
@@ -152,7 +156,7 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         self._action(file, "&Export…", self.export_current, "Ctrl+E", "Save what the current panel shows")
         file.addSeparator()
-        self._action(file, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._action(file, "&Quit", self.close, "Ctrl+Q")
 
         view = bar.addMenu("&View")
         for i in range(self.tabs.count()):
@@ -170,7 +174,7 @@ class MainWindow(QMainWindow):
         notation.setToolTipsVisible(True)
         self.notation_actions["seed000"].setToolTip("α^S = √α_t, β^S = √β_t, ᾱ^S = √ᾱ_t, β̄^S = √(1 − ᾱ_t)")
         view.addSeparator()
-        self._action(view, "&Full screen", self._toggle_full_screen, QKeySequence.StandardKey.FullScreen)
+        self._action(view, "&Full screen", self._toggle_full_screen, "F11")
 
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&About Diffusion Studio", self.about)
@@ -295,6 +299,10 @@ class MainWindow(QMainWindow):
         if geometry.isEmpty() or not self.restoreGeometry(geometry):
             self.resize(1280, 800)
         self.tabs.setCurrentIndex(int(self.preferences.value("window/tab", 0, int)))
+        try:
+            self.state.set_schedule_config(ScheduleConfig(**json.loads(self.preferences.value("schedule/current", "{}", str))))
+        except (ValueError, TypeError, DiffusionStudioError):
+            pass  # nothing saved yet, or from a version that wrote it differently: keep the default
         notation = self.preferences.value("view/notation", NOTATIONS[0], str)
         if notation in NOTATIONS:
             self.state.set_notation(notation)
@@ -306,5 +314,6 @@ class MainWindow(QMainWindow):
         self.preferences.set_value("window/geometry", self.saveGeometry())
         self.preferences.set_value("window/tab", self.tabs.currentIndex())
         self.preferences.set_value("view/notation", self.state.notation)
+        self.preferences.set_value("schedule/current", json.dumps(asdict(self.state.schedule.config)))
         self.preferences.settings.sync()
         super().closeEvent(event)

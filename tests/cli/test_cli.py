@@ -18,11 +18,17 @@ def run_module(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "diffusion_studio", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
-def test_version_and_no_arguments():
+def test_version():
     done = run_module("--version")
     assert done.returncode == 0 and done.stdout.strip() == f"diffusion-studio {__version__}"
-    done = run_module()
-    assert done.returncode == 0 and "schedule" in done.stdout
+
+
+def test_no_arguments_open_the_app(monkeypatch):
+    import diffusion_studio.gui.app as app
+
+    opened = []
+    monkeypatch.setattr(app, "main", lambda: opened.append(True) or 7)
+    assert main([]) == 7 and opened == [True]
 
 
 def test_schedule_json_has_the_engine_arrays(capsys):

@@ -199,3 +199,20 @@ def test_grid_layout():
     grid = image_grid(tiles, columns=2, pad=1, pad_value=0.5)
     assert grid.shape == (5, 7, 1)
     assert grid[0, 0, 0] == -1.0 and grid[0, 4, 0] == 0.0 and grid[3, 0, 0] == 1.0 and grid[2, 0, 0] == 0.5
+
+
+def test_load_images_takes_files_and_folders_and_lists_what_failed(tmp_path):
+    from diffusion_studio.core.data.images import image_files, load_images
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for name in ("b.png", "a.png"):
+        Image.fromarray(np.zeros((3, 5), np.uint8)).save(folder / name)
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "bad.jpg").write_bytes(b"\xff\xd8 broken")
+    single = tmp_path / "single.png"
+    Image.fromarray(np.zeros((700, 300, 3), np.uint8)).save(single)
+    assert [p.name for p in image_files([folder, single])] == ["a.png", "b.png", "bad.jpg", "single.png"]
+    loaded = load_images([folder, single], max_side=350)
+    assert [(p.name, a.shape) for p, a in loaded.images] == [("a.png", (3, 5, 1)), ("b.png", (3, 5, 1)), ("single.png", (350, 150, 3))]
+    assert [p.name for p, _ in loaded.failed] == ["bad.jpg"]

@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from diffusion_studio.core.errors import FileSaveError, TrajectoryError
+from diffusion_studio.core.errors import FileSaveError, SettingError, TrajectoryError
 from diffusion_studio.core.export import save_gif, scatter_frame, trajectory_frames
 from diffusion_studio.core.samplers import DDIMSampler
 from diffusion_studio.core.sampling import sample_loop
@@ -89,3 +89,20 @@ def test_labelled_side_by_side_and_scatter_frames():
 def test_unwritable_gif_path(tmp_path):
     with pytest.raises(FileSaveError):
         save_gif([np.zeros((4, 4, 3), np.uint8)], tmp_path / "missing" / "a.gif")
+
+
+def test_forward_strip_is_x0_then_the_closed_form_at_each_t():
+    from diffusion_studio.core.export import forward_strip
+    from diffusion_studio.core.schedules import make_schedule
+
+    schedule = make_schedule("linear", 100)
+    rng = np.random.default_rng(0)
+    x0 = rng.uniform(-1, 1, (6, 5, 3)).astype(np.float32)
+    eps = rng.standard_normal(x0.shape).astype(np.float32)
+    strip = forward_strip(schedule, x0, eps, [0, 60])
+    assert strip.shape == (6, 3 * 5 + 2 * 2, 3)
+    assert np.array_equal(strip[:, :5], x0) and np.array_equal(strip[:, 7:12], x0)
+    expected = schedule.sqrt_alpha_bars[60] * x0 + schedule.sqrt_one_minus_alpha_bars[60] * eps
+    assert np.allclose(strip[:, 14:], expected, atol=1e-6)
+    with pytest.raises(SettingError, match="0…T = 100"):
+        forward_strip(schedule, x0, eps, [5, 101])

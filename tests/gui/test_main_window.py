@@ -1,0 +1,108 @@
+import numpy as np
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent
+
+from diffusion_studio.core.checkpoint import DEFAULT_MODEL
+from diffusion_studio.gui.main_window import environment_report, split_drop
+from tests.gui.conftest import drop, write_image
+
+
+def test_menus_have_the_standard_shortcuts(window):
+    actions = {a.text().replace("&", ""): a for menu in window.menuBar().actions() for a in menu.menu().actions()}
+    assert actions["Open images…"].shortcut().toString() == "Ctrl+O"
+    assert actions["Quit"].shortcut().toString() == "Ctrl+Q"
+    assert {"Open model…", "Export…", "Forward process", "Schedules", "Training", "Sampling", "About Diffusion Studio"} <= set(actions)
+    actions["Schedules"].trigger()
+    assert window.tabs.currentWidget() is window.schedules
+
+
+def test_drag_enter_accepts_local_files_only(window, tmp_path):
+    def entered(urls):
+        mime = QMimeData()
+        mime.setUrls(urls)
+        event = QDragEnterEvent(QPointF(5, 5).toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        window.dragEnterEvent(event)
+        return event.isAccepted()
+
+    assert entered([QUrl.fromLocalFile(str(tmp_path / "a.png"))])
+    assert not entered([QUrl("https://example.com/a.png")])
+
+
+def test_split_drop_tells_models_from_images(tmp_path):
+    image = write_image(tmp_path / "a.png")
+    model = tmp_path / "run"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    assert split_drop([image, model, model / "config.json", tmp_path]) == ([model, model], [image, tmp_path])
+
+
+def test_dropping_a_checkpoint_folder_opens_it_as_the_model(window, qtbot):
+    drop(window, DEFAULT_MODEL)
+    qtbot.waitUntil(lambda: window.state.model is not None, timeout=30000)
+    assert window.state.model.sample_shape == (1, 16, 16)
+    assert "1.6M parameters" in window.sampling.label.text() and "digits" in window.sampling.label.text()
+    assert str(DEFAULT_MODEL.resolve()) in window.preferences.recent("models")
+    assert window.error_box is None
+
+
+def test_dropping_a_broken_checkpoint_says_why_and_keeps_no_model(window, qtbot, tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "config.json").write_text("{ not json")
+    drop(window, folder)
+    qtbot.waitUntil(lambda: window.error_box is not None, timeout=30000)
+    assert "config.json is damaged" in window.error_box.text()
+    assert window.state.model is None
+
+
+def test_settings_persist_between_launches(make_window, qtbot, tmp_path):
+    first = make_window()
+    first.resize(700, 500)
+    first.notation_actions["seed000"].trigger()
+    first.state.update_schedule(name="sigmoid")
+    first.schedules.pin_current()
+    drop(first, write_image(tmp_path / "kept.png"))
+    qtbot.waitUntil(lambda: len(first.forward.images) == 2, timeout=5000)
+    first.tabs.setCurrentIndex(1)
+    first.close()
+
+    second = make_window()
+    assert (second.width(), second.height()) == (700, 500)
+    assert second.tabs.currentIndex() == 1 and second.state.notation == "seed000"
+    assert [c.name for c in second.schedules.compared] == ["cosine", "sigmoid"]
+    assert second.state.schedule.config.name == "sigmoid"
+    assert second.preferences.recent("images") == [str((tmp_path / "kept.png").resolve())]
+
+
+def test_export_acts_on_the_current_panel(window, monkeypatch):
+    called = []
+    monkeypatch.setattr(window.schedules, "export", lambda: called.append("schedules"))
+    window.tabs.setCurrentWidget(window.schedules)
+    window.export_current()
+    window.tabs.setCurrentWidget(window.training)
+    window.export_current()
+    assert called == ["schedules"] and "Nothing to export" in window.statusBar().currentMessage()
+
+
+def test_closing_while_the_chain_runs_stops_it(window, qtbot):
+    panel = window.forward
+    panel.mode.setCurrentIndex(panel.mode.findData("chain"))
+    panel.t_spin.setValue(1000)  # a long walk on a 512×512 image
+    assert panel._chain_timer.isActive()
+    window.close()
+    assert not panel._chain_timer.isActive()
+
+
+def test_environment_report_names_versions_and_devices():
+    import torch
+
+    report = environment_report()
+    assert f"torch {torch.__version__}" in report and "CPU" in report
+
+
+def test_x_t_survives_a_schedule_change(window):
+    window.forward.t_slider.setValue(500)
+    window.state.update_schedule(timesteps=100)
+    assert window.state.t == 50 and window.forward.t_slider.value() == 50
+    x_t = window.forward.x_t()
+    assert np.isfinite(x_t).all()
