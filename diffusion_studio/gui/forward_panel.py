@@ -36,7 +36,7 @@ from diffusion_studio.core.data.images import LoadedImages, load_image, load_ima
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import forward_strip
 from diffusion_studio.core.process import q_sample
-from diffusion_studio.gui.imaging import ClosedFormRenderer, displayable, thumbnail_icon
+from diffusion_studio.gui.imaging import ClosedFormRenderer, show_pixels, thumbnail_icon
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.state import StudioState
@@ -50,6 +50,7 @@ MAX_SIDE = 512
 HISTOGRAM_PIXELS = 65_536
 """The histogram of x_t uses this many pixels, picked once at random (enough for a smooth curve)."""
 HISTOGRAM_EDGES = np.linspace(-4.0, 4.0, 81)
+_BIN_WIDTH = HISTOGRAM_EDGES[1] - HISTOGRAM_EDGES[0]
 CHAIN_BUDGET_S = 0.015
 """Step-by-step mode walks the chain at most this long per event-loop turn, so the UI stays live."""
 MODES = ("closed", "chain")
@@ -83,6 +84,7 @@ class ForwardPanel(QWidget):
         self._renderer: ClosedFormRenderer | None = None
         self._chain: ForwardChain | None = None
         self._picked: np.ndarray | None = None  # pixel indices for the histogram
+        self._x0_picked = self._eps_picked = np.zeros(0, np.float32)  # x_0 and ε at those pixels
         self._chain_timer = QTimer(self)
         self._chain_timer.setInterval(0)
         self._chain_timer.timeout.connect(self._on_chain_tick)
@@ -292,7 +294,7 @@ class ForwardPanel(QWidget):
         if not 0 <= row < len(self.images):
             return
         self._x0 = self.images[row].x0
-        self.images_items["x0"].setImage(displayable(to_uint8(self._x0)), autoLevels=False, levels=(0, 255))
+        show_pixels(self.images_items["x0"], to_uint8(self._x0))
         rng = np.random.default_rng(0)
         size = self._x0.size
         self._picked = rng.choice(size, HISTOGRAM_PIXELS, replace=False) if size > HISTOGRAM_PIXELS else None
@@ -308,13 +310,21 @@ class ForwardPanel(QWidget):
     def _new_noise(self) -> None:
         self._eps = np.random.default_rng(self.seed.value()).standard_normal(self._x0.shape, dtype=np.float32)
         self._renderer = ClosedFormRenderer(self._x0, self._eps)
+        self._x0_picked, self._eps_picked = self._pick(self._x0), self._pick(self._eps)
         self._chain = None
+        self._show_noise()
         self._show()
 
     def _on_mode(self) -> None:
         self._chain = None
         self._show_titles()
+        self._show_noise()
         self._show()
+
+    def _show_noise(self) -> None:
+        """The middle view: ε in closed form (fixed until the seed changes); the chain's view replaces it per step."""
+        if self._eps is not None and not self.chain_mode:
+            show_pixels(self.images_items["eps"], to_uint8(self._eps))
 
     @property
     def chain_mode(self) -> bool:
@@ -378,9 +388,8 @@ class ForwardPanel(QWidget):
             return
         self._chain_timer.stop()
         a, b = self._coefficients(t)
-        self.images_items["eps"].setImage(displayable(to_uint8(self._eps)), autoLevels=False, levels=(0, 255))
-        self.images_items["xt"].setImage(self._renderer.render(a, b), autoLevels=False, levels=(0, 255))
-        self.hist_bars.setData(HISTOGRAM_EDGES, self._histogram(a * self._pick(self._x0) + b * self._pick(self._eps)))
+        show_pixels(self.images_items["xt"], self._renderer.render(a, b))
+        self.hist_bars.setData(HISTOGRAM_EDGES, self._histogram(a * self._x0_picked + b * self._eps_picked))
         self._show_closed_histogram(False)
         self._show_readout(t)
 
@@ -401,7 +410,11 @@ class ForwardPanel(QWidget):
 
     @staticmethod
     def _histogram(values: np.ndarray) -> np.ndarray:
-        return np.histogram(values, bins=HISTOGRAM_EDGES, density=True)[0]
+        """Density per bin of HISTOGRAM_EDGES: count / (all values × bin width), so the bars
+        integrate to the share of values inside [−4, 4], comparable with the N(0, 1) curve."""
+        bins = np.floor((values - HISTOGRAM_EDGES[0]) / _BIN_WIDTH).astype(np.intp)
+        bins = bins[(bins >= 0) & (bins < HISTOGRAM_EDGES.size - 1)]
+        return np.bincount(bins, minlength=HISTOGRAM_EDGES.size - 1) / (values.size * _BIN_WIDTH)
 
     def _on_chain_tick(self) -> None:
         """Walk the chain towards t for up to CHAIN_BUDGET_S, then show where it is."""
@@ -417,10 +430,10 @@ class ForwardPanel(QWidget):
         chain = self._chain
         a, b = self._coefficients(chain.t)
         effective = (chain.x - a * self._x0) / b if b > 0 else np.zeros_like(self._x0)
-        self.images_items["xt"].setImage(displayable(to_uint8(chain.x)), autoLevels=False, levels=(0, 255))
-        self.images_items["eps"].setImage(displayable(to_uint8(effective)), autoLevels=False, levels=(0, 255))
+        show_pixels(self.images_items["xt"], to_uint8(chain.x))
+        show_pixels(self.images_items["eps"], to_uint8(effective))
         self.hist_bars.setData(HISTOGRAM_EDGES, self._histogram(self._pick(chain.x)))
-        self.hist_closed.setData(HISTOGRAM_EDGES, self._histogram(a * self._pick(self._x0) + b * self._pick(self._eps)))
+        self.hist_closed.setData(HISTOGRAM_EDGES, self._histogram(a * self._x0_picked + b * self._eps_picked))
         self._show_closed_histogram(True)
         self._show_readout(chain.t, effective if b > 0 else None)
         if chain.t == target:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap
 
@@ -54,3 +55,12 @@ class ClosedFormRenderer:
         np.clip(self._work, 0.0, 255.0, out=self._work)
         self._pixels[...] = self._work
         return displayable(self._pixels)
+
+
+def show_pixels(item: pg.ImageItem, u8: np.ndarray) -> None:
+    """Put uint8 pixels on an ImageItem the fastest way pyqtgraph has.
+
+    With no levels and no lookup table, pyqtgraph wraps H×W or H×W×3 bytes in a QImage as they
+    are; levels=(0, 255), though equivalent, make it rescale every pixel on every frame.
+    """
+    item.setImage(displayable(u8), autoLevels=False, levels=None)

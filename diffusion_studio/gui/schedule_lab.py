@@ -66,6 +66,8 @@ class ScheduleLab(QWidget):
         super().__init__(parent)
         self.state = state
         self.preferences = preferences
+        self._built: dict[ScheduleConfig, NoiseSchedule] = {}
+        self._stale = True  # the cursor and table wait for t until the lab is shown
         self.compared: list[ScheduleConfig] = self._restore_comparisons()
         self.curves: dict[str, list[pg.PlotDataItem]] = {key: [] for key in PLOTTED}
         self._build()
@@ -179,7 +181,13 @@ class ScheduleLab(QWidget):
     def shown(self) -> list[NoiseSchedule]:
         """The schedule in use first, then each pinned one that differs from it."""
         current = self.state.schedule
-        return [current] + [NoiseSchedule(c) for c in self.compared if c != current.config]
+        return [current] + [self._schedule(c) for c in self.compared if c != current.config]
+
+    def _schedule(self, config: ScheduleConfig) -> NoiseSchedule:
+        """Pinned schedules are built once, not on every move of the cursor."""
+        if config not in self._built:
+            self._built[config] = NoiseSchedule(config)
+        return self._built[config]
 
     # ---- drawing ------------------------------------------------------------------------------
 
@@ -219,11 +227,20 @@ class ScheduleLab(QWidget):
         self._on_t(self.state.t)
 
     def _on_t(self, t: int) -> None:
+        if not self.isVisible():  # moved from the forward panel: catch up when shown
+            self._stale = True
+            return
+        self._stale = False
         x = t / self.state.schedule.timesteps if self.normalized.isChecked() else t
         for cursor in self.cursors.values():
             with QSignalBlocker(cursor):
                 cursor.setValue(x)
         self._fill_table(t)
+
+    def showEvent(self, event) -> None:
+        if self._stale:
+            self._on_t(self.state.t)
+        super().showEvent(event)
 
     def _on_cursor_dragged(self, cursor: pg.InfiniteLine) -> None:
         x = cursor.value()
