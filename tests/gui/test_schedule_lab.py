@@ -11,6 +11,13 @@ def plotted(curve) -> np.ndarray:
     return np.asarray(curve.yData)
 
 
+def show_lab(window):
+    """The lab's cursor and table follow t while it is on screen (and catch up when shown)."""
+    window.show()
+    window.tabs.setCurrentWidget(window.schedules)
+    return window.schedules
+
+
 def test_curves_are_the_engine_arrays_and_follow_the_schedule(window):
     lab = window.schedules
     # the schedule in use, then the pinned cosine (the default comparison)
@@ -42,7 +49,7 @@ def test_an_impossible_schedule_is_refused_with_the_reason(window):
 
 
 def test_pin_compare_and_remove(window):
-    lab = window.schedules
+    lab = show_lab(window)
     window.state.update_schedule(name="sigmoid")
     lab.pin_current()
     assert [c.name for c in lab.compared] == ["cosine", "sigmoid"]
@@ -55,8 +62,8 @@ def test_pin_compare_and_remove(window):
 
 
 def test_cursor_moves_with_t_and_moves_t(window):
-    lab = window.schedules
-    window.forward.t_slider.setValue(123)
+    window.forward.t_slider.setValue(123)  # while the forward panel is on screen
+    lab = show_lab(window)
     assert all(cursor.value() == 123 for cursor in lab.cursors.values())
     assert lab.table.item(2, 0).text() == f"{make_schedule('linear').alpha_bars[123]:.5g}"
     cursor = lab.cursors["alpha_bar"]
@@ -69,7 +76,7 @@ def test_cursor_moves_with_t_and_moves_t(window):
 
 
 def test_notation_toggle_renames_everything(window):
-    lab = window.schedules
+    lab = show_lab(window)
     assert lab.plots["sqrt_alpha_bar"].titleLabel.text == "√ᾱ<sub>t</sub>"
     window.notation_actions["seed000"].trigger()
     assert window.state.notation == "seed000"
