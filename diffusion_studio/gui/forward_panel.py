@@ -146,7 +146,7 @@ class ForwardPanel(QWidget):
         self.histogram.setTitle("pixels of x<sub>t</sub> against N(0, 1)", color="k", size="10pt")
         self.histogram.setLabel("bottom", "value")
         self.histogram.setLabel("left", "density")
-        self.histogram.addLegend(offset=(5, 5), labelTextColor="k")
+        self.histogram.addLegend(offset=(5, 5), labelTextColor="k", labelTextSize="8pt")
         self.histogram.setXRange(-4, 4, padding=0)
         self.histogram.setMouseEnabled(x=False, y=False)
         self.histogram.setToolTip(
@@ -400,7 +400,7 @@ class ForwardPanel(QWidget):
         self.hist_closed.setVisible(shown)
         legend = self.histogram.getPlotItem().legend
         if shown:
-            legend.addItem(self.hist_closed, "closed form (same t)")
+            legend.addItem(self.hist_closed, "closed form")
         else:
             legend.removeItem(self.hist_closed)
 
