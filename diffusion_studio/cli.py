@@ -17,7 +17,8 @@ from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.config import MLPConfig, ModelConfig, UNetConfig
 from diffusion_studio.core.process import PREDICTIONS
-from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, SPACINGS, build_sampler
+from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, SPACINGS
 from diffusion_studio.core.schedules import (
     SCHEDULE_NAMES,
     NoiseSchedule,
@@ -298,31 +299,23 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> None:
-    import torch
-
     from diffusion_studio.core import trajectory as trajectories
     from diffusion_studio.core.checkpoint import open_model
     from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
     from diffusion_studio.core.export import batch_grid, save_gif, trajectory_frames
-    from diffusion_studio.core.sampling import sample_loop
+    from diffusion_studio.core.sampling import SamplingRun
     from diffusion_studio.core.training import resolve_device
 
-    if args.num < 1:
-        raise SettingError("num", f"must be at least 1, got {args.num}")
     if args.output.suffix.lower() not in (".png", ".npy"):
         raise SettingError("output", f"'{args.output.name}': use a .png or .npy file")
     device = resolve_device(args.device)
     model = open_model(args.model, device)
-    schedule = NoiseSchedule(model.schedule_config)
-    sampler = build_sampler(args.sampler, schedule, model.prediction, args.eta, args.variance,
-                            model.is_image if args.clip is None else args.clip)
-    sampler.set_timesteps(args.steps or schedule.timesteps, args.spacing)
-    generator = torch.Generator(device).manual_seed(args.seed)
+    config = SampleConfig(sampler=args.sampler, steps=args.steps, eta=args.eta, variance=args.variance, spacing=args.spacing,
+                          clip=args.clip, num=args.num, seed=args.seed, record_every=args.record_every)
+    run = SamplingRun(model, config, device)
     progress = _Progress()
-    metadata = {"model": model.source, "sampler": args.sampler, "steps": len(sampler.timesteps), "eta": args.eta,
-                "variance": args.variance, "seed": args.seed, "T": schedule.timesteps}
-    recorder = trajectories.Recorder(every=args.record_every, metadata=metadata)
-    for step in sample_loop(model.network, sampler, (args.num, *model.sample_shape), generator=generator, device=device):
+    recorder = trajectories.Recorder(every=args.record_every, metadata=run.metadata())
+    for step in run.steps():
         progress.show(f"{args.sampler} step {step.index + 1}/{step.total}  t = {step.t}", final=step.index + 1 == step.total)
         recorder.add(step)
     reference = load_toy(model.data).data[:2000] if model.data in TOY_SETS else None

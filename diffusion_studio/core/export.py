@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -121,18 +121,30 @@ def _as_image(frame: np.ndarray, scale: int) -> Image.Image:
     return image
 
 
-def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 10.0, loop: bool = True, scale: int = 1) -> None:
+def save_gif(
+    frames: Sequence[np.ndarray],
+    path: str | Path,
+    fps: float = 10.0,
+    loop: bool = True,
+    scale: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
     """An animated GIF of uint8 H×W×C frames, atomically.
 
     Each colour frame is quantized to its own 256-colour palette first (fast octree), which is
-    ~50× faster than leaving it to Pillow's GIF writer and looks the same.
+    ~50× faster than leaving it to Pillow's GIF writer and looks the same. ``progress(done, total)``
+    is called after each frame is prepared.
     """
     if not frames:
         raise SettingError("frames", "nothing to animate")
     if not (fps > 0 and scale >= 1):
         raise SettingError("gif", f"need fps > 0 and scale ≥ 1, got fps = {fps}, scale = {scale}")
-    images = [_as_image(f, scale) for f in frames]
-    images = [im if im.mode == "L" else im.quantize(256, method=Image.Quantize.FASTOCTREE) for im in images]
+    images = []
+    for i, frame in enumerate(frames):
+        image = _as_image(frame, scale)
+        images.append(image if image.mode == "L" else image.quantize(256, method=Image.Quantize.FASTOCTREE))
+        if progress is not None:
+            progress(i + 1, len(frames))
     options = {"save_all": True, "append_images": images[1:], "duration": round(1000 / fps), "disposal": 1}
     if loop:
         options["loop"] = 0

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from diffusion_studio.core.samplers import Sampler
+from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
+from diffusion_studio.core.samplers import Sampler, build_sampler
+from diffusion_studio.core.schedules import NoiseSchedule
+
+if TYPE_CHECKING:
+    from diffusion_studio.core.checkpoint import LoadedModel
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """network(x_t, index) -> output, with index = t − 1 per sample (0-based, as diffusers counts)."""
@@ -65,3 +71,36 @@ def sample_loop(
             x_prev=step.prev_sample.detach().cpu(),
         )
         x = step.prev_sample
+
+
+class SamplingRun:
+    """One reverse-process run of a model with a SampleConfig: the CLI and the app both go through
+    here, so the same settings and seed give the same samples."""
+
+    def __init__(self, model: LoadedModel, config: SampleConfig, device: torch.device | str = "cpu") -> None:
+        validate_sample_config(config)
+        self.model = model
+        self.config = config
+        self.device = torch.device(device)
+        self.schedule = NoiseSchedule(model.schedule_config)
+        clip = model.is_image if config.clip is None else config.clip
+        self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, config.eta, config.variance, clip)
+        self.sampler.set_timesteps(config.steps or self.schedule.timesteps, config.spacing)
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.sampler.timesteps)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.config.num, *self.model.sample_shape)
+
+    def metadata(self) -> dict[str, Any]:
+        """What a trajectory file records about how it was made."""
+        return {"model": self.model.source, "data": self.model.data, "T": self.schedule.timesteps,
+                **asdict(self.config), "steps": self.num_steps}
+
+    def steps(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[SamplingStep]:
+        generator = torch.Generator(self.device).manual_seed(self.config.seed)
+        return sample_loop(self.model.network, self.sampler, self.shape, generator=generator, device=self.device,
+                           should_stop=should_stop)

@@ -32,6 +32,7 @@ class Trajectory:
     x_t: np.ndarray  # (K, N, H, W, C) uint8 images, or (K, N, D) float32 points
     pred_x0: np.ndarray  # x̂_0 at each frame, same layout (at t = 0, the result itself)
     metadata: dict[str, Any] = field(default_factory=dict)  # sampler, steps, seed, model …
+    pred_eps: np.ndarray | None = None  # ε̂ at each frame, same layout (at t = 0, the last step's); None in older files
 
     @property
     def is_image(self) -> bool:
@@ -50,8 +51,8 @@ def _frame(x) -> np.ndarray:
 
 
 def frame_bytes(shape: tuple[int, ...], is_image: bool) -> int:
-    """Bytes one stored frame takes (x_t and x̂_0 together) for a batch of the given shape."""
-    return 2 * int(np.prod(shape)) * (1 if is_image else 4)
+    """Bytes one stored frame takes (x_t, x̂_0 and ε̂ together) for a batch of the given shape."""
+    return 3 * int(np.prod(shape)) * (1 if is_image else 4)
 
 
 def recorded_frame_count(num_steps: int, every: int) -> int:
@@ -70,6 +71,8 @@ class Recorder:
         self.timesteps: list[int] = []
         self.x_t: list[np.ndarray] = []
         self.pred_x0: list[np.ndarray] = []
+        self.pred_eps: list[np.ndarray] = []
+        self._last_eps = None
         self.final: np.ndarray | None = None  # the last x_s seen, full precision: N×C×H×W or N×D
 
     def add(self, step: SamplingStep) -> None:
@@ -77,6 +80,8 @@ class Recorder:
             self.timesteps.append(step.t)
             self.x_t.append(_frame(step.x_t))
             self.pred_x0.append(_frame(step.pred_x0))
+            self.pred_eps.append(_frame(step.pred_eps))
+        self._last_eps = step.pred_eps
         self.final = step.x_prev.numpy()
 
     def trajectory(self) -> Trajectory:
@@ -89,16 +94,18 @@ class Recorder:
             np.stack(self.x_t + [result]),
             np.stack(self.pred_x0 + [result]),
             self.metadata,
+            np.stack(self.pred_eps + [_frame(self._last_eps)]),
         )
 
 
 def save_trajectory(trajectory: Trajectory, path: str | Path) -> None:
     """Write a compressed .npz, atomically."""
     meta = json.dumps({"format_version": FORMAT_VERSION, **trajectory.metadata})
+    arrays = {"timesteps": trajectory.timesteps, "x_t": trajectory.x_t, "pred_x0": trajectory.pred_x0}
+    if trajectory.pred_eps is not None:
+        arrays["pred_eps"] = trajectory.pred_eps
     with atomic_write(path) as handle:
-        np.savez_compressed(
-            handle, timesteps=trajectory.timesteps, x_t=trajectory.x_t, pred_x0=trajectory.pred_x0, metadata=np.array(meta)
-        )
+        np.savez_compressed(handle, metadata=np.array(meta), **arrays)
 
 
 def load_trajectory(path: str | Path) -> Trajectory:
@@ -110,6 +117,7 @@ def load_trajectory(path: str | Path) -> Trajectory:
             if missing:
                 raise TrajectoryError(f"'{path.name}' is not a trajectory file (missing {', '.join(sorted(missing))})")
             timesteps, x_t, pred_x0 = archive["timesteps"], archive["x_t"], archive["pred_x0"]
+            pred_eps = archive["pred_eps"] if "pred_eps" in archive.files else None
             metadata = json.loads(str(archive["metadata"]))
     except TrajectoryError:
         raise
@@ -117,6 +125,11 @@ def load_trajectory(path: str | Path) -> Trajectory:
         raise TrajectoryError(f"'{path.name}' cannot be read as a trajectory ({exc})") from None
     if metadata.pop("format_version", None) != FORMAT_VERSION:
         raise TrajectoryError(f"'{path.name}' has an unknown trajectory format")
-    if not (x_t.shape == pred_x0.shape and x_t.shape[:1] == timesteps.shape and x_t.ndim in (3, 5)):
+    if not (x_t.shape == pred_x0.shape and x_t.shape[:1] == timesteps.shape and x_t.ndim in (3, 5)) or (
+        pred_eps is not None and pred_eps.shape != x_t.shape
+    ):
         raise TrajectoryError(f"'{path.name}' has inconsistent frames {x_t.shape}, {pred_x0.shape}, {timesteps.shape}")
-    return Trajectory(timesteps, x_t, pred_x0, metadata)
+    image_dtype = np.uint8 if x_t.ndim == 5 else np.float32
+    if any(a is not None and a.dtype != image_dtype for a in (x_t, pred_x0, pred_eps)):
+        raise TrajectoryError(f"'{path.name}' holds frames of type {x_t.dtype}, expected {np.dtype(image_dtype).name}")
+    return Trajectory(timesteps, x_t, pred_x0, metadata, pred_eps)
