@@ -32,7 +32,7 @@ from diffusion_studio.core.models.diffusers_unet import is_diffusers_unet, load_
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.core.training import Trainer
-from diffusion_studio.resources import RESOURCES
+from diffusion_studio.resources import DEFAULT_MODEL
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -231,7 +231,6 @@ def resume_trainer(checkpoint: Checkpoint, trainer: Trainer) -> None:
     trainer.load_state(checkpoint.model_state, checkpoint.ema_state, checkpoint.training_state)
 
 
-DEFAULT_MODEL = RESOURCES / "models" / "default"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ class Trajectory:
         return len(self.timesteps)
 
 
-def _frame(x) -> np.ndarray:
+def stored_frame(x) -> np.ndarray:
     """A batch from the sampler (N×C×H×W or N×D tensor) as a stored frame."""
     array = x.numpy() if hasattr(x, "numpy") else np.asarray(x)
     if array.ndim == 4:
@@ -78,9 +78,9 @@ class Recorder:
     def add(self, step: SamplingStep) -> None:
         if step.index % self.every == 0:
             self.timesteps.append(step.t)
-            self.x_t.append(_frame(step.x_t))
-            self.pred_x0.append(_frame(step.pred_x0))
-            self.pred_eps.append(_frame(step.pred_eps))
+            self.x_t.append(stored_frame(step.x_t))
+            self.pred_x0.append(stored_frame(step.pred_x0))
+            self.pred_eps.append(stored_frame(step.pred_eps))
         self._last_eps = step.pred_eps
         self.final = step.x_prev.numpy()
 
@@ -88,13 +88,13 @@ class Recorder:
         """The recorded frames, ending with the result at t = 0."""
         if self.final is None:
             raise SettingError("trajectory", "the sampler produced no steps")
-        result = _frame(self.final)
+        result = stored_frame(self.final)
         return Trajectory(
             np.array(self.timesteps + [0]),
             np.stack(self.x_t + [result]),
             np.stack(self.pred_x0 + [result]),
             self.metadata,
-            np.stack(self.pred_eps + [_frame(self._last_eps)]),
+            np.stack(self.pred_eps + [stored_frame(self._last_eps)]),
         )
 
 

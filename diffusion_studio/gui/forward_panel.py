@@ -36,15 +36,14 @@ from diffusion_studio.core.data.images import LoadedImages, load_image, load_ima
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import forward_strip
 from diffusion_studio.core.process import q_sample
-from diffusion_studio.gui.imaging import ClosedFormRenderer, show_pixels, thumbnail_icon
+from diffusion_studio.gui.imaging import ClosedFormRenderer, link_views, show_pixels, thumbnail_icon
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.state import StudioState
 from diffusion_studio.gui.symbols import QUANTITIES
 from diffusion_studio.gui.tasks import TaskRunner
-from diffusion_studio.resources import RESOURCES
+from diffusion_studio.resources import SAMPLE_IMAGE
 
-SAMPLE_IMAGE = RESOURCES / "images" / "sample.png"
 MAX_SIDE = 512
 """Images are shown at most this many pixels on a side (shrunk on loading, aspect kept)."""
 HISTOGRAM_PIXELS = 65_536
@@ -119,19 +118,18 @@ class ForwardPanel(QWidget):
         self.views.setBackground("w")
         self.images_items: dict[str, pg.ImageItem] = {}
         self.view_titles: dict[str, pg.LabelItem] = {}
-        first = None
+        boxes = []
         for column, key in enumerate(("x0", "eps", "xt")):
             title = self.views.addLabel("", row=0, col=column, color="k", size="11pt")
             box = self.views.addViewBox(row=1, col=column, lockAspect=True, invertY=True, enableMenu=False)
             item = pg.ImageItem(axisOrder="row-major")
             box.addItem(item)
-            if first is None:
-                first = box
-            else:
-                box.setXLink(first)
-                box.setYLink(first)
+            boxes.append(box)
             self.images_items[key] = item
             self.view_titles[key] = title
+        link_views(boxes)
+        for column in range(len(boxes)):  # equal widths, whatever the titles
+            self.views.ci.layout.setColumnStretchFactor(column, 1)
         self.views.setToolTip("Scroll to zoom, drag to pan; the three views move together")
 
         self.readout = QLabel()

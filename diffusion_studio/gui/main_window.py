@@ -16,8 +16,10 @@ from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTa
 from diffusion_studio import __version__
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.resources import DEFAULT_MODEL
 from diffusion_studio.gui.forward_panel import ForwardPanel
 from diffusion_studio.gui.preferences import Preferences
+from diffusion_studio.gui.sampling_panel import SamplingPanel
 from diffusion_studio.gui.schedule_lab import ScheduleLab
 from diffusion_studio.gui.state import NOTATIONS, StudioState
 from diffusion_studio.gui.symbols import NOTATION_NAMES
@@ -103,7 +105,6 @@ class MainWindow(QMainWindow):
         self.state = StudioState(self)
         self.tasks = TaskRunner(self)
         self.error_box: QMessageBox | None = None
-        self._model_description = ""
 
         self.forward = ForwardPanel(self.state, self.tasks, self.preferences)
         self.schedules = ScheduleLab(self.state, self.preferences)
@@ -111,27 +112,26 @@ class MainWindow(QMainWindow):
             "<h3>Training</h3><p>The training panel comes in a later version. Meanwhile the command line "
             "trains the same models: <code>diffusion-studio train --data digits --output runs/digits</code>.</p>"
         )
-        self.sampling = _ComingPanel("")
+        self.sampling = SamplingPanel(self.state, self.tasks, self.preferences)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for panel, name, tip in (
             (self.forward, "Forward process", "q(x_t | x_0): watch noise destroy an image"),
             (self.schedules, "Schedules", "β_t, ᾱ_t, SNR … for several schedules side by side"),
             (self.training, "Training", "Train a DDPM U-Net"),
-            (self.sampling, "Sampling", "Run the reverse process from a model"),
+            (self.sampling, "Sampling", "Run the reverse process from a model; scrub, play and export it"),
         ):
             self.tabs.addTab(panel, name)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.setCentralWidget(self.tabs)
 
-        for panel in (self.forward, self.schedules):
+        for panel in (self.forward, self.schedules, self.sampling):
             panel.status.connect(self.say)
             panel.failed.connect(self.show_error)
-        self.state.modelChanged.connect(self._show_model)
+        self.sampling.modelRequested.connect(self.open_model)
         self.state.notationChanged.connect(self._on_notation)
         self._build_menus()
         self._restore()
-        self._show_model()
         self.forward.load_sample()
         self.say("Ready: drop images or a model folder anywhere on the window")
 
@@ -245,7 +245,7 @@ class MainWindow(QMainWindow):
 
     def open_model(self, folder: str | Path) -> None:
         """Load a checkpoint in the background (torch loads there too); the state gets it when ready."""
-        folder = Path(folder)
+        folder = DEFAULT_MODEL if str(folder) == "default" else Path(folder)
         self.say(f"Opening model {folder.name}…")
 
         def load():
@@ -256,21 +256,11 @@ class MainWindow(QMainWindow):
 
         def loaded(result) -> None:
             model, description = result
-            self._model_description = description
             self.preferences.add_recent("models", folder)
             self.state.set_model(model)
             self.say(f"Model {description}")
 
         self.tasks.start(load, loaded, lambda message: self.show_error("Open model", message))
-
-    def _show_model(self) -> None:
-        model = self.state.model
-        now = f"<p><b>Model:</b> {self._model_description}</p>" if model is not None else "<p>No model opened yet.</p>"
-        self.sampling.label.setText(
-            "<h3>Sampling</h3><p>The sampling panel comes in a later version. Meanwhile the command line samples "
-            "any model, with a GIF of the denoising: <code>diffusion-studio sample --model default --gif digits.gif</code>.</p>"
-            + now + "<p>Open a model with File ▸ Open model…, or drop its folder on the window.</p>"
-        )
 
     def _on_notation(self, notation: str) -> None:
         self.notation_actions[notation].setChecked(True)
@@ -310,6 +300,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop what runs, remember the window, and close."""
         self.forward.stop()
+        self.sampling.stop()
         self.tasks.wait()
         self.preferences.set_value("window/geometry", self.saveGeometry())
         self.preferences.set_value("window/tab", self.tabs.currentIndex())

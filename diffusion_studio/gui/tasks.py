@@ -23,19 +23,21 @@ def error_message(exc: BaseException) -> str:
 
 
 class TaskWorker(QObject):
-    """Runs one function on its thread and reports how it went."""
+    """Runs one function on its thread and reports how it went (and, if it reports, how far it got)."""
 
     finished = Signal(object)
     failed = Signal(str)
+    progress = Signal(int, int)  # done, total
 
-    def __init__(self, function: Callable[[], Any]) -> None:
+    def __init__(self, function: Callable[..., Any], reports: bool = False) -> None:
         super().__init__()
         self._function = function
+        self._reports = reports
 
     @Slot()
     def run(self) -> None:
         try:
-            result = self._function()
+            result = self._function(self.progress.emit) if self._reports else self._function()
         except Exception as exc:  # reported to the user; the app goes on
             self.failed.emit(error_message(exc))
         else:
@@ -45,12 +47,15 @@ class TaskWorker(QObject):
 class _Task(QObject):
     """Lives on the UI thread, so the worker's queued signals call the callbacks there."""
 
-    def __init__(self, runner: "TaskRunner", function: Callable[[], Any], on_finished, on_failed) -> None:
+    def __init__(self, runner: "TaskRunner", function: Callable[..., Any], on_finished, on_failed, on_progress=None) -> None:
         super().__init__(runner)
         self._on_finished = on_finished
         self._on_failed = on_failed
+        self._on_progress = on_progress
         self.thread = QThread()
-        self.worker = TaskWorker(function)
+        self.worker = TaskWorker(function, reports=on_progress is not None)
+        if on_progress is not None:
+            self.worker.progress.connect(self._progress)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
         self.worker.finished.connect(self._finished)
@@ -60,6 +65,10 @@ class _Task(QObject):
     @Slot()
     def _ended(self) -> None:
         self.parent()._forget(self)
+
+    @Slot(int, int)
+    def _progress(self, done: int, total: int) -> None:
+        self._on_progress(done, total)
 
     @Slot(object)
     def _finished(self, result: Any) -> None:
@@ -87,12 +96,17 @@ class TaskRunner(QObject):
 
     def start(
         self,
-        function: Callable[[], Any],
+        function: Callable[..., Any],
         on_finished: Callable[[Any], None],
         on_failed: Callable[[str], None],
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        """Run ``function()`` on a new thread; then ``on_finished(result)`` or ``on_failed(message)`` on this one."""
-        task = _Task(self, function, on_finished, on_failed)
+        """Run ``function()`` on a new thread; then ``on_finished(result)`` or ``on_failed(message)`` on this one.
+
+        With ``on_progress``, the function is called as ``function(report)`` and each
+        ``report(done, total)`` it makes reaches ``on_progress`` on this thread.
+        """
+        task = _Task(self, function, on_finished, on_failed, on_progress)
         self._running.append(task)
         task.thread.start()
         if len(self._running) == 1:

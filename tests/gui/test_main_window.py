@@ -2,7 +2,7 @@ import numpy as np
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent
 
-from diffusion_studio.core.checkpoint import DEFAULT_MODEL
+from diffusion_studio.resources import DEFAULT_MODEL
 from diffusion_studio.gui.main_window import environment_report, split_drop
 from tests.gui.conftest import drop, write_image
 

@@ -1,0 +1,663 @@
+"""Sampling: run the reverse process from a model, record it, scrub it frame by frame, export it.
+
+Each frame shows x_t, the network's x̂_0 and ε̂ at that step (x_t = √ᾱ_t x̂_0 + √(1 − ᾱ_t) ε̂).
+Scrubbing only displays what was recorded; nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSignalBlocker, Qt, QThread, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QStackedWidget,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
+
+from diffusion_studio.core.errors import DiffusionStudioError, SettingError
+from diffusion_studio.core.export import batch_grid, grid_columns, save_frame, save_gif, trajectory_frames
+from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
+from diffusion_studio.core.schedules import NoiseSchedule
+from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_trajectory, recorded_frame_count, save_trajectory
+from diffusion_studio.gui.imaging import link_views, show_pixels
+from diffusion_studio.gui.preferences import Preferences
+from diffusion_studio.gui.sampling_worker import SamplingPreview, SamplingResult, SamplingWorker
+from diffusion_studio.gui.state import StudioState
+from diffusion_studio.gui.tasks import TaskRunner
+
+VIEWS = ("x_t", "pred_x0", "pred_eps")
+TITLES = {"x_t": "x<sub>t</sub>", "pred_x0": "predicted x<sub>0</sub>", "pred_eps": "predicted noise ε"}
+GRID_PAD = 2  # pixels between tiles, as core.export.batch_grid draws them
+
+
+@dataclass(frozen=True)
+class GifOptions:
+    """What File ▸ Export… asks for a GIF (the arguments of trajectory_frames and save_gif)."""
+
+    with_x0: bool = False  # x_t beside x̂_0
+    start: int = 0  # first frame
+    stop: int | None = None  # one past the last frame; None: to the end
+    every: int = 1
+    fps: float = 12.0
+    loop: bool = True
+    scale: int = 4  # image grids enlarged this many times
+    labels: bool = True  # t drawn on each frame
+
+
+class GifDialog(QDialog):
+    """The GIF export options, over a trajectory of ``frames`` frames."""
+
+    def __init__(self, frames: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export GIF")
+        self.content = QComboBox()
+        self.content.addItems(["x_t", "x_t and x̂_0 side by side"])
+        self.start = QSpinBox()
+        self.start.setRange(0, frames - 1)
+        self.stop = QSpinBox()
+        self.stop.setRange(1, frames)
+        self.stop.setValue(frames)
+        self.every = QSpinBox()
+        self.every.setRange(1, max(1, frames))
+        self.every.setValue(max(1, frames // 100))
+        self.every.setToolTip("Keep every k-th frame (the last one is always kept)")
+        self.fps = QDoubleSpinBox()
+        self.fps.setRange(0.5, 60)
+        self.fps.setValue(12)
+        self.loop = QCheckBox("Loop forever")
+        self.loop.setChecked(True)
+        self.scale = QSpinBox()
+        self.scale.setRange(1, 16)
+        self.scale.setValue(4)
+        self.labels = QCheckBox("Write t on each frame")
+        self.labels.setChecked(True)
+        form = QFormLayout(self)
+        for label, widget in (("Show", self.content), ("From frame", self.start), ("To frame (exclusive)", self.stop),
+                              ("Every k-th frame", self.every), ("Frames per second", self.fps), ("", self.loop),
+                              ("Scale", self.scale), ("", self.labels)):
+            form.addRow(label, widget)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def options(self) -> GifOptions:
+        return GifOptions(self.content.currentIndex() == 1, self.start.value(), self.stop.value(), self.every.value(),
+                          self.fps.value(), self.loop.isChecked(), self.scale.value(), self.labels.isChecked())
+
+
+def tile_at(x: float, y: float, count: int, height: int, width: int) -> int | None:
+    """Which sample of a batch_grid of ``count`` tiles of height×width lies under pixel (x, y)."""
+    columns = grid_columns(count)
+    column, row = int(x // (width + GRID_PAD)), int(y // (height + GRID_PAD))
+    index = row * columns + column
+    inside = 0 <= x and 0 <= y and x % (width + GRID_PAD) < width and y % (height + GRID_PAD) < height
+    return index if inside and column < columns and index < count else None
+
+
+class SamplingPanel(QWidget):
+    """Settings, Run/Cancel, three synchronized views and a timeline."""
+
+    status = Signal(str)
+    failed = Signal(str, str)
+    modelRequested = Signal(str)  # "default" or a folder: the window opens it into the state
+    exported = Signal(str)  # an export finished: the path written
+
+    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.tasks = tasks
+        self.preferences = preferences
+        self.trajectory: Trajectory | None = None
+        self.final: np.ndarray | None = None
+        self.focus: int | None = None  # one enlarged sample, or None for the grid
+        self._thread: QThread | None = None
+        self._worker: SamplingWorker | None = None
+        self._reference: np.ndarray | None = None  # the training points behind a 2-D model's cloud
+        self._shown_shape: tuple[int, ...] | None = None
+        self.play_timer = QTimer(self)
+        self.play_timer.timeout.connect(self._on_play_tick)
+        self._build()
+        state.modelChanged.connect(self._on_model)
+        self._on_model()
+
+    # ---- layout -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.model_label = QLabel("No model yet")
+        self.model_label.setWordWrap(True)
+        self.default_button = QPushButton("Bundled model")
+        self.default_button.setToolTip("The bundled digits U-Net (16×16 gray)")
+        self.open_button = QPushButton("Open…")
+        self.open_button.setToolTip("A checkpoint folder (ours or a diffusers UNet2DModel); or drop it on the window")
+        self.sampler = QComboBox()
+        self.sampler.addItem("DDPM (ancestral)", "ddpm")
+        self.sampler.addItem("DDIM", "ddim")
+        self.sampler.setToolTip("DDPM: x_{t−1} = μ_θ(x_t, t) + σ_t z (Ho et al. Alg. 2). DDIM: "
+                                "x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s − σ²) ε̂ + σ z, σ set by η (Song et al.)")
+        self.variance = QComboBox()
+        self.variance.addItem("σ²ₜ = βₜ", "beta")
+        self.variance.addItem("σ²ₜ = β̃ₜ", "beta_tilde")
+        self.variance.setToolTip("DDPM's reverse variance: β_t, or β̃_t = (1 − ᾱ_{t−1})/(1 − ᾱ_t) β_t (Ho et al. §3.2)")
+        self.eta = QDoubleSpinBox()
+        self.eta.setRange(0, 1)
+        self.eta.setSingleStep(0.1)
+        self.eta.setToolTip("DDIM η: σ_s = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s); 0 is deterministic")
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 10_000)
+        self.steps.setToolTip("Network calls: all T for DDPM's full chain, or fewer on a subsequence of t")
+        self.num = QSpinBox()
+        self.num.setRange(1, 256)
+        self.num.setValue(16)
+        self.num.setToolTip("Samples drawn at once, shown as a grid")
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setToolTip("Seeds x_T ~ N(0, I) and every step's noise: the CLI's --seed gives the same samples")
+        self.clip = QCheckBox("Clip predicted x₀ to [−1, 1]")
+        self.clip.setChecked(True)
+        self.record_every = QSpinBox()
+        self.record_every.setRange(1, 10_000)
+        self.record_every.setToolTip("Keep every k-th step for the timeline (and always the result)")
+        self.memory = QLabel()
+        self.memory.setToolTip("x_t, x̂_0 and ε̂ of every recorded frame, one byte per pixel")
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m steps")
+        self.gif_button = QPushButton("Export GIF…")
+        self.frames_button = QPushButton("Export frames…")
+        self.save_button = QPushButton("Save trajectory…")
+        self.load_button = QPushButton("Open trajectory…")
+        self.load_button.setToolTip("A .npz written by this panel or by diffusion-studio sample --trajectory")
+
+        settings = QGroupBox("Reverse process")
+        form = QFormLayout(settings)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.default_button)
+        model_row.addWidget(self.open_button)
+        form.addRow(self.model_label)
+        form.addRow(model_row)
+        for label, widget in (("Sampler", self.sampler), ("Variance", self.variance), ("η", self.eta), ("Steps", self.steps),
+                              ("Samples", self.num), ("Seed", self.seed), ("", self.clip), ("Record every", self.record_every),
+                              ("", self.memory)):
+            form.addRow(label, widget)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.run_button)
+        run_row.addWidget(self.cancel_button)
+        form.addRow(run_row)
+        form.addRow(self.progress)
+        files = QGridLayout()
+        for i, button in enumerate((self.gif_button, self.frames_button, self.save_button, self.load_button)):
+            files.addWidget(button, i // 2, i % 2)
+        form.addRow(files)
+        settings.setMaximumWidth(330)
+
+        self.image_views = pg.GraphicsLayoutWidget()
+        self.image_views.setBackground("w")
+        self.point_views = pg.GraphicsLayoutWidget()
+        self.point_views.setBackground("w")
+        self.items: dict[str, pg.ImageItem] = {}
+        self.clouds: dict[str, pg.ScatterPlotItem] = {}
+        self.references: dict[str, pg.ScatterPlotItem] = {}
+        first_plot = None
+        boxes = []
+        for column, key in enumerate(VIEWS):
+            self.image_views.addLabel(TITLES[key], row=0, col=column, color="k", size="11pt")
+            box = self.image_views.addViewBox(row=1, col=column, lockAspect=True, invertY=True, enableMenu=False)
+            item = pg.ImageItem(axisOrder="row-major")
+            box.addItem(item)
+            self.items[key] = item
+            plot = self.point_views.addPlot(row=0, col=column, title=TITLES[key])
+            plot.setAspectLocked(True)
+            plot.setRange(xRange=(-3, 3), yRange=(-3, 3))
+            self.references[key] = pg.ScatterPlotItem(size=3, pen=None, brush=(190, 190, 190))
+            self.clouds[key] = pg.ScatterPlotItem(size=4, pen=None, brush=(31, 94, 200, 200))
+            plot.addItem(self.references[key])
+            plot.addItem(self.clouds[key])
+            boxes.append(box)
+            if first_plot is None:
+                first_plot = plot
+            else:
+                plot.setXLink(first_plot)
+                plot.setYLink(first_plot)
+        link_views(boxes)
+        for column in range(len(boxes)):  # equal widths, whatever the titles
+            self.image_views.ci.layout.setColumnStretchFactor(column, 1)
+        self.image_views.scene().sigMouseClicked.connect(self._on_view_clicked)
+        self.image_views.setToolTip("Click a sample to enlarge it; click again for the whole grid")
+        self.views = QStackedWidget()
+        self.views.addWidget(self.image_views)
+        self.views.addWidget(self.point_views)
+
+        icon = self.style().standardIcon
+        self.first_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSkipBackward), "")
+        self.back_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSeekBackward), "")
+        self.play_button = QPushButton()
+        self.forward_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSeekForward), "")
+        self.last_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSkipForward), "")
+        for button, tip in ((self.first_button, "First frame (Home)"), (self.back_button, "Step back (←)"),
+                            (self.play_button, "Play / pause (Space)"), (self.forward_button, "Step forward (→)"),
+                            (self.last_button, "Last frame (End)")):
+            button.setToolTip(tip)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.timeline = QSlider(Qt.Orientation.Horizontal)
+        self.timeline.setToolTip("Recorded frames, from x_T (left) to the result x_0 (right). ←/→ step, Home/End")
+        self.fps = QSpinBox()
+        self.fps.setRange(1, 120)
+        self.fps.setValue(20)
+        self.fps.setSuffix(" fps")
+        self.fps.setToolTip("Playback speed")
+        self.frame_label = QLabel()
+        self.frame_label.setMinimumWidth(190)
+        self.schedule_plot = pg.PlotWidget(background="w")
+        self.schedule_plot.setFixedHeight(110)
+        self.schedule_plot.setLabel("bottom", "t")
+        self.schedule_plot.setLabel("left", "√ᾱ<sub>t</sub>")
+        self.schedule_plot.setMouseEnabled(x=False, y=False)
+        self.schedule_curve = self.schedule_plot.plot(pen=pg.mkPen((31, 119, 180), width=2))
+        self.schedule_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("r", width=2))
+        self.schedule_plot.addItem(self.schedule_marker)
+        self.schedule_plot.setToolTip("√ᾱ_t, the signal left in x_t; the red line is the frame's t")
+
+        timeline = QHBoxLayout()
+        for widget in (self.first_button, self.back_button, self.play_button, self.forward_button, self.last_button):
+            timeline.addWidget(widget)
+        timeline.addWidget(self.timeline, 1)
+        timeline.addWidget(self.fps)
+        timeline.addWidget(self.frame_label)
+        right = QVBoxLayout()
+        right.addWidget(self.views, 1)
+        right.addLayout(timeline)
+        right.addWidget(self.schedule_plot)
+        layout = QHBoxLayout(self)
+        layout.addWidget(settings)
+        layout.addLayout(right, 1)
+
+        self.default_button.clicked.connect(lambda: self.modelRequested.emit("default"))
+        self.open_button.clicked.connect(self._ask_model)
+        self.sampler.currentIndexChanged.connect(self._on_sampler)
+        for widget in (self.steps, self.num, self.record_every):
+            widget.valueChanged.connect(self._show_memory)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.timeline.valueChanged.connect(self._show_frame)
+        self.first_button.clicked.connect(lambda: self.timeline.setValue(0))
+        self.last_button.clicked.connect(lambda: self.timeline.setValue(self.timeline.maximum()))
+        self.back_button.clicked.connect(lambda: self.timeline.setValue(self.timeline.value() - 1))
+        self.forward_button.clicked.connect(lambda: self.timeline.setValue(self.timeline.value() + 1))
+        self.play_button.clicked.connect(self.toggle_play)
+        self.fps.valueChanged.connect(lambda fps: self.play_timer.setInterval(round(1000 / fps)))
+        self.gif_button.clicked.connect(self.ask_export_gif)
+        self.frames_button.clicked.connect(self.ask_export_frames)
+        self.save_button.clicked.connect(self.ask_save_trajectory)
+        self.load_button.clicked.connect(self.ask_open_trajectory)
+        self._show_playing(False)
+        self._set_idle(True)
+
+    # ---- model and settings -------------------------------------------------------------------
+
+    def _ask_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a model (checkpoint folder)", self.preferences.folder("model"))
+        if folder:
+            self.preferences.remember_folder("model", Path(folder).parent)
+            self.modelRequested.emit(folder)
+
+    def showEvent(self, event) -> None:
+        """Works on first launch: with no model yet, the bundled one is opened."""
+        if self.state.model is None and not self.model_label.text().startswith("Opening"):
+            self.model_label.setText("Opening the bundled model…")
+            self.modelRequested.emit("default")
+        super().showEvent(event)
+
+    def _on_model(self) -> None:
+        model = self.state.model
+        self.run_button.setEnabled(model is not None and self._worker is None)
+        if model is None:
+            return
+        schedule = NoiseSchedule(model.schedule_config)
+        shape = model.sample_shape
+        kind = f"{shape[1]}×{shape[2]} {'gray' if shape[0] == 1 else 'RGB'}" if model.is_image else f"{shape[0]}-D points"
+        self.model_label.setText(f"<b>{Path(model.source).name}</b>: {kind}, {model.prediction}-prediction, "
+                                 f"{model.schedule_config.name} T = {schedule.timesteps}")
+        self.steps.setMaximum(schedule.timesteps)
+        self._on_sampler()
+        self.clip.setChecked(model.is_image)
+        self._reference = None
+        if not model.is_image and model.data:
+            from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
+
+            if model.data in TOY_SETS:
+                self._reference = load_toy(model.data).data[:2000]
+
+    def _on_sampler(self) -> None:
+        ddim = self.sampler.currentData() == "ddim"
+        self.variance.setEnabled(not ddim)
+        self.eta.setEnabled(ddim)
+        if self.state.model is not None:
+            self.steps.setValue(50 if ddim else self.steps.maximum())
+        self._show_memory()
+
+    def config(self) -> SampleConfig:
+        """The settings on screen (SettingError if they cannot be used)."""
+        config = SampleConfig(sampler=self.sampler.currentData(), steps=self.steps.value(), eta=self.eta.value(),
+                              variance=self.variance.currentData(), clip=self.clip.isChecked(), num=self.num.value(),
+                              seed=self.seed.value(), record_every=self.record_every.value())
+        validate_sample_config(config)
+        return config
+
+    def _show_memory(self) -> None:
+        model = self.state.model
+        if model is None:
+            self.memory.clear()
+            return
+        frames = recorded_frame_count(self.steps.value(), self.record_every.value())
+        size = frames * frame_bytes((self.num.value(), *model.sample_shape), model.is_image)
+        self.memory.setText(f"{frames} frames ≈ {size / 1e6:.1f} MB")
+
+    # ---- running ------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def run(self) -> None:
+        if self.state.model is None or self.running:
+            return
+        try:
+            config = self.config()
+        except SettingError as exc:
+            self.failed.emit("Sampling", str(exc))
+            return
+        self.stop_playing()
+        self._thread = QThread()
+        self._worker = SamplingWorker(self.state.model, config)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.finished.connect(self._thread.quit)
+        self._worker.failed.connect(self._thread.quit)
+        self._thread.finished.connect(self._on_thread_done)
+        self.progress.setRange(0, config.steps or 1)
+        self.progress.setValue(0)
+        self._set_idle(False)
+        self.status.emit(f"Sampling {config.num} with {config.sampler.upper()}, {config.steps} steps…")
+        self._thread.start()
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self.status.emit("Cancelling…")
+
+    def stop(self) -> None:
+        """Cancel and wait for the worker (the window is closing)."""
+        self.stop_playing()
+        if self._worker is not None:
+            self._worker.stop()
+            self._thread.quit()
+            self._thread.wait()
+
+    def _set_idle(self, idle: bool) -> None:
+        self.run_button.setEnabled(idle and self.state.model is not None)
+        self.cancel_button.setEnabled(not idle)
+        for button in (self.gif_button, self.frames_button, self.save_button):
+            button.setEnabled(idle and self.trajectory is not None)
+        self.load_button.setEnabled(idle)
+        for widget in (self.timeline, self.first_button, self.back_button, self.play_button, self.forward_button, self.last_button):
+            widget.setEnabled(idle and self.trajectory is not None)
+
+    def _on_progress(self, preview: SamplingPreview) -> None:
+        self.progress.setMaximum(preview.total)
+        self.progress.setValue(preview.index)
+        self._show_arrays(preview.x_t, preview.pred_x0, preview.pred_eps, preview.t)
+        self.frame_label.setText(f"sampling: step {preview.index} of {preview.total}, t = {preview.t}")
+
+    def _on_finished(self, result: SamplingResult) -> None:
+        self.final = result.final
+        self.set_trajectory(result.trajectory)
+        done = len(result.trajectory) - 1
+        self.status.emit(f"Cancelled: showing the {done} recorded frames" if result.cancelled
+                         else f"Done: {len(result.trajectory)} frames recorded")
+
+    def _on_failed(self, message: str) -> None:
+        self.failed.emit("Sampling", message)
+
+    def _on_thread_done(self) -> None:
+        self._worker.deleteLater()
+        self._thread.deleteLater()
+        self._worker = self._thread = None
+        self._set_idle(True)
+
+    # ---- the timeline -------------------------------------------------------------------------
+
+    def set_trajectory(self, trajectory: Trajectory) -> None:
+        """Show a trajectory (just sampled, or opened from a file) at its last frame."""
+        self.trajectory = trajectory
+        self.focus = None
+        self.views.setCurrentIndex(0 if trajectory.is_image else 1)
+        T = int(trajectory.metadata.get("T", int(trajectory.timesteps.max())))
+        model = self.state.model
+        config = model.schedule_config if model is not None and model.schedule_config.timesteps == T else None
+        schedule = NoiseSchedule(config) if config is not None else None
+        if schedule is not None:
+            self.schedule_curve.setData(schedule.t, schedule.sqrt_alpha_bars[1:])
+        self.schedule_curve.setVisible(schedule is not None)
+        self.schedule_plot.setXRange(0, T)
+        reference = self._reference if not trajectory.is_image else None
+        for key in VIEWS:
+            self.references[key].setData(pos=reference if reference is not None else np.zeros((0, 2)))
+        with QSignalBlocker(self.timeline):
+            self.timeline.setRange(0, len(trajectory) - 1)
+            self.timeline.setValue(len(trajectory) - 1)
+        self._set_idle(not self.running)
+        self._show_frame(len(trajectory) - 1)
+
+    def _show_frame(self, k: int) -> None:
+        trajectory = self.trajectory
+        if trajectory is None:
+            return
+        eps = trajectory.pred_eps[k] if trajectory.pred_eps is not None else None
+        t = int(trajectory.timesteps[k])
+        self._show_arrays(trajectory.x_t[k], trajectory.pred_x0[k], eps, t)
+        self.frame_label.setText(f"frame {k + 1} of {len(trajectory)}: " + ("x₀, the result" if t == 0 else f"t = {t}"))
+        self.schedule_marker.setValue(t)
+
+    def _show_arrays(self, x_t: np.ndarray, pred_x0: np.ndarray, pred_eps: np.ndarray | None, t: int) -> None:
+        for key, batch in zip(VIEWS, (x_t, pred_x0, pred_eps)):
+            if batch is None:
+                self.items[key].clear()
+                self.clouds[key].setData(pos=np.zeros((0, 2)))
+            elif batch.ndim == 4:
+                show_pixels(self.items[key], batch[self.focus] if self.focus is not None and self.focus < len(batch) else batch_grid(batch))
+            else:
+                self.clouds[key].setData(pos=batch)
+        shape = self.items["x_t"].image.shape if x_t.ndim == 4 else None
+        if shape != self._shown_shape:  # a new grid size (or one sample enlarged): fit it in the views
+            self._shown_shape = shape
+            if shape is not None:
+                self.items["x_t"].getViewBox().autoRange(padding=0.02)
+
+    def shown_frame(self, key: str = "x_t") -> np.ndarray:
+        """What a view shows now (an image grid, or the N×2 points)."""
+        if self.views.currentIndex() == 0:
+            return np.asarray(self.items[key].image)
+        x, y = self.clouds[key].getData()
+        return np.stack([x, y], axis=1)
+
+    def toggle_play(self) -> None:
+        if self.play_timer.isActive():
+            self.stop_playing()
+        elif self.trajectory is not None:
+            if self.timeline.value() == self.timeline.maximum():
+                self.timeline.setValue(0)
+            self.play_timer.start(round(1000 / self.fps.value()))
+            self._show_playing(True)
+
+    def stop_playing(self) -> None:
+        self.play_timer.stop()
+        self._show_playing(False)
+
+    def _show_playing(self, playing: bool) -> None:
+        pixmap = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
+        self.play_button.setIcon(self.style().standardIcon(pixmap))
+        self.play_button.setText("Pause" if playing else "Play")
+
+    def _on_play_tick(self) -> None:
+        if self.timeline.value() >= self.timeline.maximum():
+            self.stop_playing()
+        else:
+            self.timeline.setValue(self.timeline.value() + 1)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Space plays or pauses; ←/→ step; Home/End jump (the timeline slider does these too when focused)."""
+        key = event.key()
+        moves = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
+        if key == Qt.Key.Key_Space:
+            self.toggle_play()
+        elif key in moves:
+            self.timeline.setValue(self.timeline.value() + moves[key])
+        elif key == Qt.Key.Key_Home:
+            self.timeline.setValue(0)
+        elif key == Qt.Key.Key_End:
+            self.timeline.setValue(self.timeline.maximum())
+        else:
+            super().keyPressEvent(event)
+
+    def _on_view_clicked(self, event) -> None:
+        """A click on a sample enlarges it in all three views; another click brings the grid back."""
+        trajectory = self.trajectory
+        if trajectory is None or not trajectory.is_image:
+            return
+        if self.focus is not None:
+            self.focus = None
+        else:
+            item = next((i for i in self.items.values() if i.sceneBoundingRect().contains(event.scenePos())), None)
+            if item is None:
+                return
+            point = item.mapFromScene(event.scenePos())
+            _, n, h, w, _ = trajectory.x_t.shape
+            self.focus = tile_at(point.x(), point.y(), n, h, w)
+        self._show_frame(self.timeline.value())
+
+    # ---- files --------------------------------------------------------------------------------
+
+    def _save_path(self, title: str, name: str, kind: str) -> Path | None:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self.preferences.folder("export")) / name), kind)
+        if path:
+            self.preferences.remember_folder("export", path)
+        return Path(path) if path else None
+
+    def export(self) -> None:
+        """File ▸ Export… on this panel: a GIF of the trajectory."""
+        self.ask_export_gif()
+
+    def ask_export_gif(self) -> None:
+        if self.trajectory is None:
+            return
+        dialog = GifDialog(len(self.trajectory), self)
+        if dialog.exec() and (path := self._save_path("Export GIF", "denoising.gif", "GIF (*.gif)")):
+            self.export_gif(path, dialog.options())
+
+    def export_gif(self, path: Path, options: GifOptions) -> None:
+        """Write the GIF on a worker thread, with progress; a message when done or if it fails."""
+        trajectory, reference = self.trajectory, self._reference
+
+        def write(report) -> Path:
+            frames = trajectory_frames(trajectory, with_x0=options.with_x0, every=options.every, start=options.start,
+                                       stop=options.stop, reference=reference, labels=options.labels,
+                                       scale=options.scale if trajectory.is_image else 1)
+            save_gif(frames, path, fps=options.fps, loop=options.loop, progress=report)
+            return path
+
+        self._start_export(write, "Export GIF")
+
+    def ask_export_frames(self) -> None:
+        if self.trajectory is not None:
+            folder = QFileDialog.getExistingDirectory(self, "Export frames as PNGs into", self.preferences.folder("export"))
+            if folder:
+                self.export_frames(Path(folder))
+
+    def export_frames(self, folder: Path, options: GifOptions = GifOptions(scale=1)) -> None:
+        """One PNG per frame, frame_0000.png …, as the GIF would show them."""
+        trajectory, reference = self.trajectory, self._reference
+
+        def write(report) -> Path:
+            frames = trajectory_frames(trajectory, with_x0=options.with_x0, every=options.every, start=options.start,
+                                       stop=options.stop, reference=reference, labels=options.labels, scale=options.scale)
+            for i, frame in enumerate(frames):
+                save_frame(frame, folder / f"frame_{i:04d}.png")
+                report(i + 1, len(frames))
+            return folder
+
+        self._start_export(write, "Export frames")
+
+    def _start_export(self, write, title: str) -> None:
+        self.progress.setRange(0, 0)
+        self.status.emit(f"{title}…")
+
+        def progress(done: int, total: int) -> None:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+
+        def finished(path: Path) -> None:
+            self.status.emit(f"Wrote {path}")
+            self.exported.emit(str(path))
+
+        def failed(message: str) -> None:
+            self.progress.setRange(0, 1)
+            self.failed.emit(title, message)
+
+        self.tasks.start(write, finished, failed, progress)
+
+    def ask_save_trajectory(self) -> None:
+        if self.trajectory is not None and (path := self._save_path("Save trajectory", "trajectory.npz", "Trajectory (*.npz)")):
+            self.save_trajectory(path)
+
+    def save_trajectory(self, path: Path) -> bool:
+        try:
+            save_trajectory(self.trajectory, path)
+        except DiffusionStudioError as exc:
+            self.failed.emit("Save trajectory", str(exc))
+            return False
+        self.status.emit(f"Saved {path}")
+        return True
+
+    def ask_open_trajectory(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open trajectory", self.preferences.folder("export"), "Trajectory (*.npz)")
+        if path:
+            self.open_trajectory(Path(path))
+
+    def open_trajectory(self, path: Path) -> bool:
+        try:
+            trajectory = load_trajectory(path)
+        except DiffusionStudioError as exc:
+            self.failed.emit("Open trajectory", str(exc))
+            return False
+        self.final = None
+        self.set_trajectory(trajectory)
+        self.status.emit(f"Opened {path.name}: {len(trajectory)} frames")
+        return True
