@@ -133,7 +133,8 @@ def save_gif(
 
     Each colour frame is quantized to its own 256-colour palette first (fast octree), which is
     ~50× faster than leaving it to Pillow's GIF writer and looks the same. ``progress(done, total)``
-    is called after each frame is prepared.
+    is called after each frame is prepared. GIF frame times count in hundredths of a second, so
+    the duration 1000/fps ms is kept to 10 ms (8 fps plays at 120 ms a frame).
     """
     if not frames:
         raise SettingError("frames", "nothing to animate")

@@ -1,0 +1,164 @@
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from diffusion_studio.cli import main as cli_main
+from diffusion_studio.core.checkpoint import open_model
+from diffusion_studio.core.data.images import to_uint8
+from diffusion_studio.core.export import batch_grid
+from diffusion_studio.core.trajectory import load_trajectory, recorded_frame_count
+from diffusion_studio.gui.sampling_panel import GifOptions, tile_at
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return open_model("default")
+
+
+@pytest.fixture
+def panel(window, default_model):
+    window.state.set_model(default_model)
+    return window.sampling
+
+
+def settle(panel, sampler="ddim", steps=6, num=4, seed=3, every=1):
+    panel.sampler.setCurrentIndex(panel.sampler.findData(sampler))
+    panel.steps.setValue(steps)
+    panel.num.setValue(num)
+    panel.seed.setValue(seed)
+    panel.record_every.setValue(every)
+
+
+def run_to_end(panel, qtbot):
+    panel.run()
+    qtbot.waitUntil(lambda: not panel.running and panel.trajectory is not None, timeout=60000)
+
+
+def test_sampling_records_the_expected_frames_and_shows_them(panel, qtbot):
+    settle(panel, steps=7, every=3)
+    assert panel.memory.text().startswith(f"{recorded_frame_count(7, 3)} frames")
+    run_to_end(panel, qtbot)
+    trajectory = panel.trajectory
+    assert len(trajectory) == recorded_frame_count(7, 3) == 4
+    assert trajectory.x_t.shape == (4, 4, 16, 16, 1) and trajectory.pred_eps.shape == trajectory.x_t.shape
+    assert panel.progress.value() == 7 and panel.timeline.maximum() == 3
+    # moving the timeline shows that frame's pixels, in all three views
+    for k in (0, 2, 3):
+        panel.timeline.setValue(k)
+        assert np.array_equal(panel.shown_frame("x_t")[..., None], batch_grid(trajectory.x_t[k]))
+        assert np.array_equal(panel.shown_frame("pred_x0")[..., None], batch_grid(trajectory.pred_x0[k]))
+        assert np.array_equal(panel.shown_frame("pred_eps")[..., None], batch_grid(trajectory.pred_eps[k]))
+        assert (f"t = {trajectory.timesteps[k]}" if k < 3 else "the result") in panel.frame_label.text()
+
+
+def test_keys_step_through_the_frames(panel, qtbot):
+    settle(panel, steps=5)
+    run_to_end(panel, qtbot)
+    assert panel.timeline.value() == 5
+    qtbot.keyClick(panel, Qt.Key.Key_Home)
+    assert panel.timeline.value() == 0
+    qtbot.keyClick(panel, Qt.Key.Key_Right)
+    qtbot.keyClick(panel, Qt.Key.Key_Right)
+    assert panel.timeline.value() == 2
+    qtbot.keyClick(panel, Qt.Key.Key_Left)
+    assert panel.timeline.value() == 1
+    qtbot.keyClick(panel, Qt.Key.Key_End)
+    assert panel.timeline.value() == 5
+    qtbot.keyClick(panel, Qt.Key.Key_Space)  # at the end, play starts from the first frame
+    assert panel.play_timer.isActive()
+    qtbot.waitUntil(lambda: not panel.play_timer.isActive(), timeout=5000)
+    assert panel.timeline.value() == 5
+
+
+def test_the_gui_and_the_cli_give_the_same_samples(panel, qtbot, tmp_path):
+    settle(panel, sampler="ddpm", steps=8, num=3, seed=11)
+    panel.variance.setCurrentIndex(panel.variance.findData("beta_tilde"))
+    run_to_end(panel, qtbot)
+    out = tmp_path / "cli.npy"
+    assert cli_main(["sample", "--model", "default", "--sampler", "ddpm", "--steps", "8", "--num", "3", "--seed", "11",
+                     "--variance", "beta_tilde", "--device", "cpu", "--output", str(out)]) == 0
+    assert np.array_equal(np.load(out), panel.final)
+
+
+def test_cancel_stops_quickly_and_keeps_what_was_recorded(panel, qtbot):
+    settle(panel, sampler="ddpm", steps=1000, num=16)
+    panel.run()
+    qtbot.waitUntil(lambda: panel.progress.value() >= 2, timeout=30000)
+    panel.cancel()
+    qtbot.waitUntil(lambda: not panel.running, timeout=3000)  # within a step or two
+    assert panel.trajectory is not None and 2 <= len(panel.trajectory) < 1001
+    assert panel.run_button.isEnabled()
+
+
+def test_exported_gif_has_the_frames_size_and_duration_asked_for(panel, qtbot, tmp_path):
+    settle(panel, steps=10)
+    run_to_end(panel, qtbot)
+    path = tmp_path / "d.gif"
+    with qtbot.waitSignal(panel.exported, timeout=30000):
+        panel.export_gif(path, GifOptions(start=2, stop=11, every=3, fps=5, scale=3, labels=False))
+    with Image.open(path) as gif:
+        assert gif.n_frames == 4  # frames 2, 5 and 8, then 10, the last in range, always kept
+        grid = batch_grid(panel.trajectory.x_t[0])
+        assert gif.size == (grid.shape[1] * 3, grid.shape[0] * 3)
+        assert gif.info["duration"] == 200 and gif.info.get("loop") == 0
+
+
+def test_frames_export_and_trajectory_round_trip(panel, qtbot, tmp_path):
+    settle(panel, steps=4)
+    run_to_end(panel, qtbot)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    with qtbot.waitSignal(panel.exported, timeout=30000):
+        panel.export_frames(frames)
+    assert sorted(p.name for p in frames.iterdir()) == [f"frame_{i:04d}.png" for i in range(5)]
+    assert panel.save_trajectory(tmp_path / "t.npz")
+    reopened = load_trajectory(tmp_path / "t.npz")
+    assert np.array_equal(reopened.pred_eps, panel.trajectory.pred_eps)
+    panel.trajectory = None
+    assert panel.open_trajectory(tmp_path / "t.npz") and len(panel.trajectory) == 5
+
+
+def test_a_cli_trajectory_opens_in_the_panel(panel, tmp_path):
+    path = tmp_path / "cli.npz"
+    assert cli_main(["sample", "--model", "default", "--sampler", "ddim", "--steps", "3", "--num", "2", "--device", "cpu",
+                     "--output", str(tmp_path / "s.png"), "--trajectory", str(path)]) == 0
+    assert panel.open_trajectory(path)
+    assert panel.timeline.maximum() == 3 and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.trajectory.x_t[-1]))
+
+
+def test_broken_files_and_unwritable_paths_give_a_message_and_change_nothing(panel, qtbot, tmp_path):
+    settle(panel, steps=3)
+    run_to_end(panel, qtbot)
+    before = panel.trajectory
+    (tmp_path / "bad.npz").write_bytes(b"PK not a zip")
+    with qtbot.waitSignal(panel.failed) as failed:
+        assert not panel.open_trajectory(tmp_path / "bad.npz")
+    assert "bad.npz" in failed.args[1] and panel.trajectory is before
+    with qtbot.waitSignal(panel.failed, timeout=30000) as failed:
+        panel.export_gif(tmp_path / "missing" / "d.gif", GifOptions())
+    assert "d.gif" in failed.args[1]
+    with qtbot.waitSignal(panel.failed) as failed:
+        assert not panel.save_trajectory(tmp_path / "missing" / "t.npz")
+
+
+def test_clicking_a_sample_enlarges_it(panel, qtbot):
+    settle(panel, steps=3, num=4)
+    run_to_end(panel, qtbot)
+    assert tile_at(20, 3, 4, 16, 16) == 1 and tile_at(17, 3, 4, 16, 16) is None and tile_at(3, 40, 4, 16, 16) is None
+    panel.focus = 3
+    panel.timeline.setValue(1)
+    assert np.array_equal(panel.shown_frame()[..., None], panel.trajectory.x_t[1][3])
+
+
+def test_a_two_dimensional_model_shows_a_point_cloud(window, qtbot, tmp_path):
+    assert cli_main(["train", "--data", "two_moons", "--steps", "30", "--batch-size", "64", "--timesteps", "20",
+                     "--hidden", "32", "--output", str(tmp_path / "moons")]) == 0
+    window.state.set_model(open_model(tmp_path / "moons"))
+    panel = window.sampling
+    settle(panel, sampler="ddpm", steps=20, num=50)
+    run_to_end(panel, qtbot)
+    assert panel.views.currentIndex() == 1 and panel.trajectory.x_t.shape == (21, 50, 2)
+    panel.timeline.setValue(4)
+    assert np.allclose(panel.shown_frame(), panel.trajectory.x_t[4])
+    assert len(panel.references["x_t"].data) == 2000  # the training data behind the cloud
