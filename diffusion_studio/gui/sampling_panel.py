@@ -402,6 +402,7 @@ class SamplingPanel(QWidget):
         self._worker.finished.connect(self._thread.quit)
         self._worker.failed.connect(self._thread.quit)
         self._thread.finished.connect(self._on_thread_done)
+        self.progress.setFormat("%v / %m steps")
         self.progress.setRange(0, config.steps or 1)
         self.progress.setValue(0)
         self._set_idle(False)
@@ -616,6 +617,7 @@ class SamplingPanel(QWidget):
         self._start_export(write, "Export frames")
 
     def _start_export(self, write, title: str) -> None:
+        self.progress.setFormat("%v / %m frames")
         self.progress.setRange(0, 0)
         self.status.emit(f"{title}…")
 
