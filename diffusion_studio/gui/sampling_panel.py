@@ -64,6 +64,11 @@ class GifOptions:
     scale: int = 4  # image grids enlarged this many times
     labels: bool = True  # t drawn on each frame
 
+    def frames(self, trajectory: Trajectory, reference: np.ndarray | None) -> list[np.ndarray]:
+        """The frames these options pick, as trajectory_frames draws them."""
+        return trajectory_frames(trajectory, with_x0=self.with_x0, every=self.every, start=self.start, stop=self.stop,
+                                 reference=reference, labels=self.labels, scale=self.scale if trajectory.is_image else 1)
+
 
 class GifDialog(QDialog):
     """The GIF export options, over a trajectory of ``frames`` frames."""
@@ -588,10 +593,7 @@ class SamplingPanel(QWidget):
         trajectory, reference = self.trajectory, self._reference
 
         def write(report) -> Path:
-            frames = trajectory_frames(trajectory, with_x0=options.with_x0, every=options.every, start=options.start,
-                                       stop=options.stop, reference=reference, labels=options.labels,
-                                       scale=options.scale if trajectory.is_image else 1)
-            save_gif(frames, path, fps=options.fps, loop=options.loop, progress=report)
+            save_gif(options.frames(trajectory, reference), path, fps=options.fps, loop=options.loop, progress=report)
             return path
 
         self._start_export(write, "Export GIF")
@@ -607,8 +609,7 @@ class SamplingPanel(QWidget):
         trajectory, reference = self.trajectory, self._reference
 
         def write(report) -> Path:
-            frames = trajectory_frames(trajectory, with_x0=options.with_x0, every=options.every, start=options.start,
-                                       stop=options.stop, reference=reference, labels=options.labels, scale=options.scale)
+            frames = options.frames(trajectory, reference)
             for i, frame in enumerate(frames):
                 save_frame(frame, folder / f"frame_{i:04d}.png")
                 report(i + 1, len(frames))
