@@ -36,7 +36,8 @@ from diffusion_studio.core.data.images import LoadedImages, load_image, load_ima
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import forward_strip
 from diffusion_studio.core.process import q_sample
-from diffusion_studio.gui.imaging import ClosedFormRenderer, link_views, show_pixels, thumbnail_icon
+from diffusion_studio.gui.image_row import ImageRow
+from diffusion_studio.gui.imaging import ClosedFormRenderer, show_pixels, thumbnail_icon
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.state import StudioState
@@ -99,7 +100,7 @@ class ForwardPanel(QWidget):
         self.thumbnails.setWrapping(False)
         self.thumbnails.setMovement(QListWidget.Movement.Static)
         self.thumbnails.setIconSize(QSize(56, 56))
-        self.thumbnails.setFixedHeight(92)
+        self.thumbnails.setFixedHeight(84)
         self.thumbnails.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.thumbnails.setToolTip("Loaded images: click one to show it. Drop files or folders anywhere on the window to add more.")
         self.open_button = QPushButton("Open images…")
@@ -114,22 +115,9 @@ class ForwardPanel(QWidget):
         buttons.addStretch(1)
         strip.addLayout(buttons)
 
-        self.views = pg.GraphicsLayoutWidget()
-        self.views.setBackground("w")
-        self.images_items: dict[str, pg.ImageItem] = {}
-        self.view_titles: dict[str, pg.LabelItem] = {}
-        boxes = []
-        for column, key in enumerate(("x0", "eps", "xt")):
-            title = self.views.addLabel("", row=0, col=column, color="k", size="11pt")
-            box = self.views.addViewBox(row=1, col=column, lockAspect=True, invertY=True, enableMenu=False)
-            item = pg.ImageItem(axisOrder="row-major")
-            box.addItem(item)
-            boxes.append(box)
-            self.images_items[key] = item
-            self.view_titles[key] = title
-        link_views(boxes)
-        for column in range(len(boxes)):  # equal widths, whatever the titles
-            self.views.ci.layout.setColumnStretchFactor(column, 1)
+        self.views = ImageRow({"x0": "", "eps": "", "xt": ""})
+        self.images_items = self.views.items
+        self.view_titles = self.views.titles
         self.views.setToolTip("Scroll to zoom, drag to pan; the three views move together")
 
         self.readout = QLabel()
@@ -196,7 +184,7 @@ class ForwardPanel(QWidget):
         self.schedule_form = ScheduleForm(self.state)
         self.strip_ts = QLineEdit("0, 100, 250, 500, 750, 1000")
         self.strip_ts.setToolTip("t values for the strip, separated by commas (each in 0…T)")
-        self.strip_ts.setMaximumWidth(220)
+        self.strip_ts.setMinimumWidth(self.strip_ts.fontMetrics().horizontalAdvance(self.strip_ts.text()) + 16)
         self.save_xt_button = QPushButton("Save x_t…")
         self.save_xt_button.setToolTip("Save the x_t on screen as a PNG")
         self.save_strip_button = QPushButton("Save strip…")
@@ -297,7 +285,7 @@ class ForwardPanel(QWidget):
         size = self._x0.size
         self._picked = rng.choice(size, HISTOGRAM_PIXELS, replace=False) if size > HISTOGRAM_PIXELS else None
         self._new_noise()
-        self.images_items["x0"].getViewBox().autoRange(padding=0.02)
+        self.views.fit()
 
     # ---- noise, t, schedule, mode -------------------------------------------------------------
 

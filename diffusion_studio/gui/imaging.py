@@ -64,28 +64,3 @@ def show_pixels(item: pg.ImageItem, u8: np.ndarray) -> None:
     are; levels=(0, 255), though equivalent, make it rescale every pixel on every frame.
     """
     item.setImage(displayable(u8), autoLevels=False, levels=None)
-
-
-def link_views(boxes: list[pg.ViewBox]) -> None:
-    """Zoom and pan several image views together, each showing the same region of its image.
-
-    (pyqtgraph's setXLink/setYLink align linked views by their position on screen, which shifts
-    side-by-side views against each other.)
-    """
-    syncing = False
-
-    def follow(source: pg.ViewBox, ranges) -> None:
-        nonlocal syncing
-        if syncing:
-            return
-        syncing = True
-        try:
-            for box in boxes:
-                if box is not source:
-                    box.setRange(xRange=ranges[0], yRange=ranges[1], padding=0)
-        finally:
-            syncing = False
-
-    for box in boxes:
-        box.sigRangeChangedManually.connect(lambda _mask, box=box: follow(box, box.viewRange()))
-        box.sigRangeChanged.connect(lambda source, ranges, _changed=None: follow(source, ranges))

@@ -40,7 +40,8 @@ from diffusion_studio.core.export import batch_grid, grid_columns, save_frame, s
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.schedules import NoiseSchedule
 from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_trajectory, recorded_frame_count, save_trajectory
-from diffusion_studio.gui.imaging import link_views, show_pixels
+from diffusion_studio.gui.image_row import ImageRow
+from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.sampling_worker import SamplingPreview, SamplingResult, SamplingWorker
 from diffusion_studio.gui.state import StudioState
@@ -220,21 +221,14 @@ class SamplingPanel(QWidget):
         form.addRow(files)
         settings.setMaximumWidth(330)
 
-        self.image_views = pg.GraphicsLayoutWidget()
-        self.image_views.setBackground("w")
+        self.image_views = ImageRow(TITLES)
+        self.items = self.image_views.items
         self.point_views = pg.GraphicsLayoutWidget()
         self.point_views.setBackground("w")
-        self.items: dict[str, pg.ImageItem] = {}
         self.clouds: dict[str, pg.ScatterPlotItem] = {}
         self.references: dict[str, pg.ScatterPlotItem] = {}
         first_plot = None
-        boxes = []
         for column, key in enumerate(VIEWS):
-            self.image_views.addLabel(TITLES[key], row=0, col=column, color="k", size="11pt")
-            box = self.image_views.addViewBox(row=1, col=column, lockAspect=True, invertY=True, enableMenu=False)
-            item = pg.ImageItem(axisOrder="row-major")
-            box.addItem(item)
-            self.items[key] = item
             plot = self.point_views.addPlot(row=0, col=column, title=TITLES[key])
             plot.setAspectLocked(True)
             plot.setRange(xRange=(-3, 3), yRange=(-3, 3))
@@ -242,16 +236,12 @@ class SamplingPanel(QWidget):
             self.clouds[key] = pg.ScatterPlotItem(size=4, pen=None, brush=(31, 94, 200, 200))
             plot.addItem(self.references[key])
             plot.addItem(self.clouds[key])
-            boxes.append(box)
             if first_plot is None:
                 first_plot = plot
             else:
                 plot.setXLink(first_plot)
                 plot.setYLink(first_plot)
-        link_views(boxes)
-        for column in range(len(boxes)):  # equal widths, whatever the titles
-            self.image_views.ci.layout.setColumnStretchFactor(column, 1)
-        self.image_views.scene().sigMouseClicked.connect(self._on_view_clicked)
+        self.image_views.graphics.scene().sigMouseClicked.connect(self._on_view_clicked)
         self.image_views.setToolTip("Click a sample to enlarge it; click again for the whole grid")
         self.views = QStackedWidget()
         self.views.addWidget(self.image_views)
@@ -505,7 +495,7 @@ class SamplingPanel(QWidget):
         if shape != self._shown_shape:  # a new grid size (or one sample enlarged): fit it in the views
             self._shown_shape = shape
             if shape is not None:
-                self.items["x_t"].getViewBox().autoRange(padding=0.02)
+                self.image_views.fit()
 
     def shown_frame(self, key: str = "x_t") -> np.ndarray:
         """What a view shows now (an image grid, or the N×2 points)."""
