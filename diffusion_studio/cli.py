@@ -30,6 +30,8 @@ from diffusion_studio.core.schedules import (
 from diffusion_studio.core.train_config import DEVICES, TrainConfig
 
 PROG = "diffusion-studio"
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.process import q_step
 from diffusion_studio.core.schedules import NoiseSchedule
 
 
@@ -26,11 +27,9 @@ class ForwardChain:
         self.schedule = schedule
         self.seed = seed
         self.keep_every = keep_every
-        self._signal = np.sqrt(schedule.alphas).astype(np.float32)  # √α_t
-        self._noise = np.sqrt(schedule.betas).astype(np.float32)  # √β_t
         self.x0 = np.asarray(x0, dtype=np.float32)
         self.t = 0
-        self.x = self.x0.copy()
+        self.x = self.x0
         self._kept: dict[int, np.ndarray] = {0: self.x0}
 
     def noise(self, t: int) -> np.ndarray:
@@ -43,13 +42,12 @@ class ForwardChain:
             raise SettingError("t", f"must lie in 0…T = {self.schedule.timesteps}, got {target}")
         if target < self.t:
             start = max(k for k in self._kept if k <= target)
-            self.t, self.x = start, self._kept[start].copy()
+            self.t, self.x = start, self._kept[start]
         steps = target - self.t if max_steps is None else min(target - self.t, max_steps)
         for _ in range(steps):
             t = self.t + 1
-            self.x *= self._signal[t]
-            self.x += self._noise[t] * self.noise(t)
+            self.x = q_step(self.schedule, self.x, t, self.noise(t))
             self.t = t
             if t % self.keep_every == 0 and t not in self._kept:
-                self._kept[t] = self.x.copy()
+                self._kept[t] = self.x  # each step makes a new array, so keeping it is free
         return self.t == target

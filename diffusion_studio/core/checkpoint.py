@@ -231,8 +231,6 @@ def resume_trainer(checkpoint: Checkpoint, trainer: Trainer) -> None:
     trainer.load_state(checkpoint.model_state, checkpoint.ema_state, checkpoint.training_state)
 
 
-
-
 @dataclass(frozen=True)
 class LoadedModel:
     """A denoiser ready to sample from, with what sampling needs to know about it."""

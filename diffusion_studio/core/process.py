@@ -72,16 +72,6 @@ def q_step(schedule: NoiseSchedule, x_prev: Array, t: Any, noise: Array) -> Arra
     )
 
 
-def q_sample_chain(
-    schedule: NoiseSchedule, x0: np.ndarray, t: int, rng: np.random.Generator
-) -> np.ndarray:
-    """x_t reached by t Markov steps from x_0, fresh noise at each (in law equal to q_sample)."""
-    x = np.asarray(x0, dtype=np.float64)
-    for step in range(1, t + 1):
-        x = q_step(schedule, x, step, rng.standard_normal(x.shape))
-    return x
-
-
 def q_posterior_coefficients(schedule: NoiseSchedule, t: int, s: int) -> tuple[float, float, float]:
     """Posterior q(x_s | x_t, x_0) for any s < t: mean = c_0 x_0 + c_t x_t, variance v.
 

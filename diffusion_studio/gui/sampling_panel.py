@@ -142,6 +142,7 @@ class SamplingPanel(QWidget):
         self._worker: SamplingWorker | None = None
         self._reference: np.ndarray | None = None  # the training points behind a 2-D model's cloud
         self._shown_shape: tuple[int, ...] | None = None
+        self._asked_for_default = False  # opened the bundled model on first show
         self.play_timer = QTimer(self)
         self.play_timer.timeout.connect(self._on_play_tick)
         self._build()
@@ -322,7 +323,8 @@ class SamplingPanel(QWidget):
 
     def showEvent(self, event) -> None:
         """Works on first launch: with no model yet, the bundled one is opened."""
-        if self.state.model is None and not self.model_label.text().startswith("Opening"):
+        if self.state.model is None and not self._asked_for_default:
+            self._asked_for_default = True
             self.model_label.setText("Opening the bundled model…")
             self.modelRequested.emit("default")
         super().showEvent(event)

@@ -74,7 +74,7 @@ class ScheduleLab(QWidget):
         self._redraw()
         state.scheduleChanged.connect(self._redraw)
         state.tChanged.connect(self._on_t)
-        state.notationChanged.connect(self._on_notation)
+        state.notationChanged.connect(self._redraw)
 
     def _build(self) -> None:
         self.schedule_form = ScheduleForm(self.state)
@@ -266,9 +266,6 @@ class ScheduleLab(QWidget):
                 text = f"{curve_values(schedule, key)[ts - 1]:.5g}" if 1 <= ts <= schedule.timesteps else "—"
                 self.table.setItem(row, column, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
-
-    def _on_notation(self) -> None:
-        self._redraw()
 
     # ---- export -------------------------------------------------------------------------------
 

@@ -108,3 +108,10 @@ def test_forward_strip_is_x0_then_the_closed_form_at_each_t():
     assert np.allclose(strip[:, 14:], expected, atol=1e-6)
     with pytest.raises(SettingError, match="0…T = 100"):
         forward_strip(schedule, x0, eps, [5, 101])
+
+
+def test_frames_of_the_wrong_type_are_refused(tmp_path):
+    frames = np.zeros((2, 1, 4, 4, 1), np.float64)  # images must be stored as bytes
+    np.savez(tmp_path / "f.npz", timesteps=np.array([5, 0]), x_t=frames, pred_x0=frames, metadata=np.array('{"format_version": 1}'))
+    with pytest.raises(TrajectoryError, match="float64, expected uint8"):
+        load_trajectory(tmp_path / "f.npz")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 
 from diffusion_studio.cli import main as cli_main
 from diffusion_studio.core.checkpoint import open_model
@@ -141,13 +141,26 @@ def test_broken_files_and_unwritable_paths_give_a_message_and_change_nothing(pan
         assert not panel.save_trajectory(tmp_path / "missing" / "t.npz")
 
 
-def test_clicking_a_sample_enlarges_it(panel, qtbot):
+def test_clicking_a_sample_enlarges_it(window, panel, qtbot):
+    assert tile_at(20, 3, 4, 16, 16) == 1 and tile_at(17, 3, 4, 16, 16) is None and tile_at(3, 40, 4, 16, 16) is None
     settle(panel, steps=3, num=4)
     run_to_end(panel, qtbot)
-    assert tile_at(20, 3, 4, 16, 16) == 1 and tile_at(17, 3, 4, 16, 16) is None and tile_at(3, 40, 4, 16, 16) is None
-    panel.focus = 3
+    window.show()
+    window.tabs.setCurrentWidget(panel)
     panel.timeline.setValue(1)
+
+    class Click:  # what the scene's sigMouseClicked hands over
+        def __init__(self, x, y):
+            self._pos = panel.items["pred_x0"].mapToScene(QPointF(x, y))
+
+        def scenePos(self):
+            return self._pos
+
+    panel._on_view_clicked(Click(16 + 2 + 5, 16 + 2 + 5))  # inside the bottom-right tile of x̂_0's 2×2 grid
+    assert panel.focus == 3
     assert np.array_equal(panel.shown_frame()[..., None], panel.trajectory.x_t[1][3])
+    panel._on_view_clicked(Click(5, 5))  # any click brings the grid back
+    assert panel.focus is None and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.trajectory.x_t[1]))
 
 
 def test_a_two_dimensional_model_shows_a_point_cloud(window, qtbot, tmp_path):

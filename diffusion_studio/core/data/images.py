@@ -18,10 +18,11 @@ from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.errors import ImageLoadError, SettingError
 
 MAX_PIXELS = 50_000_000
+"""Images above this many pixels are refused before decoding (decompression-bomb guard)."""
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".tga"}
 )
-"""Images above this many pixels are refused before decoding (decompression-bomb guard)."""
+"""File suffixes taken as images when a folder is read."""
 
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "F"}
 _HIGH_DEPTH_MODES = {"I", "F"}
