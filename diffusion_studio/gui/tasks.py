@@ -84,15 +84,9 @@ class _Task(QObject):
 class TaskRunner(QObject):
     """Starts background tasks and keeps them alive until they end; ``wait`` joins them all."""
 
-    busyChanged = Signal(bool)
-
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._running: list[_Task] = []
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._running)
 
     def start(
         self,
@@ -109,8 +103,6 @@ class TaskRunner(QObject):
         task = _Task(self, function, on_finished, on_failed, on_progress)
         self._running.append(task)
         task.thread.start()
-        if len(self._running) == 1:
-            self.busyChanged.emit(True)
 
     def _forget(self, task: _Task) -> None:
         if task in self._running:
@@ -118,8 +110,6 @@ class TaskRunner(QObject):
             task.worker.deleteLater()
             task.thread.deleteLater()
             task.deleteLater()
-            if not self._running:
-                self.busyChanged.emit(False)
 
     def wait(self) -> None:
         """Block until every task has ended (used when the window closes)."""
