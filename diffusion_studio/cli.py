@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -15,7 +14,7 @@ import numpy as np
 from diffusion_studio import __version__
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
-from diffusion_studio.core.models.config import MLPConfig, ModelConfig, UNetConfig
+from diffusion_studio.core.models.presets import NetworkSize
 from diffusion_studio.core.process import PREDICTIONS
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, SPACINGS
@@ -205,26 +204,6 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def _model_config(args: argparse.Namespace, dataset) -> ModelConfig:
-    if not dataset.is_image:
-        return MLPConfig(dim=dataset.data.shape[1], hidden=args.hidden)
-    size = args.image_size
-    resolutions = [size >> level for level in range(len(args.channel_mults))]
-    # by default attention at the second level, as Ho et al. put it at 16×16 for 32×32 images
-    attention = tuple(args.attention) if args.attention is not None else tuple(resolutions[1:2])
-    channels = dataset.data.shape[1]
-    return UNetConfig(
-        image_size=size,
-        in_channels=channels,
-        out_channels=channels,
-        base_channels=args.base_channels,
-        channel_mults=tuple(args.channel_mults),
-        num_res_blocks=args.res_blocks,
-        attention_resolutions=attention,
-        dropout=args.dropout,
-    )
-
-
 def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None = None) -> None:
     """.npy: raw samples; .png: a grid of images or a scatter plot of points."""
     from diffusion_studio.core.export import batch_grid, save_frame, scatter_frame
@@ -242,35 +221,29 @@ def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from diffusion_studio.core.checkpoint import load_checkpoint, resume_trainer, save_checkpoint
-    from diffusion_studio.core.data.datasets import load_dataset
-    from diffusion_studio.core.training import Trainer
+    from diffusion_studio.core.checkpoint import save_checkpoint
+    from diffusion_studio.core.runs import continue_run, new_run, report_interval
 
     if args.save_every < 1:
         raise SettingError("save_every", f"must be at least 1 step, got {args.save_every}")
-    checkpoint = None
     if args.resume:
-        checkpoint = load_checkpoint(args.output)
-        model_config, schedule_config = checkpoint.model_config, checkpoint.schedule_config
-        config = replace(checkpoint.train_config, steps=args.steps, device=args.device)
-        size = getattr(model_config, "image_size", args.image_size)
-        channels = getattr(model_config, "in_channels", None)
-        dataset = load_dataset(config.data, size, channels, seed=config.seed)
+        trainer = continue_run(args.output, args.steps, args.device)
     else:
         config = TrainConfig(
             data=args.data, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
             warmup_steps=args.warmup, ema_decay=args.ema_decay, prediction=args.prediction,
             seed=args.seed, device=args.device, mixed_precision=args.mixed_precision,
         )
-        schedule_config = _schedule_from(args).config
-        dataset = load_dataset(args.data, args.image_size, args.channels, seed=args.seed)
-        model_config = _model_config(args, dataset)
+        size = NetworkSize(
+            base_channels=args.base_channels, channel_mults=tuple(args.channel_mults), num_res_blocks=args.res_blocks,
+            attention_resolutions=tuple(args.attention) if args.attention is not None else None,
+            dropout=args.dropout, hidden=args.hidden,
+        )
+        trainer = new_run(config, _schedule_from(args).config, size, args.image_size, args.channels)
+    config, dataset = trainer.config, trainer.dataset
     if dataset.skipped:
         names = ", ".join(name for name, _ in dataset.skipped[:5]) + (" …" if len(dataset.skipped) > 5 else "")
         print(f"skipped {len(dataset.skipped)} unreadable file(s): {names}", file=sys.stderr)
-    trainer = Trainer(model_config, schedule_config, config, dataset)
-    if checkpoint is not None:
-        resume_trainer(checkpoint, trainer)
     print(
         f"training {type(trainer.model).__name__} ({trainer.parameters:,} parameters) on {dataset.name} "
         f"({len(dataset.data)} samples) on {trainer.device}, from step {trainer.step} to {config.steps}",
@@ -284,7 +257,7 @@ def run_train(args: argparse.Namespace) -> None:
 
     progress, started = _Progress(), time.monotonic()
     try:
-        for record in trainer.train(report_every=10 if trainer.device.type != "cpu" else 1):
+        for record in trainer.train(report_every=report_interval(trainer.device)):
             progress.show(
                 f"step {record.step}/{record.total_steps}  loss {record.loss:.4f}  "
                 f"{record.images_per_second / config.batch_size:.1f} it/s  ETA {_clock(record.eta_seconds)}",

@@ -222,15 +222,6 @@ def _check_weights(folder: Path, model_config: ModelConfig, state: dict[str, tor
         )
 
 
-def resume_trainer(checkpoint: Checkpoint, trainer: Trainer) -> None:
-    """Load a checkpoint's weights, EMA, optimizer, step and random state into a matching trainer."""
-    if checkpoint.training_state is None:
-        raise CheckpointError(
-            f"'{checkpoint.path.name}' holds no {STATE_FILE}: it can be sampled from but not resumed"
-        )
-    trainer.load_state(checkpoint.model_state, checkpoint.ema_state, checkpoint.training_state)
-
-
 @dataclass(frozen=True)
 class LoadedModel:
     """A denoiser ready to sample from, with what sampling needs to know about it."""

