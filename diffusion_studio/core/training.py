@@ -39,6 +39,13 @@ def available_devices() -> list[str]:
     return found + ["cpu"]
 
 
+def device_label(name: str) -> str:
+    """A device in words for menus: "CUDA (NVIDIA H100 80GB HBM3)", "MPS (Apple GPU)", "CPU"."""
+    if name == "cuda":
+        return f"CUDA ({torch.cuda.get_device_name(0)})"
+    return "MPS (Apple GPU)" if name == "mps" else name.upper()
+
+
 def resolve_device(name: str) -> torch.device:
     """"auto" → the best available device; a named one must exist here."""
     available = available_devices()

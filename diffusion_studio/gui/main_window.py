@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
+from PySide6.QtCore import QByteArray, QUrl, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
 from diffusion_studio import __version__
 from diffusion_studio.core.errors import DiffusionStudioError
@@ -24,6 +24,7 @@ from diffusion_studio.gui.schedule_lab import ScheduleLab
 from diffusion_studio.gui.state import NOTATIONS, StudioState
 from diffusion_studio.gui.symbols import NOTATION_NAMES
 from diffusion_studio.gui.tasks import TaskRunner
+from diffusion_studio.gui.training_panel import TrainingPanel
 
 TITLE = "Diffusion Studio"
 MODEL_MARKERS = ("config.json", "model.safetensors")
@@ -65,32 +66,14 @@ def environment_report() -> str:
     import PySide6
     import torch
 
-    from diffusion_studio.core.training import available_devices
+    from diffusion_studio.core.training import available_devices, device_label
 
-    devices = []
-    for name in available_devices():
-        if name == "cuda":
-            devices.append(f"CUDA ({torch.cuda.get_device_name(0)})")
-        else:
-            devices.append(name.upper() if name == "mps" else "CPU")
+    devices = [device_label(name) for name in available_devices()]
     return (
         f"<b>{TITLE}</b> {__version__}<br>"
         f"Python {platform.python_version()}, torch {torch.__version__}, PySide6 {PySide6.__version__}, "
         f"pyqtgraph {pg.__version__}<br>Devices found: {', '.join(devices)}"
     )
-
-
-class _ComingPanel(QWidget):
-    """A tab whose panel arrives in a later version; says what the CLI already does meanwhile."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.label = QLabel(text)
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.label)
-        layout.addStretch(1)
 
 
 class MainWindow(QMainWindow):
@@ -108,27 +91,27 @@ class MainWindow(QMainWindow):
 
         self.forward = ForwardPanel(self.state, self.tasks, self.preferences)
         self.schedules = ScheduleLab(self.state, self.preferences)
-        self.training = _ComingPanel(
-            "<h3>Training</h3><p>The training panel comes in a later version. Meanwhile the command line "
-            "trains the same models: <code>diffusion-studio train --data digits --output runs/digits</code>.</p>"
-        )
+        self.training = TrainingPanel(self.state, self.tasks, self.preferences)
         self.sampling = SamplingPanel(self.state, self.tasks, self.preferences)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for panel, name, tip in (
             (self.forward, "Forward process", "q(x_t | x_0): watch noise destroy an image"),
             (self.schedules, "Schedules", "β_t, ᾱ_t, SNR … for several schedules side by side"),
-            (self.training, "Training", "Train a DDPM U-Net"),
+            (self.training, "Training", "Train a DDPM U-Net (or an MLP on 2-D points) and watch it learn"),
             (self.sampling, "Sampling", "Run the reverse process from a model; scrub, play and export it"),
         ):
             self.tabs.addTab(panel, name)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.setCentralWidget(self.tabs)
 
-        for panel in (self.forward, self.schedules, self.sampling):
+        for panel in (self.forward, self.schedules, self.training, self.sampling):
             panel.status.connect(self.say)
             panel.failed.connect(self.show_error)
         self.sampling.modelRequested.connect(self.open_model)
+        self.training.modelRequested.connect(
+            lambda folder: self.open_model(folder, then=lambda: self.tabs.setCurrentWidget(self.sampling))
+        )
         self.state.notationChanged.connect(self._on_notation)
         self._build_menus()
         self._restore()
@@ -231,6 +214,13 @@ class MainWindow(QMainWindow):
             self.show_error("Open", "Not found: " + ", ".join(str(p) for p in missing))
             return
         models, images = split_drop(paths)
+        if self.tabs.currentWidget() is self.training and len(paths) == 1:
+            if models:  # a checkpoint dropped on the Training panel: to train on
+                self.training.open_checkpoint(models[0])
+                return
+            if images[0].is_dir():  # a folder: its images are the training data
+                self.training.use_folder(images[0])
+                return
         for folder in models[:1]:
             self.open_model(folder)
         if images:
@@ -243,8 +233,9 @@ class MainWindow(QMainWindow):
             self.preferences.remember_folder("model", Path(folder).parent)
             self.open_model(folder)
 
-    def open_model(self, folder: str | Path) -> None:
-        """Load a checkpoint in the background (torch loads there too); the state gets it when ready."""
+    def open_model(self, folder: str | Path, then: Callable[[], None] | None = None) -> None:
+        """Load a checkpoint in the background (torch loads there too); the state gets it when ready,
+        and ``then`` runs."""
         folder = DEFAULT_MODEL if str(folder) == "default" else Path(folder)
         self.say(f"Opening model {folder.name}…")
 
@@ -259,6 +250,8 @@ class MainWindow(QMainWindow):
             self.preferences.add_recent("models", folder)
             self.state.set_model(model)
             self.say(f"Model {description}")
+            if then is not None:
+                then()
 
         self.tasks.start(load, loaded, lambda message: self.show_error("Open model", message))
 
@@ -301,7 +294,9 @@ class MainWindow(QMainWindow):
         """Stop what runs, remember the window, and close."""
         self.forward.stop()
         self.sampling.stop()
+        self.training.stop()
         self.tasks.wait()
+        self.training.save_settings()
         self.preferences.set_value("window/geometry", self.saveGeometry())
         self.preferences.set_value("window/tab", self.tabs.currentIndex())
         self.preferences.set_value("view/notation", self.state.notation)

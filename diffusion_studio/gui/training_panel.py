@@ -1,0 +1,797 @@
+"""Training: pick data, a network and settings; watch the loss fall and the EMA model's samples form.
+
+The trainer runs in a TrainingWorker on a QThread (Ho et al. Algorithm 1 on L_simple); the panel
+only shows what its throttled signals bring, and never waits for it except when the window closes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, fields, replace
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSignalBlocker, Qt, QThread, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from diffusion_studio.core.data.datasets import TOY_SETS
+from diffusion_studio.core.errors import DiffusionStudioError, SettingError
+from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for, size_of
+from diffusion_studio.core.process import PREDICTIONS
+from diffusion_studio.core.train_config import TrainConfig
+from diffusion_studio.gui.imaging import show_pixels
+from diffusion_studio.gui.preferences import Preferences
+from diffusion_studio.gui.schedule_form import ScheduleForm
+from diffusion_studio.gui.state import StudioState
+from diffusion_studio.gui.tasks import TaskRunner
+from diffusion_studio.gui.training_worker import RunInfo, TrainingJob, TrainingUpdate, TrainingWorker
+
+DATA_CHOICES = {
+    "digits": "Digits (bundled: 1,797 handwritten digits)",
+    "swiss_roll": "Swiss roll (2-D points)",
+    "two_moons": "Two moons (2-D points)",
+    "eight_gaussians": "Eight Gaussians (2-D points)",
+    "checkerboard": "Checkerboard (2-D points)",
+    "folder": "Image folder…",
+}
+PREDICTION_TIPS = {
+    "eps": "ε: the network predicts the noise; L_simple = ‖ε − ε_θ(x_t, t)‖² (Ho et al. eq. 14)",
+    "x0": "x₀: the network predicts the clean data; loss ‖x₀ − x̂_θ(x_t, t)‖²",
+    "v": "v = √ᾱ_t ε − √(1 − ᾱ_t) x₀ (Salimans & Ho); loss ‖v − v_θ(x_t, t)‖²",
+}
+SMOOTHING = 0.05
+"""The smoothed loss curve: m_k = (1 − s) m_{k−1} + s L_k over the reported losses."""
+SETTINGS_KEY = "training/settings"
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise SettingError("network", f"expected whole numbers separated by commas, got '{text}'") from None
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours}:{minutes:02d}:{seconds % 60:02d}" if hours else f"{minutes}:{seconds % 60:02d}"
+
+
+def default_runs_folder() -> Path:
+    return Path.home() / "Diffusion Studio" / "runs"
+
+
+class TrainingPanel(QWidget):
+    """Settings on the left; the loss, the loss by t and the EMA preview on the right."""
+
+    status = Signal(str)
+    failed = Signal(str, str)
+    modelRequested = Signal(str)  # a checkpoint folder to open as the model (for the Sampling panel)
+
+    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.tasks = tasks
+        self.preferences = preferences
+        self.checkpoint: Path | None = None  # the folder Continue trains on: the last run's, or one opened
+        self.checkpoint_step = 0
+        self.run_info: RunInfo | None = None
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+        self._output: Path | None = None
+        self._paused = False
+        self._devices_known = False
+        self._saved_device = "auto"
+        self._loss_steps: list[np.ndarray] = []
+        self._loss_values: list[np.ndarray] = []
+        self._smoothed: list[np.ndarray] = []
+        self._build()
+        self.apply_settings(self._stored_settings())
+        self._set_idle(True)
+
+    # ---- layout -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _spin(low: int, high: int, tip: str, step: int = 1) -> QSpinBox:
+        box = QSpinBox()
+        box.setRange(low, high)
+        box.setSingleStep(step)
+        box.setToolTip(tip)
+        return box
+
+    @staticmethod
+    def _real(low: float, high: float, decimals: int, step: float, tip: str) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(low, high)
+        box.setDecimals(decimals)
+        box.setSingleStep(step)
+        box.setToolTip(tip)
+        return box
+
+    def _build(self) -> None:
+        # data
+        self.data = QComboBox()
+        for key, text in DATA_CHOICES.items():
+            self.data.addItem(text, key)
+        self.data.setToolTip("What the model learns to make; drop an image folder on this panel to train on it")
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("a folder of images")
+        self.browse_button = QPushButton("Browse…")
+        self.image_size = self._spin(4, 256, "Images are resized and centre-cropped to this square; the U-Net halves it once per level after the first")
+        self.channels = QComboBox()
+        for text, value in (("As the images", 0), ("Gray", 1), ("RGB", 3)):
+            self.channels.addItem(text, value)
+        data_box = QGroupBox("Data")
+        data_form = QFormLayout(data_box)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(self.browse_button)
+        data_form.addRow(self.data)
+        data_form.addRow(folder_row)
+        data_form.addRow("Image size", self.image_size)
+        data_form.addRow("Colour", self.channels)
+
+        # network
+        self.preset = QComboBox()
+        for name in PRESETS:
+            self.preset.addItem(name.capitalize(), name)
+        self.preset.addItem("Custom", "custom")
+        self.preset.setToolTip("Network sizes: a U-Net for images, an MLP for 2-D points. Large is Ho et al.'s CIFAR-10 network")
+        self.parameters = QLabel()
+        self.parameters.setToolTip("Trainable parameters of the network these settings build")
+        self.prediction = QComboBox()
+        for key in PREDICTIONS:
+            self.prediction.addItem({"eps": "Noise ε", "x0": "Clean data x₀", "v": "Velocity v"}[key], key)
+            self.prediction.setItemData(self.prediction.count() - 1, PREDICTION_TIPS[key], Qt.ItemDataRole.ToolTipRole)
+        self.prediction.setToolTip("What the network predicts from x_t and t; all three give the same samplers")
+        self.advanced = QCheckBox("Show all settings")
+        self.base_channels = self._spin(1, 512, "U-Net width of the first level (Ho et al.: 128 for CIFAR-10)")
+        self.channel_mults = QLineEdit()
+        self.channel_mults.setToolTip("U-Net widths of each level as multiples of the first, e.g. 1,2,2,2; one level per entry")
+        self.res_blocks = self._spin(1, 8, "Residual blocks per level")
+        self.attention = QLineEdit()
+        self.attention.setPlaceholderText("auto")
+        self.attention.setToolTip("Feature-map sizes with self-attention, e.g. 8; empty: the second level's size")
+        self.dropout = self._real(0, 0.9, 2, 0.05, "Dropout in the residual blocks (Ho et al.: 0.1)")
+        self.heads = self._spin(1, 16, "Attention heads")
+        self.hidden = self._spin(8, 4096, "MLP width, for 2-D points", 16)
+        self.layers = self._spin(1, 16, "MLP residual layers, for 2-D points")
+        self.warmup = self._spin(0, 100_000, "The learning rate rises linearly over these first steps", 50)
+        self.weight_decay = self._real(0, 1, 4, 0.001, "AdamW weight decay")
+        self.grad_clip = self._real(0.01, 100, 2, 0.1, "Clip the gradient's global norm to this (Ho et al.: 1)")
+        self.mixed_precision = QCheckBox("bfloat16 on CUDA")
+        self.mixed_precision.setToolTip("Autocast the network to bfloat16 on a GPU; the CPU always uses float32")
+        network_box = QGroupBox("Network")
+        network_form = QFormLayout(network_box)
+        network_form.addRow("Size", self.preset)
+        network_form.addRow("", self.parameters)
+        network_form.addRow("Predicts", self.prediction)
+        network_form.addRow(self.advanced)
+        self.advanced_box = QWidget()
+        advanced_form = QFormLayout(self.advanced_box)
+        advanced_form.setContentsMargins(0, 0, 0, 0)
+        for label, widget in (("Base width", self.base_channels), ("Level widths", self.channel_mults),
+                              ("Res blocks", self.res_blocks), ("Attention at", self.attention), ("Dropout", self.dropout),
+                              ("Heads", self.heads), ("MLP width", self.hidden), ("MLP layers", self.layers),
+                              ("Warm-up steps", self.warmup), ("Weight decay", self.weight_decay),
+                              ("Gradient clip", self.grad_clip), ("", self.mixed_precision)):
+            advanced_form.addRow(label, widget)
+        network_form.addRow(self.advanced_box)
+
+        # training
+        self.steps = self._spin(1, 10_000_000, "Total optimizer steps; Continue trains an existing checkpoint up to this", 500)
+        self.batch_size = self._spin(1, 4096, "Samples per step", 8)
+        self.learning_rate = self._real(1e-6, 1.0, 6, 1e-4, "Peak AdamW learning rate (Ho et al.: 2·10⁻⁴)")
+        self.ema_decay = self._real(0, 0.99999, 5, 0.0005, "EMA of the weights: θ̄ ← d θ̄ + (1 − d) θ; previews and samples use θ̄")
+        self.seed = self._spin(0, 2**31 - 1, "Seeds the network's initial weights, the batches, t and ε")
+        self.device = QComboBox()
+        self.device.addItem("Best available", "auto")
+        self.device.setToolTip("Where to train: only the devices found on this machine are listed")
+        self.preview_every = self._spin(0, 1_000_000, "Draw samples from the EMA model every N steps (20 DDIM steps); 0: never", 50)
+        self.save_every = self._spin(1, 1_000_000, "Write the checkpoint every N steps (and always at the end or on Stop)", 100)
+        self.runs_folder = QLineEdit()
+        self.runs_folder.setToolTip("Each new run saves into a new folder here, named after the data and the time")
+        self.runs_button = QPushButton("…")
+        self.runs_button.setToolTip("Choose the folder for runs")
+        train_box = QGroupBox("Training")
+        train_form = QFormLayout(train_box)
+        runs_row = QHBoxLayout()
+        runs_row.addWidget(self.runs_folder, 1)
+        runs_row.addWidget(self.runs_button)
+        for label, widget in (("Steps", self.steps), ("Batch size", self.batch_size), ("Learning rate", self.learning_rate),
+                              ("EMA decay", self.ema_decay), ("Seed", self.seed), ("Device", self.device),
+                              ("Preview every", self.preview_every), ("Save every", self.save_every)):
+            train_form.addRow(label, widget)
+        train_form.addRow("Runs folder", runs_row)
+
+        settings = QWidget()
+        settings_layout = QVBoxLayout(settings)
+        settings_layout.setContentsMargins(0, 0, 0, 0)
+        for box in (data_box, network_box, train_box):
+            settings_layout.addWidget(box)
+        settings_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(settings)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(330)
+        scroll.setMaximumWidth(360)
+
+        # controls
+        self.start_button = QPushButton("Start")
+        self.start_button.setToolTip("Train a new network with these settings, in a new folder")
+        self.continue_button = QPushButton("Continue")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after this step and save the checkpoint")
+        self.open_button = QPushButton("Open checkpoint…")
+        self.open_button.setToolTip("Pick a checkpoint to continue training (its model, data and settings)")
+        self.sample_button = QPushButton("Sample from it")
+        self.sample_button.setToolTip("Open the checkpoint in the Sampling panel")
+        self.progress = QProgressBar()
+        self.progress.setFormat("step %v of %m")
+        self.rate = QLabel()
+        self.run_label = QLabel("Pick the data and press Start")
+        self.run_label.setWordWrap(True)
+        controls = QHBoxLayout()
+        for button in (self.start_button, self.continue_button, self.pause_button, self.stop_button):
+            controls.addWidget(button)
+        controls.addWidget(self.progress, 1)
+        controls.addWidget(self.rate)
+        files = QHBoxLayout()
+        files.addWidget(self.run_label, 1)
+        files.addWidget(self.open_button)
+        files.addWidget(self.sample_button)
+
+        # plots
+        self.schedule_form = ScheduleForm(self.state)
+        self.loss_plot = pg.PlotWidget(background="w", title="Training loss")
+        self.loss_plot.setLogMode(y=True)
+        self.loss_plot.setLabel("bottom", "step")
+        self.loss_plot.setLabel("left", "loss (log scale)")
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.setClipToView(True)
+        self.loss_plot.setDownsampling(auto=True, mode="peak")
+        self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((160, 190, 230), width=1), name="each report")
+        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((31, 94, 200), width=2), name="smoothed")
+        self.loss_plot.setToolTip("The mean of ‖target − network(x_t, t)‖² over each report's steps, and its moving average")
+        self.bucket_plot = pg.PlotWidget(background="w", title="Loss by timestep")
+        self.bucket_plot.setLabel("bottom", "t")
+        self.bucket_plot.setLabel("left", "mean loss")
+        self.bucket_plot.setMouseEnabled(x=False, y=False)
+        self.bucket_plot.setToolTip("Running mean loss for ten equal ranges of t: where the network struggles")
+        self.buckets = pg.BarGraphItem(x=[], height=[], width=1, brush=(31, 94, 200, 180), pen=None)
+        self.bucket_plot.addItem(self.buckets)
+        self.preview_title = QLabel("Samples from the EMA model appear here while training")
+        self.preview_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_images = pg.GraphicsLayoutWidget()
+        self.preview_images.setBackground("w")
+        view = self.preview_images.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        self.preview_item = pg.ImageItem()
+        view.addItem(self.preview_item)
+        self.preview_points = pg.PlotWidget(background="w")
+        self.preview_points.setAspectLocked(True)
+        self.reference_cloud = pg.ScatterPlotItem(size=3, pen=None, brush=(190, 190, 190))
+        self.preview_cloud = pg.ScatterPlotItem(size=4, pen=None, brush=(31, 94, 200, 200))
+        self.preview_points.addItem(self.reference_cloud)
+        self.preview_points.addItem(self.preview_cloud)
+        self.previews = QStackedWidget()
+        self.previews.addWidget(self.preview_images)
+        self.previews.addWidget(self.preview_points)
+        preview_column = QVBoxLayout()
+        preview_column.addWidget(self.preview_title)
+        preview_column.addWidget(self.previews, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.bucket_plot, 1)
+        bottom.addLayout(preview_column, 1)
+
+        right = QVBoxLayout()
+        right.addWidget(self.schedule_form)
+        right.addLayout(controls)
+        right.addLayout(files)
+        right.addWidget(self.loss_plot, 1)
+        right.addLayout(bottom, 1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(scroll)
+        layout.addLayout(right, 1)
+
+        self.data.currentIndexChanged.connect(self._on_data)
+        self.browse_button.clicked.connect(self._ask_folder)
+        self.runs_button.clicked.connect(self._ask_runs_folder)
+        self.preset.currentIndexChanged.connect(self._on_preset)
+        self.advanced.toggled.connect(self.advanced_box.setVisible)
+        for widget in (self.base_channels, self.res_blocks, self.heads, self.hidden, self.layers, self.dropout):
+            widget.valueChanged.connect(self._on_size_edited)
+        for line in (self.channel_mults, self.attention):
+            line.editingFinished.connect(self._on_size_edited)
+        for widget in (self.image_size, self.channels):
+            signal = widget.valueChanged if isinstance(widget, QSpinBox) else widget.currentIndexChanged
+            signal.connect(self._show_parameters)
+        self.start_button.clicked.connect(self.start)
+        self.continue_button.clicked.connect(self.continue_training)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.request_stop)
+        self.open_button.clicked.connect(self._ask_checkpoint)
+        self.sample_button.clicked.connect(self._sample)
+
+    # ---- settings -----------------------------------------------------------------------------
+
+    def network_size(self) -> NetworkSize:
+        """The network settings on screen (SettingError if a list cannot be read)."""
+        attention = self.attention.text().strip()
+        return NetworkSize(
+            base_channels=self.base_channels.value(),
+            channel_mults=_int_tuple(self.channel_mults.text()),
+            num_res_blocks=self.res_blocks.value(),
+            attention_resolutions=_int_tuple(attention) if attention else None,
+            dropout=self.dropout.value(),
+            num_heads=self.heads.value(),
+            hidden=self.hidden.value(),
+            num_layers=self.layers.value(),
+        )
+
+    def _data_source(self) -> str:
+        key = self.data.currentData()
+        return self.folder.text().strip() if key == "folder" else key
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            data=self._data_source(),
+            steps=self.steps.value(),
+            batch_size=self.batch_size.value(),
+            learning_rate=self.learning_rate.value(),
+            warmup_steps=self.warmup.value(),
+            weight_decay=self.weight_decay.value(),
+            grad_clip=self.grad_clip.value(),
+            ema_decay=self.ema_decay.value(),
+            prediction=self.prediction.currentData(),
+            seed=self.seed.value(),
+            device=self.device.currentData(),
+            mixed_precision=self.mixed_precision.isChecked(),
+        )
+
+    def settings(self) -> dict:
+        """Everything on the form, as JSON-ready values (what the next launch restores)."""
+        try:
+            size = asdict(self.network_size())
+        except SettingError:
+            size = asdict(NetworkSize())
+        return {
+            "training": asdict(self.train_config()),
+            "data": self.data.currentData(),
+            "folder": self.folder.text(),
+            "image_size": self.image_size.value(),
+            "channels": self.channels.currentData(),
+            "preset": self.preset.currentData(),
+            "size": size,
+            "advanced": self.advanced.isChecked(),
+            "preview_every": self.preview_every.value(),
+            "save_every": self.save_every.value(),
+            "runs_folder": self.runs_folder.text(),
+        }
+
+    def _stored_settings(self) -> dict:
+        try:
+            stored = json.loads(self.preferences.value(SETTINGS_KEY, "{}", str))
+        except ValueError:
+            stored = {}
+        return stored if isinstance(stored, dict) else {}
+
+    def save_settings(self) -> None:
+        self.preferences.set_value(SETTINGS_KEY, json.dumps(self.settings()))
+
+    def apply_settings(self, stored: dict) -> None:
+        """Fill the form from settings(), keeping the defaults for anything missing or unreadable."""
+        known = {f.name for f in fields(TrainConfig)}
+        try:
+            train = TrainConfig(**{k: v for k, v in stored.get("training", {}).items() if k in known})
+        except TypeError:
+            train = TrainConfig()
+        try:
+            size = NetworkSize(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.get("size", {}).items()})
+        except TypeError:
+            size = NetworkSize()
+        data = stored.get("data", "digits")
+        self.data.setCurrentIndex(max(self.data.findData(data), 0))
+        self.folder.setText(str(stored.get("folder", "")))
+        self.image_size.setValue(int(stored.get("image_size", 16)))
+        self.channels.setCurrentIndex(max(self.channels.findData(stored.get("channels", 0)), 0))
+        self._show_size(size)
+        self.advanced.setChecked(bool(stored.get("advanced", False)))
+        self.advanced_box.setVisible(self.advanced.isChecked())
+        self.prediction.setCurrentIndex(max(self.prediction.findData(train.prediction), 0))
+        for box, value in ((self.steps, train.steps), (self.batch_size, train.batch_size), (self.learning_rate, train.learning_rate),
+                           (self.ema_decay, train.ema_decay), (self.seed, train.seed), (self.warmup, train.warmup_steps),
+                           (self.weight_decay, train.weight_decay), (self.grad_clip, train.grad_clip),
+                           (self.preview_every, stored.get("preview_every", 200)), (self.save_every, stored.get("save_every", 500))):
+            box.setValue(value)
+        self.mixed_precision.setChecked(train.mixed_precision)
+        self._saved_device = train.device
+        self._select_device()
+        self.runs_folder.setText(str(stored.get("runs_folder") or default_runs_folder()))
+        self._on_data()
+
+    def _show_size(self, size: NetworkSize) -> None:
+        """Put a network size on the form, and name its preset if it is one."""
+        widgets = (self.base_channels, self.res_blocks, self.heads, self.hidden, self.layers, self.dropout,
+                   self.channel_mults, self.attention, self.preset)
+        blockers = [QSignalBlocker(w) for w in widgets]
+        self.base_channels.setValue(size.base_channels)
+        self.res_blocks.setValue(size.num_res_blocks)
+        self.heads.setValue(size.num_heads)
+        self.hidden.setValue(size.hidden)
+        self.layers.setValue(size.num_layers)
+        self.dropout.setValue(size.dropout)
+        self.channel_mults.setText(",".join(map(str, size.channel_mults)))
+        attention = size.attention_resolutions
+        self.attention.setText("" if attention is None else ",".join(map(str, attention)))
+        preset = next((name for name, preset in PRESETS.items() if preset == size), "custom")
+        self.preset.setCurrentIndex(self.preset.findData(preset))
+        del blockers
+        self._show_parameters()
+
+    def _on_preset(self) -> None:
+        name = self.preset.currentData()
+        if name in PRESETS:
+            self._show_size(PRESETS[name])
+
+    def _on_size_edited(self) -> None:
+        try:
+            size = self.network_size()
+        except SettingError as exc:
+            self.parameters.setText(str(exc))
+            return
+        preset = next((name for name, preset in PRESETS.items() if preset == size), "custom")
+        with QSignalBlocker(self.preset):
+            self.preset.setCurrentIndex(self.preset.findData(preset))
+        self._show_parameters()
+
+    def _on_data(self) -> None:
+        key = self.data.currentData()
+        images = key not in TOY_SETS
+        self.folder.setVisible(key == "folder")
+        self.browse_button.setVisible(key == "folder")
+        self.image_size.setEnabled(images)
+        self.channels.setEnabled(key == "folder")
+        for widget in (self.base_channels, self.channel_mults, self.res_blocks, self.attention, self.dropout, self.heads):
+            widget.setEnabled(images)
+        self.hidden.setEnabled(not images)
+        self.layers.setEnabled(not images)
+        self._show_parameters()
+
+    def _sample_shape(self) -> tuple[int, ...]:
+        """What one training sample will look like, as far as the form knows before the data loads."""
+        key = self.data.currentData()
+        if key in TOY_SETS:
+            return (2,)
+        channels = 1 if key == "digits" else (self.channels.currentData() or 3)
+        return (channels, self.image_size.value(), self.image_size.value())
+
+    def _show_parameters(self) -> None:
+        """The parameter count of the network on the form and of each preset (once torch is loaded)."""
+        if "torch" not in sys.modules:
+            self.parameters.setText("")
+            return
+        from diffusion_studio.core.models import parameter_count
+
+        shape = self._sample_shape()
+        for i, name in enumerate(PRESETS):
+            try:
+                count = parameter_count(model_config_for(PRESETS[name], shape))
+                self.preset.setItemText(i, f"{name.capitalize()} · {count / 1e6:.2f}M parameters")
+            except DiffusionStudioError:
+                self.preset.setItemText(i, f"{name.capitalize()} · not for {shape[-1]}×{shape[-1]} images")
+        try:
+            count = parameter_count(model_config_for(self.network_size(), shape))
+        except DiffusionStudioError as exc:
+            self.parameters.setText(f"<span style='color:#c0392b'>{exc}</span>")
+        else:
+            self.parameters.setText(f"{count:,} parameters")
+
+    def showEvent(self, event) -> None:
+        """On first show, find the devices (this loads torch, off the UI thread)."""
+        if not self._devices_known:
+            self._devices_known = True
+
+            def find():
+                from diffusion_studio.core.training import available_devices, device_label
+
+                return [(name, device_label(name)) for name in available_devices()]
+
+            self.tasks.start(find, self._on_devices, lambda message: self.failed.emit("Devices", message))
+        super().showEvent(event)
+
+    def _on_devices(self, devices: list[tuple[str, str]]) -> None:
+        with QSignalBlocker(self.device):
+            self.device.clear()
+            self.device.addItem(f"Best available: {devices[0][1]}", "auto")
+            for name, label in devices:
+                self.device.addItem(label, name)
+        self._select_device()
+        self._show_parameters()
+
+    def _select_device(self) -> None:
+        index = self.device.findData(self._saved_device)
+        self.device.setCurrentIndex(max(index, 0))
+
+    # ---- files --------------------------------------------------------------------------------
+
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Train on the images in", self.preferences.folder("training"))
+        if folder:
+            self.use_folder(Path(folder))
+
+    def use_folder(self, folder: Path) -> None:
+        """Train on the images in this folder (from the dialog or a drop on the panel)."""
+        self.preferences.remember_folder("training", folder.parent)
+        self.data.setCurrentIndex(self.data.findData("folder"))
+        self.folder.setText(str(folder))
+        self.status.emit(f"Training data: the images in {folder}")
+
+    def _ask_runs_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save runs in", self.runs_folder.text())
+        if folder:
+            self.runs_folder.setText(folder)
+
+    def _ask_checkpoint(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Continue training a checkpoint", self.preferences.folder("model"))
+        if folder:
+            self.preferences.remember_folder("model", Path(folder).parent)
+            self.open_checkpoint(Path(folder))
+
+    def open_checkpoint(self, folder: Path) -> None:
+        """Read a checkpoint (in the background), show its settings, and make it the one Continue trains."""
+        self.status.emit(f"Reading {folder.name}…")
+
+        def read():
+            from diffusion_studio.core.checkpoint import STATE_FILE, load_checkpoint
+
+            checkpoint = load_checkpoint(folder)
+            if checkpoint.training_state is None:
+                raise DiffusionStudioError(f"'{folder.name}' holds no {STATE_FILE}: it can be sampled from but not continued")
+            return checkpoint
+
+        self.tasks.start(read, self._on_checkpoint, lambda message: self.failed.emit("Open checkpoint", message))
+
+    def _on_checkpoint(self, checkpoint) -> None:
+        config = checkpoint.train_config
+        source = config.data
+        stored = {
+            "training": asdict(replace(config, steps=max(config.steps, checkpoint.step + 1), device=self.device.currentData())),
+            "data": source if source in DATA_CHOICES else "folder",
+            "folder": "" if source in DATA_CHOICES else source,
+            "image_size": getattr(checkpoint.model_config, "image_size", self.image_size.value()),
+            "channels": getattr(checkpoint.model_config, "in_channels", 0),
+            "size": asdict(size_of(checkpoint.model_config)),
+            "advanced": self.advanced.isChecked(),
+            "preview_every": self.preview_every.value(),
+            "save_every": self.save_every.value(),
+            "runs_folder": self.runs_folder.text(),
+        }
+        self.apply_settings(stored)
+        self.state.set_schedule_config(checkpoint.schedule_config)
+        self._set_checkpoint(checkpoint.path, checkpoint.step)
+        self.status.emit(f"{checkpoint.path.name}: step {checkpoint.step}; Continue trains it up to Steps")
+
+    def _set_checkpoint(self, folder: Path, step: int) -> None:
+        self.checkpoint, self.checkpoint_step = folder, step
+        self.run_label.setText(f"Checkpoint <b>{folder}</b> at step {step}")
+        self.continue_button.setToolTip(f"Train {folder.name} on from step {step} up to Steps, with its own settings")
+        self._set_idle(not self.running)
+
+    def _sample(self) -> None:
+        if self.checkpoint is not None:
+            self.modelRequested.emit(str(self.checkpoint))
+
+    def export(self) -> None:
+        """File ▸ Export… on this panel: the loss curve as CSV."""
+        if not self._loss_steps:
+            self.status.emit("Nothing to export yet: train first")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export the loss curve", str(Path(self.preferences.folder("export")) / "loss.csv"), "CSV (*.csv)")
+        if path:
+            self.preferences.remember_folder("export", path)
+            self.export_loss(Path(path))
+
+    def export_loss(self, path: Path) -> None:
+        from diffusion_studio.core.atomic import atomic_write
+
+        steps, losses = self.loss_curve()
+        text = "step,loss\n" + "".join(f"{s},{v:.6g}\n" for s, v in zip(steps, losses))
+        try:
+            with atomic_write(path) as handle:
+                handle.write(text.encode())
+        except DiffusionStudioError as exc:
+            self.failed.emit("Export", str(exc))
+        else:
+            self.status.emit(f"Wrote {path}")
+
+    # ---- running ------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def start(self) -> None:
+        """A new run with the settings on screen, saved into a new folder under the runs folder."""
+        try:
+            config = self.train_config()
+            if not config.data:
+                raise SettingError("data", "choose a folder of images first")
+            size = self.network_size()
+        except SettingError as exc:
+            self.failed.emit("Training", str(exc))
+            return
+        name = Path(config.data).name if self.data.currentData() == "folder" else config.data
+        output = Path(self.runs_folder.text().strip() or default_runs_folder()) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        channels = self.channels.currentData() or None
+        self._launch(TrainingJob(output, config, self.state.schedule.config, size, self.image_size.value(), channels,
+                                 save_every=self.save_every.value(), preview_every=self.preview_every.value()),
+                     keep_curve=False)
+
+    def continue_training(self) -> None:
+        """Train the checkpoint on, up to Steps, with its own model, data and settings."""
+        if self.checkpoint is None:
+            return
+        config = replace(TrainConfig(), steps=self.steps.value(), device=self.device.currentData())
+        keep = self._output == self.checkpoint  # the run just shown: its curve goes on
+        self._launch(TrainingJob(self.checkpoint, config, self.state.schedule.config, NetworkSize(), resume=True,
+                                 save_every=self.save_every.value(), preview_every=self.preview_every.value()),
+                     keep_curve=keep)
+
+    def _launch(self, job: TrainingJob, keep_curve: bool) -> None:
+        if self.running:
+            return
+        self.save_settings()
+        if not keep_curve:
+            self._clear_plots()
+        self._output = job.output
+        self._paused = False
+        self._thread = QThread()
+        self._worker = TrainingWorker(job)
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.ready.connect(self._on_ready)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.saved.connect(self._on_saved)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.finished.connect(self._thread.quit)
+        self._worker.failed.connect(self._thread.quit)
+        self._thread.finished.connect(self._on_thread_done)
+        self.progress.setRange(0, 0)
+        self.rate.setText("")
+        self._set_idle(False)
+        self.status.emit("Loading the data and building the network…")
+        self._thread.start()
+
+    def toggle_pause(self) -> None:
+        if self._worker is None:
+            return
+        self._paused = not self._paused
+        if self._paused:
+            self._worker.pause()
+            self.status.emit("Paused: Resume goes on from this step")
+        else:
+            self._worker.resume()
+            self.status.emit("Training…")
+        self.pause_button.setText("Resume" if self._paused else "Pause")
+
+    def request_stop(self) -> None:
+        """Stop after the current step; the worker saves the checkpoint and reports back."""
+        if self._worker is not None:
+            self._worker.stop()
+            self.status.emit("Stopping after this step…")
+
+    def stop(self) -> None:
+        """Stop and wait for the worker, which saves the checkpoint (the window is closing)."""
+        if self._worker is not None:
+            self._worker.stop()
+            self._thread.quit()
+            self._thread.wait()
+
+    def _set_idle(self, idle: bool) -> None:
+        for widget in (self.data, self.folder, self.browse_button, self.preset, self.prediction, self.advanced_box,
+                       self.steps, self.batch_size, self.learning_rate, self.ema_decay, self.seed, self.device,
+                       self.preview_every, self.save_every, self.runs_folder, self.runs_button, self.schedule_form,
+                       self.start_button, self.open_button):
+            widget.setEnabled(idle)
+        if idle:
+            self._on_data()
+        self.image_size.setEnabled(idle and self.data.currentData() not in TOY_SETS)
+        self.channels.setEnabled(idle and self.data.currentData() == "folder")
+        self.continue_button.setEnabled(idle and self.checkpoint is not None)
+        self.sample_button.setEnabled(self.checkpoint is not None)
+        self.pause_button.setEnabled(not idle)
+        self.stop_button.setEnabled(not idle)
+        self.pause_button.setText("Pause")
+
+    def _clear_plots(self) -> None:
+        self._loss_steps, self._loss_values, self._smoothed = [], [], []
+        self.raw_curve.setData([], [])
+        self.smooth_curve.setData([], [])
+        self.buckets.setOpts(x=[], height=[])
+        self.preview_item.clear()
+        self.preview_cloud.setData(pos=np.zeros((0, 2)))
+        self.preview_title.setText("Samples from the EMA model appear here while training")
+
+    def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every reported (step, loss) of the run on screen."""
+        if not self._loss_steps:
+            return np.zeros(0, dtype=int), np.zeros(0)
+        return np.concatenate(self._loss_steps), np.concatenate(self._loss_values)
+
+    def _on_ready(self, info: RunInfo) -> None:
+        self.run_info = info
+        self.progress.setRange(0, info.total_steps)
+        self.progress.setValue(info.start_step)
+        self.run_label.setText(f"{info.description} → <b>{self._output}</b>")
+        self.previews.setCurrentIndex(0 if info.reference is None else 1)
+        self.reference_cloud.setData(pos=info.reference if info.reference is not None else np.zeros((0, 2)))
+        skipped = f"; skipped {len(info.skipped)} unreadable file(s), first {info.skipped[0][0]}" if info.skipped else ""
+        self.status.emit(f"Training from step {info.start_step} to {info.total_steps}{skipped}")
+
+    def _on_progress(self, update: TrainingUpdate) -> None:
+        self.progress.setMaximum(update.total_steps)
+        self.progress.setValue(update.step)
+        self.rate.setText(f"loss {update.losses[-1]:.4f} · {update.images_per_second:,.0f} images/s · "
+                          f"ETA {_clock(update.eta_seconds)}")
+        self.rate.setToolTip(f"learning rate {update.learning_rate:.2e}")
+        smoothed = np.empty_like(update.losses)
+        previous = self._smoothed[-1][-1] if self._smoothed else update.losses[0]
+        for i, loss in enumerate(update.losses):
+            previous = (1 - SMOOTHING) * previous + SMOOTHING * loss
+            smoothed[i] = previous
+        self._loss_steps.append(update.steps)
+        self._loss_values.append(update.losses)
+        self._smoothed.append(smoothed)
+        steps, losses = self.loss_curve()
+        self.raw_curve.setData(steps, losses)
+        self.smooth_curve.setData(steps, np.concatenate(self._smoothed))
+        T = self.run_info.timesteps if self.run_info is not None else 1000
+        width = T / len(update.loss_by_t)
+        self.buckets.setOpts(x=(np.arange(len(update.loss_by_t)) + 0.5) * width, height=np.nan_to_num(update.loss_by_t),
+                             width=0.9 * width)
+        if update.preview is not None:
+            if update.preview.ndim == 3:
+                show_pixels(self.preview_item, update.preview)
+            else:
+                self.preview_cloud.setData(pos=update.preview)
+            self.preview_title.setText(f"EMA samples at step {update.preview_step} (DDIM, 20 steps)")
+
+    def _on_saved(self, folder: str, step: int) -> None:
+        self._set_checkpoint(Path(folder), step)
+        self.preferences.add_recent("models", folder)
+
+    def _on_finished(self, step: int, stopped: bool) -> None:
+        how = "Stopped" if stopped else "Finished"
+        self.status.emit(f"{how} at step {step}; saved {self._output}")
+
+    def _on_failed(self, message: str) -> None:
+        self.failed.emit("Training", message)
+
+    def _on_thread_done(self) -> None:
+        self._worker.deleteLater()
+        self._thread.deleteLater()
+        self._worker = self._thread = None
+        self._set_idle(True)
