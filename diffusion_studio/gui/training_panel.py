@@ -44,7 +44,7 @@ from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner
-from diffusion_studio.gui.training_worker import RunInfo, TrainingJob, TrainingUpdate, TrainingWorker
+from diffusion_studio.gui.training_worker import UPDATE_INTERVAL_S, RunInfo, TrainingJob, TrainingUpdate, TrainingWorker
 
 DATA_CHOICES = {
     "digits": "Digits (bundled: 1,797 handwritten digits)",
@@ -100,6 +100,7 @@ class TrainingPanel(QWidget):
         self._worker: TrainingWorker | None = None
         self._output: Path | None = None
         self._paused = False
+        self.update_interval = UPDATE_INTERVAL_S  # the worker's throttle (seconds between updates)
         self._devices_known = False
         self._saved_device = "auto"
         self._loss_steps: list[np.ndarray] = []
@@ -668,7 +669,7 @@ class TrainingPanel(QWidget):
         self._output = job.output
         self._paused = False
         self._thread = QThread()
-        self._worker = TrainingWorker(job)
+        self._worker = TrainingWorker(job, self.update_interval)
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
         self._worker.ready.connect(self._on_ready)

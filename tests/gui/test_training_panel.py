@@ -1,0 +1,246 @@
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diffusion_studio.core.checkpoint import load_checkpoint
+from diffusion_studio.core.models import parameter_count
+from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for
+from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.train_config import TrainConfig
+from diffusion_studio.core.training import Trainer, available_devices
+from diffusion_studio.gui.training_worker import TrainingJob, TrainingWorker
+
+from tests.gui.conftest import drop, write_image
+from tests.gui.training_run import TINY, configure
+
+SCRIPT = Path(__file__).with_name("training_run.py")
+
+
+def finish(qtbot, panel, timeout=60_000):
+    qtbot.waitUntil(lambda: not panel.running, timeout=timeout)
+
+
+def start_long_run(qtbot, panel, tmp_path):
+    """A run far too long to finish, once its first update has arrived."""
+    configure(panel, tmp_path, steps=1_000_000)
+    panel.start()
+    qtbot.waitUntil(lambda: panel.progress.value() > 0, timeout=30_000)
+
+
+def test_training_reports_progress_and_plots_every_loss(qtbot, window, tmp_path):
+    panel = window.training
+    configure(panel, tmp_path, steps=60, preview_every=20, save_every=25)
+    panel.start()
+    assert panel.running and not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
+    finish(qtbot, panel)
+    steps, losses = panel.loss_curve()
+    assert steps.tolist() == list(range(1, 61))  # one report per step on the CPU, all of them plotted
+    np.testing.assert_array_equal(panel.raw_curve.yData, losses)
+    assert len(panel.smooth_curve.yData) == 60 and np.all(np.isfinite(losses)) and np.all(losses > 0)
+    assert panel.progress.value() == 60 == panel.progress.maximum()
+    assert "images/s" in panel.rate.text()
+    assert np.isfinite(panel.buckets.opts["height"]).all() and len(panel.buckets.opts["height"]) == 10
+    assert panel.preview_cloud.getData()[0].shape == (1000,)  # the 2-D preview: a cloud of EMA samples
+    assert panel.preview_title.text().startswith("EMA samples at step 60")
+    checkpoint = load_checkpoint(panel.checkpoint)
+    assert checkpoint.step == 60 and checkpoint.train_config.data == "swiss_roll"
+    assert panel.checkpoint.parent == tmp_path / "runs" and panel.start_button.isEnabled()
+
+
+def test_image_data_trains_a_unet_and_shows_the_preview_grid(qtbot, window, tmp_path):
+    panel = window.training
+    configure(panel, tmp_path, data="digits", steps=4, preview_every=2)
+    panel.start()
+    finish(qtbot, panel)
+    assert panel.previews.currentIndex() == 0
+    assert panel.preview_item.image.shape[:2] == (4 * 8 + 3 * 2, 4 * 8 + 3 * 2)  # 16 samples of 8×8 in a 4×4 grid
+    assert load_checkpoint(panel.checkpoint).model_config.image_size == 8
+
+
+def test_stop_ends_the_run_within_a_step_and_saves_it(qtbot, window, tmp_path):
+    panel = window.training
+    start_long_run(qtbot, panel, tmp_path)
+    clicked = time.monotonic()
+    panel.stop_button.click()
+    finish(qtbot, panel, timeout=10_000)
+    assert time.monotonic() - clicked < 5  # a tiny step takes milliseconds; the bound only catches a stop that is ignored
+    saved = load_checkpoint(panel.checkpoint)
+    assert 0 < saved.step < 1_000_000 and saved.step >= panel.progress.value()
+    assert "Stopped at step" in window.statusBar().currentMessage()
+
+
+def test_pause_holds_the_step_and_resume_goes_on(qtbot, window, tmp_path):
+    panel = window.training
+    start_long_run(qtbot, panel, tmp_path)
+    panel.pause_button.click()
+    assert panel.pause_button.text() == "Resume"
+    qtbot.wait(400)  # the last update before the pause arrives
+    held = panel.progress.value()
+    qtbot.wait(600)
+    assert panel.progress.value() == held
+    panel.pause_button.click()
+    qtbot.waitUntil(lambda: panel.progress.value() > held, timeout=10_000)
+    panel.stop_button.click()
+    finish(qtbot, panel)
+
+
+def test_continue_goes_on_from_the_saved_step(qtbot, window, tmp_path):
+    panel = window.training
+    configure(panel, tmp_path, steps=30)
+    panel.start()
+    finish(qtbot, panel)
+    first = panel.checkpoint
+    assert panel.continue_button.isEnabled()
+    panel.steps.setValue(50)
+    panel.continue_button.click()
+    finish(qtbot, panel)
+    steps, _ = panel.loss_curve()
+    assert steps.tolist() == list(range(1, 51))  # the curve goes on where it stopped
+    assert panel.checkpoint == first and load_checkpoint(first).step == 50
+
+
+def test_a_checkpoint_opened_from_disk_fills_the_form_and_continues(qtbot, make_window, tmp_path):
+    window = make_window()
+    panel = window.training
+    configure(panel, tmp_path, data="two_moons", steps=10)
+    panel.start()
+    finish(qtbot, panel)
+    folder = panel.checkpoint
+    other = make_window()
+    other.tabs.setCurrentWidget(other.training)
+    drop(other, folder)  # a checkpoint dropped on the Training panel is one to continue
+    qtbot.waitUntil(lambda: other.training.checkpoint == folder, timeout=20_000)
+    assert other.training.data.currentData() == "two_moons" and other.state.schedule.config.timesteps == 50
+    other.training.steps.setValue(15)
+    other.training.continue_button.click()
+    finish(qtbot, other.training)
+    assert other.training.loss_curve()[0].tolist() == list(range(11, 16))
+
+
+def test_sample_from_it_hands_the_model_to_the_sampling_panel(qtbot, window, tmp_path):
+    panel = window.training
+    configure(panel, tmp_path, steps=5)
+    panel.start()
+    finish(qtbot, panel)
+    panel.sample_button.click()
+    qtbot.waitUntil(lambda: window.state.model is not None and window.tabs.currentWidget() is window.sampling, timeout=20_000)
+    assert Path(window.state.model.source) == panel.checkpoint and window.state.model.sample_shape == (2,)
+
+
+def test_closing_the_window_mid_training_stops_and_keeps_the_checkpoint(qtbot, window, tmp_path):
+    panel = window.training
+    start_long_run(qtbot, panel, tmp_path)
+    output = panel._output
+    window.close()
+    assert panel._thread is None or panel._thread.isFinished()
+    assert 0 < load_checkpoint(output).step < 1_000_000
+
+
+@pytest.mark.parametrize("mode", ["close", "flood"])
+def test_the_app_exits_cleanly_and_survives_thousands_of_signals(tmp_path, mode):
+    """In a child process, as an abort would take pytest down: 'close' closes the window mid-run;
+    'flood' sends every one of 3,000 steps' progress as its own signal, then ends normally."""
+    result = subprocess.run([sys.executable, str(SCRIPT), mode, str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "QThread: Destroyed" not in result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    if mode == "flood":
+        assert report["updates"] >= 3000 and report["step"] == 3000
+    else:
+        assert 0 < report["step"] < 1_000_000
+
+
+def test_a_folder_without_images_is_a_clear_message_and_the_panel_stays_idle(qtbot, window, tmp_path):
+    panel = window.training
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no pictures here")
+    configure(panel, tmp_path)
+    window.tabs.setCurrentWidget(panel)
+    drop(window, empty)
+    assert panel.data.currentData() == "folder" and panel.folder.text() == str(empty)
+    panel.start()
+    finish(qtbot, panel)
+    assert "holds no image files" in window.error_box.text()
+    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_image_folder_trains_and_skips_broken_files(qtbot, window, tmp_path):
+    panel = window.training
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        write_image(images / f"{i}.png", seed=i)
+    (images / "broken.png").write_bytes(b"not a png")
+    configure(panel, tmp_path, data="folder", steps=3)
+    panel.folder.setText(str(images))
+    panel.start()
+    finish(qtbot, panel)
+    assert [name for name, _ in panel.run_info.skipped] == ["broken.png"]
+    checkpoint = load_checkpoint(panel.checkpoint)
+    assert checkpoint.step == 3 and checkpoint.model_config.in_channels == 3
+
+
+def run_worker(job: TrainingJob) -> tuple[list, list]:
+    """Run a worker on this thread, collecting what it says."""
+    worker = TrainingWorker(job)
+    failures, saves = [], []
+    worker.failed.connect(failures.append)
+    worker.saved.connect(lambda folder, step: saves.append(step))
+    worker.run()
+    return failures, saves
+
+
+def test_a_diverging_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = TrainConfig(data="swiss_roll", steps=200, batch_size=16, learning_rate=1e30, warmup_steps=0, device="cpu")
+    job = TrainingJob(tmp_path / "run", config, ScheduleConfig("linear", 50), TINY, save_every=1)
+    failures, saves = run_worker(job)
+    assert len(failures) == 1 and "loss became" in failures[0]
+    assert saves and load_checkpoint(tmp_path / "run").step == saves[-1] < 200
+
+
+def test_running_out_of_gpu_memory_is_a_clear_message(tmp_path, monkeypatch):
+    import torch
+
+    def out_of_memory(self):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "_train_step", out_of_memory)
+    config = TrainConfig(data="swiss_roll", steps=10, batch_size=4096, device="cpu")
+    failures, saves = run_worker(TrainingJob(tmp_path / "run", config, ScheduleConfig("linear", 50), TINY))
+    assert failures == ["out of CPU memory at batch size 4096; try a smaller batch or model"] and not saves
+
+
+def test_settings_persist_between_launches(make_window, tmp_path):
+    first = make_window()
+    configure(first.training, tmp_path, data="checkerboard", steps=1234)
+    first.training.advanced.setChecked(True)
+    first.training.channel_mults.setText("1,2,4")
+    first.training.channel_mults.editingFinished.emit()
+    first.close()
+    second = make_window().training
+    assert second.data.currentData() == "checkerboard" and second.steps.value() == 1234
+    assert second.learning_rate.value() == pytest.approx(0.001) and second.advanced.isChecked()
+    assert second.network_size() == NetworkSize(8, (1, 2, 4), 1, None, 0.1, 1, 32, 1)
+    assert second.preset.currentData() == "custom" and second.runs_folder.text() == str(tmp_path / "runs")
+
+
+def test_devices_and_presets_show_what_this_machine_has(qtbot, window):
+    window.show()
+    window.tabs.setCurrentWidget(window.training)
+    panel = window.training
+    qtbot.waitUntil(lambda: panel.device.count() > 1, timeout=20_000)
+    assert [panel.device.itemData(i) for i in range(panel.device.count())] == ["auto", *available_devices()]
+    panel.data.setCurrentIndex(panel.data.findData("digits"))
+    panel.image_size.setValue(16)
+    for i, name in enumerate(PRESETS):
+        count = parameter_count(model_config_for(PRESETS[name], (1, 16, 16)))
+        assert f"{count / 1e6:.2f}M parameters" in panel.preset.itemText(i)
+    panel.preset.setCurrentIndex(panel.preset.findData("small"))
+    assert panel.parameters.text() == "1,623,169 parameters"  # the bundled model's size
