@@ -59,9 +59,15 @@ PREDICTION_TIPS = {
     "x0": "x₀: the network predicts the clean data; loss ‖x₀ − x̂_θ(x_t, t)‖²",
     "v": "v = √ᾱ_t ε − √(1 − ᾱ_t) x₀ (Salimans & Ho); loss ‖v − v_θ(x_t, t)‖²",
 }
-SMOOTHING = 0.05
-"""The smoothed loss curve: m_k = (1 − s) m_{k−1} + s L_k over the reported losses."""
+SMOOTHING = 0.02
+"""The smoothed curve averages over this fraction of the run's reports on each side."""
 SETTINGS_KEY = "training/settings"
+FIRST_SETTINGS = {
+    "training": {"steps": 5000, "batch_size": 64, "learning_rate": 5e-4, "warmup_steps": 500},
+    "preview_every": 200,
+    "save_every": 500,
+}
+"""On first launch: the bundled model's recipe (digits, the small network), about 17 minutes on a 2-core CPU."""
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -75,6 +81,16 @@ def _clock(seconds: float) -> str:
     seconds = int(max(seconds, 0))
     hours, minutes = divmod(seconds // 60, 60)
     return f"{hours}:{minutes:02d}:{seconds % 60:02d}" if hours else f"{minutes}:{seconds % 60:02d}"
+
+
+def smooth(losses: np.ndarray, fraction: float = SMOOTHING) -> np.ndarray:
+    """A centred moving average of log L over k = max(1, fraction·n) reports on each side
+    (fewer at the ends): a geometric mean, which follows the middle of the noise on a log axis."""
+    n = len(losses)
+    k = max(1, int(fraction * n))
+    sums = np.concatenate([[0.0], np.cumsum(np.log(losses))])
+    low, high = np.maximum(np.arange(n) - k, 0), np.minimum(np.arange(n) + k + 1, n)
+    return np.exp((sums[high] - sums[low]) / (high - low))
 
 
 def default_runs_folder() -> Path:
@@ -105,9 +121,8 @@ class TrainingPanel(QWidget):
         self._saved_device = "auto"
         self._loss_steps: list[np.ndarray] = []
         self._loss_values: list[np.ndarray] = []
-        self._smoothed: list[np.ndarray] = []
         self._build()
-        self.apply_settings(self._stored_settings())
+        self.apply_settings(self._stored_settings() or FIRST_SETTINGS)
         self._set_idle(True)
 
     # ---- layout -------------------------------------------------------------------------------
@@ -213,6 +228,7 @@ class TrainingPanel(QWidget):
         self.runs_folder = QLineEdit()
         self.runs_folder.setToolTip("Each new run saves into a new folder here, named after the data and the time")
         self.runs_button = QPushButton("…")
+        self.runs_button.setMaximumWidth(32)
         self.runs_button.setToolTip("Choose the folder for runs")
         train_box = QGroupBox("Training")
         train_form = QFormLayout(train_box)
@@ -279,6 +295,7 @@ class TrainingPanel(QWidget):
         self.bucket_plot = pg.PlotWidget(background="w", title="Loss by timestep")
         self.bucket_plot.setLabel("bottom", "t")
         self.bucket_plot.setLabel("left", "mean loss")
+        self.bucket_plot.getAxis("left").enableAutoSIPrefix(False)
         self.bucket_plot.setMouseEnabled(x=False, y=False)
         self.bucket_plot.setToolTip("Running mean loss for ten equal ranges of t: where the network struggles")
         self.buckets = pg.BarGraphItem(x=[], height=[], width=1, brush=(31, 94, 200, 180), pen=None)
@@ -728,7 +745,7 @@ class TrainingPanel(QWidget):
         self.pause_button.setText("Pause")
 
     def _clear_plots(self) -> None:
-        self._loss_steps, self._loss_values, self._smoothed = [], [], []
+        self._loss_steps, self._loss_values = [], []
         self.raw_curve.setData([], [])
         self.smooth_curve.setData([], [])
         self.buckets.setOpts(x=[], height=[])
@@ -758,17 +775,11 @@ class TrainingPanel(QWidget):
         self.rate.setText(f"loss {update.losses[-1]:.4f} · {update.images_per_second:,.0f} images/s · "
                           f"ETA {_clock(update.eta_seconds)}")
         self.rate.setToolTip(f"learning rate {update.learning_rate:.2e}")
-        smoothed = np.empty_like(update.losses)
-        previous = self._smoothed[-1][-1] if self._smoothed else update.losses[0]
-        for i, loss in enumerate(update.losses):
-            previous = (1 - SMOOTHING) * previous + SMOOTHING * loss
-            smoothed[i] = previous
         self._loss_steps.append(update.steps)
         self._loss_values.append(update.losses)
-        self._smoothed.append(smoothed)
         steps, losses = self.loss_curve()
         self.raw_curve.setData(steps, losses)
-        self.smooth_curve.setData(steps, np.concatenate(self._smoothed))
+        self.smooth_curve.setData(steps, smooth(losses))
         T = self.run_info.timesteps if self.run_info is not None else 1000
         width = T / len(update.loss_by_t)
         self.buckets.setOpts(x=(np.arange(len(update.loss_by_t)) + 0.5) * width, height=np.nan_to_num(update.loss_by_t),

@@ -244,3 +244,12 @@ def test_devices_and_presets_show_what_this_machine_has(qtbot, window):
         assert f"{count / 1e6:.2f}M parameters" in panel.preset.itemText(i)
     panel.preset.setCurrentIndex(panel.preset.findData("small"))
     assert panel.parameters.text() == "1,623,169 parameters"  # the bundled model's size
+
+
+def test_the_smoothed_curve_follows_the_middle_of_the_noise():
+    from diffusion_studio.gui.training_panel import smooth
+
+    trend = np.exp(np.linspace(0.0, -3.0, 500))  # log L falls linearly: a centred average keeps it
+    np.testing.assert_allclose(smooth(trend)[20:-20], trend[20:-20], rtol=1e-9)
+    noisy = trend * np.exp(np.random.default_rng(0).normal(0, 0.3, 500))
+    assert np.abs(np.log(smooth(noisy) / trend)).mean() < 0.3 * np.abs(np.log(noisy / trend)).mean()
