@@ -103,6 +103,7 @@ class TrainingPanel(QWidget):
     status = Signal(str)
     failed = Signal(str, str)
     modelRequested = Signal(str)  # a checkpoint folder to open as the model (for the Sampling panel)
+    stepShown = Signal(int)  # a progress update is on screen: the step it reached
 
     def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -532,8 +533,11 @@ class TrainingPanel(QWidget):
             self._devices_known = True
 
             def find():
+                import torch
+
                 from diffusion_studio.core.training import available_devices, device_label
 
+                torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # its first use imports for a second: not at Start
                 return [(name, device_label(name)) for name in available_devices()]
 
             self.tasks.start(find, self._on_devices, lambda message: self.failed.emit("Devices", message))
@@ -790,6 +794,7 @@ class TrainingPanel(QWidget):
             else:
                 self.preview_cloud.setData(pos=update.preview)
             self.preview_title.setText(f"EMA samples at step {update.preview_step} (DDIM, 20 steps)")
+        self.stepShown.emit(update.step)
 
     def _on_saved(self, folder: str, step: int) -> None:
         self._set_checkpoint(Path(folder), step)

@@ -51,8 +51,7 @@ def main(mode: str, folder: Path) -> int:
     flood = mode == "flood"
     configure(panel, folder, steps=3000 if flood else 1_000_000, preview_every=500 if flood else 0)
     updates = []
-    show_update = panel._on_progress
-    panel._on_progress = lambda update: (updates.append(update.step), show_update(update))
+    panel.stepShown.connect(updates.append)
     if flood:
         panel.update_interval = 0.0
 
