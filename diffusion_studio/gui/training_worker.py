@@ -80,6 +80,27 @@ class TrainingUpdate:
     preview_step: int  # the step it was drawn at
 
 
+class _Batch:
+    """The reports since the last update, and the newest preview among them, made displayable."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.losses: list[float] = []
+        self.preview: np.ndarray | None = None
+        self.preview_step = 0
+
+    def add(self, record) -> None:
+        from diffusion_studio.core.data.images import to_uint8
+        from diffusion_studio.core.export import batch_grid
+
+        self.steps.append(record.step)
+        self.losses.append(record.loss)
+        if record.preview is not None:
+            images = record.preview.ndim == 4
+            self.preview = batch_grid(to_uint8(record.preview.transpose(0, 2, 3, 1))) if images else record.preview
+            self.preview_step = record.step
+
+
 class TrainingWorker(QObject):
     """A QObject moved to a QThread. ``run`` trains; ``pause``, ``resume`` and ``stop`` may be called
     from any thread and take effect before the next step."""
@@ -126,8 +147,6 @@ class TrainingWorker(QObject):
 
     def _train(self) -> None:
         from diffusion_studio.core.checkpoint import save_checkpoint
-        from diffusion_studio.core.data.images import to_uint8
-        from diffusion_studio.core.export import batch_grid
         from diffusion_studio.core.runs import continue_run, new_run, report_interval
 
         settle_heap()  # the one pause it costs falls here, while the run is being set up
@@ -153,8 +172,7 @@ class TrainingWorker(QObject):
             save_checkpoint(job.output, trainer)
             self.saved.emit(str(job.output), trainer.step)
 
-        pending: dict = {"steps": [], "losses": [], "preview": None, "preview_step": 0}
-        started = last = time.monotonic()
+        batch, started, last = _Batch(), time.monotonic(), time.monotonic()
         self._paused_s = 0.0
 
         def send(record) -> None:
@@ -163,16 +181,15 @@ class TrainingWorker(QObject):
             self.progress.emit(TrainingUpdate(
                 step=record.step,
                 total_steps=record.total_steps,
-                steps=np.asarray(pending["steps"]),
-                losses=np.asarray(pending["losses"]),
+                steps=np.asarray(batch.steps),
+                losses=np.asarray(batch.losses),
                 loss_by_t=record.loss_by_t,
                 learning_rate=record.learning_rate,
                 images_per_second=rate * trainer.config.batch_size,
                 eta_seconds=(record.total_steps - record.step) / max(rate, 1e-9),
-                preview=pending["preview"],
-                preview_step=pending["preview_step"],
+                preview=batch.preview,
+                preview_step=batch.preview_step,
             ))
-            pending.update(steps=[], losses=[], preview=None)
 
         record = None
         for record in trainer.train(
@@ -181,18 +198,14 @@ class TrainingWorker(QObject):
             preview_every=job.preview_every,
             preview_count=PREVIEW_COUNT if dataset.is_image else POINT_PREVIEW_COUNT,
         ):
-            pending["steps"].append(record.step)
-            pending["losses"].append(record.loss)
-            if record.preview is not None:
-                images = record.preview.ndim == 4
-                pending["preview"] = batch_grid(to_uint8(record.preview.transpose(0, 2, 3, 1))) if images else record.preview
-                pending["preview_step"] = record.step
+            batch.add(record)
             if record.step % job.save_every == 0 and record.step != record.total_steps:
                 save()
             if time.monotonic() - last >= self.interval:
                 last = time.monotonic()
                 send(record)
-        if pending["steps"]:
+                batch = _Batch()
+        if batch.steps:
             send(record)
         if trainer.step > first_step:
             save()
