@@ -52,6 +52,22 @@ def test_training_reports_progress_and_plots_every_loss(qtbot, window, tmp_path)
     assert panel.checkpoint.parent == tmp_path / "runs" and panel.start_button.isEnabled()
 
 
+def test_the_loss_curve_exports_as_csv(qtbot, window, tmp_path):
+    panel = window.training
+    configure(panel, tmp_path, steps=8)
+    panel.start()
+    finish(qtbot, panel)
+    panel.export_loss(tmp_path / "loss.csv")
+    table = np.loadtxt(tmp_path / "loss.csv", delimiter=",", skiprows=1)
+    steps, losses = panel.loss_curve()
+    np.testing.assert_array_equal(table[:, 0], steps)
+    np.testing.assert_allclose(table[:, 1], losses, rtol=1e-5)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    panel.export_loss(blocker / "loss.csv")  # a path that cannot be written
+    assert "cannot save 'loss.csv'" in window.error_box.text()
+
+
 def test_image_data_trains_a_unet_and_shows_the_preview_grid(qtbot, window, tmp_path):
     panel = window.training
     configure(panel, tmp_path, data="digits", steps=4, preview_every=2)
