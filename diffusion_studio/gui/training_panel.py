@@ -84,12 +84,15 @@ def _clock(seconds: float) -> str:
 
 
 def smooth(losses: np.ndarray, fraction: float = SMOOTHING) -> np.ndarray:
-    """A centred moving average of log L over k = max(1, fraction·n) reports on each side
-    (fewer at the ends): a geometric mean, which follows the middle of the noise on a log axis."""
+    """A centred moving average of log L over k = max(1, fraction·n) reports on each side: a
+    geometric mean, which follows the middle of the noise on a log axis. Near the start the
+    window narrows to stay centred (the first point is the first loss, not an average over the
+    fall); at the live end it takes what there is."""
     n = len(losses)
     k = max(1, int(fraction * n))
     sums = np.concatenate([[0.0], np.cumsum(np.log(losses))])
-    low, high = np.maximum(np.arange(n) - k, 0), np.minimum(np.arange(n) + k + 1, n)
+    i = np.arange(n)
+    low, high = np.maximum(i - k, 0), np.minimum(i + np.minimum(k, i) + 1, n)
     return np.exp((sums[high] - sums[low]) / (high - low))
 
 

@@ -269,3 +269,4 @@ def test_the_smoothed_curve_follows_the_middle_of_the_noise():
     np.testing.assert_allclose(smooth(trend)[20:-20], trend[20:-20], rtol=1e-9)
     noisy = trend * np.exp(np.random.default_rng(0).normal(0, 0.3, 500))
     assert np.abs(np.log(smooth(noisy) / trend)).mean() < 0.3 * np.abs(np.log(noisy / trend)).mean()
+    assert smooth(trend)[0] == trend[0]  # the start is not averaged into the fall after it
