@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -45,7 +45,7 @@ from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.sampling_worker import SamplingPreview, SamplingResult, SamplingWorker
 from diffusion_studio.gui.state import StudioState
-from diffusion_studio.gui.tasks import TaskRunner
+from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 
 VIEWS = ("x_t", "pred_x0", "pred_eps")
 TITLES = {"x_t": "x<sub>t</sub>", "pred_x0": "predicted x<sub>0</sub>", "pred_eps": "predicted noise ε"}
@@ -138,8 +138,8 @@ class SamplingPanel(QWidget):
         self.trajectory: Trajectory | None = None
         self.final: np.ndarray | None = None
         self.focus: int | None = None  # one enlarged sample, or None for the grid
-        self._thread: QThread | None = None
-        self._worker: SamplingWorker | None = None
+        self.runner = WorkerThread(self)
+        self.runner.done.connect(lambda: self._set_idle(True))
         self._reference: np.ndarray | None = None  # the training points behind a 2-D model's cloud
         self._shown_shape: tuple[int, ...] | None = None
         self._asked_for_default = False  # opened the bundled model on first show
@@ -331,7 +331,7 @@ class SamplingPanel(QWidget):
 
     def _on_model(self) -> None:
         model = self.state.model
-        self.run_button.setEnabled(model is not None and self._worker is None)
+        self.run_button.setEnabled(model is not None and not self.running)
         if model is None:
             return
         schedule = NoiseSchedule(model.schedule_config)
@@ -378,7 +378,7 @@ class SamplingPanel(QWidget):
 
     @property
     def running(self) -> bool:
-        return self._worker is not None
+        return self.runner.running
 
     def run(self) -> None:
         if self.state.model is None or self.running:
@@ -389,35 +389,26 @@ class SamplingPanel(QWidget):
             self.failed.emit("Sampling", str(exc))
             return
         self.stop_playing()
-        self._thread = QThread()
-        self._worker = SamplingWorker(self.state.model, config)
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        self._worker.progress.connect(self._on_progress)
-        self._worker.finished.connect(self._on_finished)
-        self._worker.failed.connect(self._on_failed)
-        self._worker.finished.connect(self._thread.quit)
-        self._worker.failed.connect(self._thread.quit)
-        self._thread.finished.connect(self._on_thread_done)
+        worker = SamplingWorker(self.state.model, config)
+        worker.progress.connect(self._on_progress)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
         self.progress.setFormat("%v / %m steps")
         self.progress.setRange(0, config.steps or 1)
         self.progress.setValue(0)
         self._set_idle(False)
         self.status.emit(f"Sampling {config.num} with {config.sampler.upper()}, {config.steps} steps…")
-        self._thread.start()
+        self.runner.start(worker)
 
     def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.stop()
+        if self.running:
+            self.runner.worker.stop()
             self.status.emit("Cancelling…")
 
     def stop(self) -> None:
         """Cancel and wait for the worker (the window is closing)."""
         self.stop_playing()
-        if self._worker is not None:
-            self._worker.stop()
-            self._thread.quit()
-            self._thread.wait()
+        self.runner.stop_and_wait()
 
     def _set_idle(self, idle: bool) -> None:
         self.run_button.setEnabled(idle and self.state.model is not None)
@@ -443,12 +434,6 @@ class SamplingPanel(QWidget):
 
     def _on_failed(self, message: str) -> None:
         self.failed.emit("Sampling", message)
-
-    def _on_thread_done(self) -> None:
-        self._worker.deleteLater()
-        self._thread.deleteLater()
-        self._worker = self._thread = None
-        self._set_idle(True)
 
     # ---- the timeline -------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
-"""One-off background work (loading images or a model, exports): a worker on a QThread.
+"""Background work on QThreads: one-off functions (loading images or a model, exports) through
+TaskRunner, and a panel's long-running worker (sampling, training) through WorkerThread.
 
-The worker never touches widgets: it emits ``finished`` with the function's result or ``failed``
-with a message, and the caller's slots run on the UI thread.
+Workers never touch widgets: they emit signals, and the slots they reach run on the UI thread.
 """
 
 from __future__ import annotations
@@ -116,3 +116,46 @@ class TaskRunner(QObject):
         for task in list(self._running):
             task.thread.quit()
             task.thread.wait()
+
+
+class WorkerThread(QObject):
+    """Holds one long-running worker at a time on its own QThread.
+
+    The worker is a QObject with a ``run`` slot, ``finished`` and ``failed`` signals and a
+    thread-safe ``stop``. Connect its other signals before ``start``; ``done`` comes on this
+    thread once its thread has ended and both are scheduled for deletion.
+    """
+
+    done = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.worker: QObject | None = None
+        self._thread: QThread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    def start(self, worker: QObject) -> None:
+        self.worker, self._thread = worker, QThread()
+        worker.moveToThread(self._thread)
+        self._thread.started.connect(worker.run)
+        worker.finished.connect(self._thread.quit)
+        worker.failed.connect(self._thread.quit)
+        self._thread.finished.connect(self._ended)
+        self._thread.start()
+
+    def stop_and_wait(self) -> None:
+        """Ask the worker to stop and block until its thread has ended (the window is closing)."""
+        if self.worker is not None:
+            self.worker.stop()
+            self._thread.quit()
+            self._thread.wait()
+
+    @Slot()
+    def _ended(self) -> None:
+        self.worker.deleteLater()
+        self._thread.deleteLater()
+        self.worker = self._thread = None
+        self.done.emit()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, QThread, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -43,7 +43,7 @@ from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.state import StudioState
-from diffusion_studio.gui.tasks import TaskRunner
+from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.training_worker import UPDATE_INTERVAL_S, RunInfo, TrainingJob, TrainingUpdate, TrainingWorker
 
 DATA_CHOICES = {
@@ -116,8 +116,8 @@ class TrainingPanel(QWidget):
         self.checkpoint: Path | None = None  # the folder Continue trains on: the last run's, or one opened
         self.checkpoint_step = 0
         self.run_info: RunInfo | None = None
-        self._thread: QThread | None = None
-        self._worker: TrainingWorker | None = None
+        self.runner = WorkerThread(self)
+        self.runner.done.connect(lambda: self._set_idle(True))
         self._output: Path | None = None
         self._paused = False
         self.update_interval = UPDATE_INTERVAL_S  # the worker's throttle (seconds between updates)
@@ -655,7 +655,7 @@ class TrainingPanel(QWidget):
 
     @property
     def running(self) -> bool:
-        return self._worker is not None
+        return self.runner.running
 
     def start(self) -> None:
         """A new run with the settings on screen, saved into a new folder under the runs folder."""
@@ -692,48 +692,39 @@ class TrainingPanel(QWidget):
             self._clear_plots()
         self._output = job.output
         self._paused = False
-        self._thread = QThread()
-        self._worker = TrainingWorker(job, self.update_interval)
-        self._worker.moveToThread(self._thread)
-        self._thread.started.connect(self._worker.run)
-        self._worker.ready.connect(self._on_ready)
-        self._worker.progress.connect(self._on_progress)
-        self._worker.saved.connect(self._on_saved)
-        self._worker.finished.connect(self._on_finished)
-        self._worker.failed.connect(self._on_failed)
-        self._worker.finished.connect(self._thread.quit)
-        self._worker.failed.connect(self._thread.quit)
-        self._thread.finished.connect(self._on_thread_done)
+        worker = TrainingWorker(job, self.update_interval)
+        worker.ready.connect(self._on_ready)
+        worker.progress.connect(self._on_progress)
+        worker.saved.connect(self._on_saved)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
         self.progress.setRange(0, 0)
         self.rate.setText("")
         self._set_idle(False)
         self.status.emit("Loading the data and building the network…")
-        self._thread.start()
+        self.runner.start(worker)
 
     def toggle_pause(self) -> None:
-        if self._worker is None:
+        if not self.running:
             return
         self._paused = not self._paused
         if self._paused:
-            self._worker.pause()
+            self.runner.worker.pause()
             self.status.emit("Paused: Resume goes on from this step")
         else:
-            self._worker.resume()
+            self.runner.worker.resume()
             self.status.emit("Training…")
         self.pause_button.setText("Resume" if self._paused else "Pause")
 
     def request_stop(self) -> None:
         """Stop after the current step; the worker saves the checkpoint and reports back."""
-        if self._worker is not None:
-            self._worker.stop()
+        if self.running:
+            self.runner.worker.stop()
             self.status.emit("Stopping after this step…")
 
     def stop(self) -> None:
         """Stop and wait for the worker, which saves the checkpoint (the window is closing)."""
-        if self._worker is not None:
-            self._worker.stop()
-            self._thread.quit()
-            self._thread.wait()
+        self.runner.stop_and_wait()
 
     def _set_idle(self, idle: bool) -> None:
         for widget in (self.data, self.folder, self.browse_button, self.preset, self.prediction, self.advanced_box,
@@ -810,8 +801,3 @@ class TrainingPanel(QWidget):
     def _on_failed(self, message: str) -> None:
         self.failed.emit("Training", message)
 
-    def _on_thread_done(self) -> None:
-        self._worker.deleteLater()
-        self._thread.deleteLater()
-        self._worker = self._thread = None
-        self._set_idle(True)

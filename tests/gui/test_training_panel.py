@@ -153,7 +153,7 @@ def test_closing_the_window_mid_training_stops_and_keeps_the_checkpoint(qtbot, w
     start_long_run(qtbot, panel, tmp_path)
     output = panel._output
     window.close()
-    assert panel._thread is None or panel._thread.isFinished()
+    assert not panel.runner._thread or panel.runner._thread.isFinished()
     assert 0 < load_checkpoint(output).step < 1_000_000
 
 
