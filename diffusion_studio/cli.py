@@ -13,6 +13,7 @@ import numpy as np
 
 from diffusion_studio import __version__
 from diffusion_studio.core.atomic import atomic_write
+from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import NetworkSize
 from diffusion_studio.core.process import PREDICTIONS
@@ -199,11 +200,6 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
-
-
 def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None = None) -> None:
     """.npy: raw samples; .png: a grid of images or a scatter plot of points."""
     from diffusion_studio.core.export import batch_grid, save_frame, scatter_frame
@@ -260,7 +256,7 @@ def run_train(args: argparse.Namespace) -> None:
         for record in trainer.train(report_every=report_interval(trainer.device)):
             progress.show(
                 f"step {record.step}/{record.total_steps}  loss {record.loss:.4f}  "
-                f"{record.images_per_second / config.batch_size:.1f} it/s  ETA {_clock(record.eta_seconds)}",
+                f"{record.images_per_second / config.batch_size:.1f} it/s  ETA {clock(record.eta_seconds)}",
                 final=record.step == record.total_steps,
             )
             if record.step % args.save_every == 0 and record.step != record.total_steps:
@@ -270,7 +266,7 @@ def run_train(args: argparse.Namespace) -> None:
         print(f"\nstopped at step {trainer.step}; saved {args.output}", file=sys.stderr)
         raise
     save()
-    print(f"saved {args.output} (step {trainer.step}, {_clock(time.monotonic() - started)})", file=sys.stderr)
+    print(f"saved {args.output} (step {trainer.step}, {clock(time.monotonic() - started)})", file=sys.stderr)
 
 
 def run_sample(args: argparse.Namespace) -> None:

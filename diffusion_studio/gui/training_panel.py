@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from diffusion_studio.core.data.datasets import TOY_SETS
+from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for, size_of
 from diffusion_studio.core.process import PREDICTIONS
@@ -75,12 +76,6 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
     except ValueError:
         raise SettingError("network", f"expected whole numbers separated by commas, got '{text}'") from None
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    hours, minutes = divmod(seconds // 60, 60)
-    return f"{hours}:{minutes:02d}:{seconds % 60:02d}" if hours else f"{minutes}:{seconds % 60:02d}"
 
 
 def smooth(losses: np.ndarray, fraction: float = SMOOTHING) -> np.ndarray:
@@ -771,7 +766,7 @@ class TrainingPanel(QWidget):
         self.progress.setMaximum(update.total_steps)
         self.progress.setValue(update.step)
         self.rate.setText(f"loss {update.losses[-1]:.4f} · {update.images_per_second:,.0f} images/s · "
-                          f"ETA {_clock(update.eta_seconds)}")
+                          f"ETA {clock(update.eta_seconds)}")
         self.rate.setToolTip(f"learning rate {update.learning_rate:.2e}")
         self._loss_steps.append(update.steps)
         self._loss_values.append(update.losses)

@@ -46,3 +46,4 @@ def test_presets_count_their_parameters_as_the_built_network_has_them(name):
 
 def test_the_large_preset_is_ho_et_al_cifar_network():
     assert parameter_count(model_config_for(PRESETS["large"], (3, 32, 32))) == pytest.approx(35.7e6, rel=0.01)
+
