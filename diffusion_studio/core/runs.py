@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from diffusion_studio.core.checkpoint import STATE_FILE, load_checkpoint
+from diffusion_studio.core.checkpoint import STATE_FILE, Checkpoint, load_checkpoint
 from diffusion_studio.core.data.datasets import load_dataset
 from diffusion_studio.core.errors import CheckpointError, SettingError
 from diffusion_studio.core.models.presets import NetworkSize, model_config_for
@@ -29,12 +29,18 @@ def new_run(
     return Trainer(model_config_for(size, tuple(dataset.data.shape[1:])), schedule, config, dataset)
 
 
-def continue_run(folder: str | Path, steps: int, device: str = "auto") -> Trainer:
-    """A trainer at the checkpoint's step, with its model, schedule, data and settings; only the
-    total number of steps and the device change."""
+def resumable_checkpoint(folder: str | Path) -> Checkpoint:
+    """A checkpoint that holds what continuing needs (CheckpointError otherwise)."""
     checkpoint = load_checkpoint(folder)
     if checkpoint.training_state is None:
         raise CheckpointError(f"'{checkpoint.path.name}' holds no {STATE_FILE}: it can be sampled from but not continued")
+    return checkpoint
+
+
+def continue_run(folder: str | Path, steps: int, device: str = "auto") -> Trainer:
+    """A trainer at the checkpoint's step, with its model, schedule, data and settings; only the
+    total number of steps and the device change."""
+    checkpoint = resumable_checkpoint(folder)
     if steps <= checkpoint.step:
         raise SettingError("steps", f"the checkpoint is at step {checkpoint.step}; ask for more steps than that to continue")
     config = replace(checkpoint.train_config, steps=steps, device=device)

@@ -109,7 +109,6 @@ class TrainingPanel(QWidget):
         self.tasks = tasks
         self.preferences = preferences
         self.checkpoint: Path | None = None  # the folder Continue trains on: the last run's, or one opened
-        self.checkpoint_step = 0
         self.run_info: RunInfo | None = None
         self.runner = WorkerThread(self)
         self.runner.done.connect(lambda: self._set_idle(True))
@@ -121,7 +120,10 @@ class TrainingPanel(QWidget):
         self._loss_steps: list[np.ndarray] = []
         self._loss_values: list[np.ndarray] = []
         self._build()
-        self.apply_settings(self._stored_settings() or FIRST_SETTINGS)
+        try:
+            self.apply_settings(self._stored_settings() or FIRST_SETTINGS)
+        except (TypeError, ValueError):  # settings written by hand or by another version: start afresh
+            self.apply_settings(FIRST_SETTINGS)
         self._set_idle(True)
 
     # ---- layout -------------------------------------------------------------------------------
@@ -399,7 +401,6 @@ class TrainingPanel(QWidget):
             "folder": self.folder.text(),
             "image_size": self.image_size.value(),
             "channels": self.channels.currentData(),
-            "preset": self.preset.currentData(),
             "size": size,
             "advanced": self.advanced.isChecked(),
             "preview_every": self.preview_every.value(),
@@ -584,12 +585,9 @@ class TrainingPanel(QWidget):
         self.status.emit(f"Reading {folder.name}…")
 
         def read():
-            from diffusion_studio.core.checkpoint import STATE_FILE, load_checkpoint
+            from diffusion_studio.core.runs import resumable_checkpoint
 
-            checkpoint = load_checkpoint(folder)
-            if checkpoint.training_state is None:
-                raise DiffusionStudioError(f"'{folder.name}' holds no {STATE_FILE}: it can be sampled from but not continued")
-            return checkpoint
+            return resumable_checkpoint(folder)
 
         self.tasks.start(read, self._on_checkpoint, lambda message: self.failed.emit("Open checkpoint", message))
 
@@ -614,7 +612,7 @@ class TrainingPanel(QWidget):
         self.status.emit(f"{checkpoint.path.name}: step {checkpoint.step}; Continue trains it up to Steps")
 
     def _set_checkpoint(self, folder: Path, step: int) -> None:
-        self.checkpoint, self.checkpoint_step = folder, step
+        self.checkpoint = folder
         self.run_label.setText(f"Checkpoint <b>{folder}</b> at step {step}")
         self.continue_button.setToolTip(f"Train {folder.name} on from step {step} up to Steps, with its own settings")
         self._set_idle(not self.running)

@@ -270,3 +270,13 @@ def test_the_smoothed_curve_follows_the_middle_of_the_noise():
     noisy = trend * np.exp(np.random.default_rng(0).normal(0, 0.3, 500))
     assert np.abs(np.log(smooth(noisy) / trend)).mean() < 0.3 * np.abs(np.log(noisy / trend)).mean()
     assert smooth(trend)[0] == trend[0]  # the start is not averaged into the fall after it
+
+
+def test_unreadable_stored_settings_fall_back_to_the_first_launch_ones(make_window, settings_file):
+    from PySide6.QtCore import QSettings
+
+    settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
+    settings.setValue("training/settings", json.dumps({"image_size": "big", "training": {"steps": "many"}}))
+    settings.sync()
+    panel = make_window().training
+    assert panel.steps.value() == 5000 and panel.image_size.value() == 16 and panel.data.currentData() == "digits"
