@@ -723,12 +723,10 @@ class TrainingPanel(QWidget):
         for widget in (self.data, self.folder, self.browse_button, self.preset, self.prediction, self.advanced_box,
                        self.steps, self.batch_size, self.learning_rate, self.ema_decay, self.seed, self.device,
                        self.preview_every, self.save_every, self.runs_folder, self.runs_button, self.schedule_form,
-                       self.start_button, self.open_button):
+                       self.image_size, self.channels, self.start_button, self.open_button):
             widget.setEnabled(idle)
         if idle:
-            self._on_data()
-        self.image_size.setEnabled(idle and self.data.currentData() not in TOY_SETS)
-        self.channels.setEnabled(idle and self.data.currentData() == "folder")
+            self._on_data()  # enables only what the data chosen uses
         self.continue_button.setEnabled(idle and self.checkpoint is not None)
         self.sample_button.setEnabled(self.checkpoint is not None)
         self.pause_button.setEnabled(not idle)
@@ -771,8 +769,7 @@ class TrainingPanel(QWidget):
         steps, losses = self.loss_curve()
         self.raw_curve.setData(steps, losses)
         self.smooth_curve.setData(steps, smooth(losses))
-        T = self.run_info.timesteps if self.run_info is not None else 1000
-        width = T / len(update.loss_by_t)
+        width = self.run_info.timesteps / len(update.loss_by_t)
         self.buckets.setOpts(x=(np.arange(len(update.loss_by_t)) + 0.5) * width, height=np.nan_to_num(update.loss_by_t),
                              width=0.9 * width)
         if update.preview is not None:

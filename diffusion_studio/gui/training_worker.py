@@ -6,7 +6,6 @@ however fast the steps are.
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,15 +24,6 @@ UPDATE_INTERVAL_S = 0.25
 PREVIEW_COUNT = 16
 """Samples in a preview grid; a 2-D model's preview is a cloud of POINT_PREVIEW_COUNT points."""
 POINT_PREVIEW_COUNT = 1000
-
-
-def settle_heap() -> None:
-    """Collect once, then freeze what survives (torch, Qt, the app): later full collections scan
-    only newer objects. A full collection holds the GIL, so with torch loaded one paused the
-    window for about 200 ms in the middle of training; after this, none does."""
-    if gc.get_freeze_count() == 0:
-        gc.collect()
-        gc.freeze()
 
 
 @dataclass(frozen=True)
@@ -58,7 +48,6 @@ class RunInfo:
     description: str  # network, parameters, data and device in words
     start_step: int
     total_steps: int
-    batch_size: int
     timesteps: int  # T of the run's schedule
     reference: np.ndarray | None  # a 2-D set's points, drawn behind the preview cloud
     skipped: tuple[tuple[str, str], ...] = field(default=())  # unreadable files left out of an image folder
@@ -149,7 +138,6 @@ class TrainingWorker(QObject):
         from diffusion_studio.core.checkpoint import save_checkpoint
         from diffusion_studio.core.runs import continue_run, new_run, report_interval
 
-        settle_heap()  # the one pause it costs falls here, while the run is being set up
         job = self.job
         if job.resume:
             trainer = continue_run(job.output, job.config.steps, job.config.device)
@@ -162,7 +150,6 @@ class TrainingWorker(QObject):
                         f"{trainer.device.type.upper()}",
             start_step=first_step,
             total_steps=trainer.config.steps,
-            batch_size=trainer.config.batch_size,
             timesteps=trainer.schedule.timesteps,
             reference=None if dataset.is_image else dataset.data[:2000],
             skipped=dataset.skipped,
