@@ -29,7 +29,7 @@ def main() -> None:
     import torch
     from PySide6.QtCore import QSettings
 
-    from diffusion_studio.core.checkpoint import open_model
+    from diffusion_studio.core.loaded_model import open_model
     from diffusion_studio.core.export import save_gif
     from diffusion_studio.core.sample_config import SampleConfig
     from diffusion_studio.core.sampling import SamplingRun

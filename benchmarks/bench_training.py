@@ -19,7 +19,8 @@ from diffusion_studio.core.models.config import UNetConfig, sample_shape
 from diffusion_studio.core.samplers import DDPMSampler
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
-from diffusion_studio.core.training import Trainer, available_devices
+from diffusion_studio.core.devices import available_devices
+from diffusion_studio.core.training import Trainer
 
 CONFIGS = {
     # the bundled default model (resources/models/default)

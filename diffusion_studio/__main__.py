@@ -2,6 +2,6 @@
 
 import sys
 
-from diffusion_studio.cli import main
+from diffusion_studio.launcher import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""The ``diffusion-studio`` command: no arguments open the app; subcommands run headless on the core."""
+"""The headless commands of ``diffusion-studio`` (schedule, noise, train, sample), on the core only."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _schedule_from(args: argparse.Namespace) -> NoiseSchedule:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="See how denoising diffusion models work. With no command, opens the desktop app.",
+        description="See how denoising diffusion models work. With no command, diffusion-studio opens the desktop app.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -247,7 +247,7 @@ def run_train(args: argparse.Namespace) -> None:
     )
 
     def save() -> None:
-        save_checkpoint(args.output, trainer, inference_only=args.inference_only)
+        save_checkpoint(args.output, trainer.checkpoint(), inference_only=args.inference_only)
         reference = None if dataset.is_image else dataset.data[:2000]
         _write_samples(trainer.preview(16 if dataset.is_image else 1000), args.output / "samples.png", reference)
 
@@ -271,11 +271,11 @@ def run_train(args: argparse.Namespace) -> None:
 
 def run_sample(args: argparse.Namespace) -> None:
     from diffusion_studio.core import trajectory as trajectories
-    from diffusion_studio.core.checkpoint import open_model
+    from diffusion_studio.core.loaded_model import open_model
     from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
     from diffusion_studio.core.export import batch_grid, save_gif, trajectory_frames
     from diffusion_studio.core.sampling import SamplingRun
-    from diffusion_studio.core.training import resolve_device
+    from diffusion_studio.core.devices import resolve_device
 
     if args.output.suffix.lower() not in (".png", ".npy"):
         raise SettingError("output", f"'{args.output.name}': use a .png or .npy file")
@@ -302,13 +302,12 @@ def run_sample(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``diffusion-studio`` and ``python -m diffusion_studio``; returns the exit code."""
+    """Run one command (``diffusion-studio COMMAND …``); returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        from diffusion_studio.gui.app import main as open_app
-
-        return open_app()
+        parser.print_help(sys.stderr)
+        return 2
     try:
         args.run(args)
     except DiffusionStudioError as exc:

@@ -27,12 +27,9 @@ from safetensors.torch import load_file, save_file
 from diffusion_studio.core.atomic import apply_umask
 from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, FileSaveError
 from diffusion_studio.core.models import build_model
-from diffusion_studio.core.models.config import ModelConfig, config_from_dict, config_to_dict, sample_shape
-from diffusion_studio.core.models.diffusers_unet import is_diffusers_unet, load_diffusers_unet
+from diffusion_studio.core.models.config import ModelConfig, config_from_dict, config_to_dict
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
-from diffusion_studio.core.training import Trainer
-from diffusion_studio.resources import DEFAULT_MODEL
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -43,16 +40,16 @@ PREVIOUS_SUFFIX = ".previous"
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A loaded checkpoint, its tensors on the CPU."""
+    """A training run's state as a checkpoint holds it, its tensors on the CPU."""
 
-    path: Path
     model_config: ModelConfig
     schedule_config: ScheduleConfig
     train_config: TrainConfig
     step: int
     ema_state: dict[str, torch.Tensor]
-    model_state: dict[str, torch.Tensor]
-    training_state: dict[str, Any] | None  # None in an inference-only checkpoint
+    model_state: dict[str, torch.Tensor]  # the raw weights (the EMA ones in an inference-only checkpoint)
+    training_state: dict[str, Any] | None  # optimizer, step, random state; None in an inference-only checkpoint
+    path: Path | None = None  # the folder it was read from; None for one not saved yet
 
     def network(self, device: torch.device | str = "cpu", use_ema: bool = True) -> torch.nn.Module:
         """The denoiser with these weights (the EMA ones by default), in eval mode."""
@@ -74,8 +71,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def save_checkpoint(path: str | Path, trainer: Trainer, inference_only: bool = False) -> Path:
-    """Write the trainer's state as a checkpoint folder at ``path``, replacing any there atomically.
+def save_checkpoint(path: str | Path, checkpoint: Checkpoint, inference_only: bool = False) -> Path:
+    """Write a checkpoint folder at ``path``, replacing any there atomically.
 
     inference_only: keep only the EMA weights (no raw weights, no training state): half the size,
     enough to sample from, not to resume.
@@ -84,21 +81,21 @@ def save_checkpoint(path: str | Path, trainer: Trainer, inference_only: bool = F
     path.parent.mkdir(parents=True, exist_ok=True)
     config = {
         "format_version": FORMAT_VERSION,
-        "model": config_to_dict(trainer.model_config),
-        "schedule": asdict(trainer.schedule.config),
-        "training": asdict(trainer.config),
-        "step": trainer.step,
-        "parameters": trainer.parameters,
+        "model": config_to_dict(checkpoint.model_config),
+        "schedule": asdict(checkpoint.schedule_config),
+        "training": asdict(checkpoint.train_config),
+        "step": checkpoint.step,
+        "parameters": sum(v.numel() for v in checkpoint.ema_state.values()),
     }
-    tensors = {f"ema.{k}": v.detach().cpu().contiguous() for k, v in trainer.ema.state_dict().items()}
+    tensors = {f"ema.{k}": v.contiguous() for k, v in checkpoint.ema_state.items()}
     if not inference_only:
-        tensors.update({f"model.{k}": v.detach().cpu().contiguous() for k, v in trainer.model.state_dict().items()})
+        tensors.update({f"model.{k}": v.contiguous() for k, v in checkpoint.model_state.items()})
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial"))
     try:
         apply_umask(staging, directory=True)
-        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"step": str(trainer.step)})
-        if not inference_only:
-            torch.save(trainer.training_state(), staging / STATE_FILE)
+        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"step": str(checkpoint.step)})
+        if not inference_only and checkpoint.training_state is not None:
+            torch.save(checkpoint.training_state, staging / STATE_FILE)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         for item in staging.iterdir():
             with open(item, "rb") as handle:
@@ -192,7 +189,6 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     _check_weights(folder, model_config, ema)
     _check_weights(folder, model_config, raw or ema)
     return Checkpoint(
-        path=folder,
         model_config=model_config,
         schedule_config=schedule_config,
         train_config=train_config,
@@ -200,6 +196,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         ema_state=ema,
         model_state=raw or ema,
         training_state=_load_training_state(folder / STATE_FILE, folder),
+        path=folder,
     )
 
 
@@ -220,36 +217,3 @@ def _check_weights(folder: Path, model_config: ModelConfig, state: dict[str, tor
         raise CheckpointError(
             f"'{folder.name}': the weights do not match the model in {CONFIG_FILE}: {'; '.join(parts)}"
         )
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A denoiser ready to sample from, with what sampling needs to know about it."""
-
-    network: torch.nn.Module  # eval mode, on the requested device
-    schedule_config: ScheduleConfig
-    prediction: str  # "eps", "x0" or "v"
-    sample_shape: tuple[int, ...]  # (C, H, W) or (D,)
-    source: str  # the folder it came from
-    data: str  # what it was trained on, when known ("" otherwise)
-
-    @property
-    def is_image(self) -> bool:
-        return len(self.sample_shape) == 3
-
-
-def open_model(source: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
-    """A checkpoint folder, "default" (the bundled model) or a diffusers UNet2DModel folder."""
-    folder = DEFAULT_MODEL if str(source) == "default" else Path(source)
-    if folder.is_dir() and is_diffusers_unet(folder):
-        network, schedule, prediction, shape = load_diffusers_unet(folder)
-        return LoadedModel(network.to(device), schedule, prediction, shape, str(folder), "")
-    checkpoint = load_checkpoint(folder)
-    return LoadedModel(
-        network=checkpoint.network(device),
-        schedule_config=checkpoint.schedule_config,
-        prediction=checkpoint.train_config.prediction,
-        sample_shape=sample_shape(checkpoint.model_config),
-        source=str(checkpoint.path),
-        data=checkpoint.train_config.data,
-    )

@@ -47,7 +47,7 @@ def continue_run(folder: str | Path, steps: int, device: str = "auto") -> Traine
     model = checkpoint.model_config
     dataset = load_dataset(config.data, getattr(model, "image_size", 16), getattr(model, "in_channels", None), seed=config.seed)
     trainer = Trainer(model, checkpoint.schedule_config, config, dataset)
-    trainer.load_state(checkpoint.model_state, checkpoint.ema_state, checkpoint.training_state)
+    trainer.restore(checkpoint)
     return trainer
 
 

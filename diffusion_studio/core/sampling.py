@@ -13,7 +13,7 @@ from diffusion_studio.core.samplers import Sampler, build_sampler
 from diffusion_studio.core.schedules import NoiseSchedule
 
 if TYPE_CHECKING:
-    from diffusion_studio.core.checkpoint import LoadedModel
+    from diffusion_studio.core.loaded_model import LoadedModel
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """network(x_t, index) -> output, with index = t − 1 per sample (0-based, as diffusers counts)."""

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from diffusion_studio.core.checkpoint import Checkpoint
 from diffusion_studio.core.data.datasets import Dataset
+from diffusion_studio.core.devices import resolve_device
 from diffusion_studio.core.errors import SettingError, TrainingError
 from diffusion_studio.core.models import build_model, count_parameters
 from diffusion_studio.core.models.config import ModelConfig, is_image_model, sample_shape
@@ -29,31 +31,9 @@ from diffusion_studio.core.train_config import TrainConfig, validate_train_confi
 LOSS_BUCKETS = 10
 """The loss by timestep is reported for this many equal ranges of t."""
 
-def available_devices() -> list[str]:
-    """The devices this machine can train on, best first."""
-    found = []
-    if torch.cuda.is_available():
-        found.append("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        found.append("mps")
-    return found + ["cpu"]
 
-
-def device_label(name: str) -> str:
-    """A device in words for menus: "CUDA (NVIDIA H100 80GB HBM3)", "MPS (Apple GPU)", "CPU"."""
-    if name == "cuda":
-        return f"CUDA ({torch.cuda.get_device_name(0)})"
-    return "MPS (Apple GPU)" if name == "mps" else name.upper()
-
-
-def resolve_device(name: str) -> torch.device:
-    """"auto" → the best available device; a named one must exist here."""
-    available = available_devices()
-    if name == "auto":
-        return torch.device(available[0])
-    if name not in available:
-        raise SettingError("device", f"'{name}' is not available on this machine (available: {', '.join(available)})")
-    return torch.device(name)
+def _on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() for k, v in state.items()}
 
 
 @dataclass(frozen=True)
@@ -219,28 +199,36 @@ class Trainer:
 
     # -- state for checkpoints -----------------------------------------------------------------
 
-    def training_state(self) -> dict[str, Any]:
-        """What resuming needs beyond the weights: optimizer, step, RNG, loss-by-t."""
+    def checkpoint(self) -> Checkpoint:
+        """The run as it stands, its tensors copied to the CPU, ready for save_checkpoint."""
         rng = {"generator": self.generator.get_state(), "torch_cpu": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["torch_cuda"] = torch.cuda.get_rng_state(self.device)
-        return {
-            "step": self.step,
-            "optimizer": self.optimizer.state_dict(),
-            "rng": rng,
-            "loss_by_t": torch.from_numpy(self.loss_by_t.copy()),
-        }
+        return Checkpoint(
+            model_config=self.model_config,
+            schedule_config=self.schedule.config,
+            train_config=self.config,
+            step=self.step,
+            ema_state=_on_cpu(self.ema.state_dict()),
+            model_state=_on_cpu(self.model.state_dict()),
+            training_state={
+                "step": self.step,
+                "optimizer": self.optimizer.state_dict(),
+                "rng": rng,
+                "loss_by_t": torch.from_numpy(self.loss_by_t.copy()),
+            },
+        )
 
-    def load_state(self, model_state: dict, ema_state: dict, training_state: dict) -> None:
-        """Continue a run: weights, EMA, optimizer, step count and random state."""
-        self.model.load_state_dict(model_state)
-        self.ema.load_state_dict(ema_state)
-        self.optimizer.load_state_dict(training_state["optimizer"])
-        self.step = int(training_state["step"])
-        rng = training_state["rng"]
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continue a run: weights, EMA, optimizer, step count and random state from its checkpoint."""
+        state = checkpoint.training_state
+        self.model.load_state_dict(checkpoint.model_state)
+        self.ema.load_state_dict(checkpoint.ema_state)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        rng = state["rng"]
         self.generator.set_state(rng["generator"])
         torch.set_rng_state(rng["torch_cpu"])
         if self.device.type == "cuda" and "torch_cuda" in rng:
             torch.cuda.set_rng_state(rng["torch_cuda"], self.device)
-        self.loss_by_t = training_state["loss_by_t"].numpy().copy()
-
+        self.loss_by_t = state["loss_by_t"].numpy().copy()

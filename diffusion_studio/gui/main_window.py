@@ -66,7 +66,7 @@ def environment_report() -> str:
     import PySide6
     import torch
 
-    from diffusion_studio.core.training import available_devices, device_label
+    from diffusion_studio.core.devices import available_devices, device_label
 
     devices = [device_label(name) for name in available_devices()]
     return (
@@ -240,7 +240,7 @@ class MainWindow(QMainWindow):
         self.say(f"Opening model {folder.name}…")
 
         def load():
-            from diffusion_studio.core.checkpoint import open_model
+            from diffusion_studio.core.loaded_model import open_model
 
             model = open_model(folder)
             return model, describe_model(model)

@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject, Signal
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 
 if TYPE_CHECKING:
-    from diffusion_studio.core.checkpoint import LoadedModel
+    from diffusion_studio.core.loaded_model import LoadedModel
 
 NOTATIONS = ("ho", "seed000")
 """Ho et al. (2020), the default, and seed 000's α^S, β^S letters (the table in DESIGN.md)."""

@@ -534,7 +534,7 @@ class TrainingPanel(QWidget):
             def find():
                 import torch
 
-                from diffusion_studio.core.training import available_devices, device_label
+                from diffusion_studio.core.devices import available_devices, device_label
 
                 torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # its first use imports for a second: not at Start
                 return [(name, device_label(name)) for name in available_devices()]

@@ -156,7 +156,7 @@ class TrainingWorker(QObject):
         ))
 
         def save() -> None:
-            save_checkpoint(job.output, trainer)
+            save_checkpoint(job.output, trainer.checkpoint())
             self.saved.emit(str(job.output), trainer.step)
 
         batch, started, last = _Batch(), time.monotonic(), time.monotonic()

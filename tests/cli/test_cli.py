@@ -10,6 +10,7 @@ from PIL import Image
 
 from diffusion_studio import __version__
 from diffusion_studio.cli import main
+from diffusion_studio.launcher import main as launcher_main
 from diffusion_studio.core.data.images import load_image
 from diffusion_studio.core.schedules import make_schedule
 
@@ -28,7 +29,8 @@ def test_no_arguments_open_the_app(monkeypatch):
 
     opened = []
     monkeypatch.setattr(app, "main", lambda: opened.append(True) or 7)
-    assert main([]) == 7 and opened == [True]
+    assert launcher_main([]) == 7 and opened == [True]
+    assert launcher_main(["schedule", "-T", "3"]) == 0 and opened == [True]
 
 
 def test_schedule_json_has_the_engine_arrays(capsys):

@@ -9,6 +9,7 @@ import torch
 from diffusion_studio.core import checkpoint as ck
 from diffusion_studio.core.data.datasets import load_toy
 from diffusion_studio.core.errors import CheckpointError, FileSaveError
+from diffusion_studio.core.loaded_model import open_model
 from diffusion_studio.core.models.config import MLPConfig
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
@@ -25,13 +26,13 @@ def make_trainer(steps=20, seed=0):
 def test_round_trip_gives_identical_outputs(tmp_path):
     trainer = make_trainer()
     list(trainer.train())
-    ck.save_checkpoint(tmp_path / "run", trainer)
+    ck.save_checkpoint(tmp_path / "run", trainer.checkpoint())
     loaded = ck.load_checkpoint(tmp_path / "run")
     assert loaded.step == 20 and loaded.schedule_config == SCHEDULE and loaded.model_config == trainer.model_config
     x, index = torch.randn(8, 2), torch.arange(8)
     torch.testing.assert_close(loaded.network(use_ema=True)(x, index), trainer.ema(x, index), rtol=0, atol=0)
     torch.testing.assert_close(loaded.network(use_ema=False).eval()(x, index), trainer.model.eval()(x, index), rtol=0, atol=0)
-    model = ck.open_model(tmp_path / "run")
+    model = open_model(tmp_path / "run")
     assert model.sample_shape == (2,) and model.prediction == "eps" and model.data == "two_moons"
 
 
@@ -40,10 +41,10 @@ def test_resume_continues_the_step_count_and_the_loss_curve(tmp_path):
     expected = [r.loss for r in straight.train()]
     first = make_trainer(steps=10)
     head = [r.loss for r in first.train()]
-    ck.save_checkpoint(tmp_path / "run", first)
+    ck.save_checkpoint(tmp_path / "run", first.checkpoint())
     loaded = ck.load_checkpoint(tmp_path / "run")
     second = make_trainer(steps=20)
-    second.load_state(loaded.model_state, loaded.ema_state, loaded.training_state)
+    second.restore(loaded)
     assert second.step == 10
     tail = [(r.step, r.loss) for r in second.train()]
     assert [s for s, _ in tail] == list(range(11, 21))
@@ -54,7 +55,7 @@ def test_a_failure_mid_save_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     trainer = make_trainer()
     list(trainer.train())
     target = tmp_path / "run"
-    ck.save_checkpoint(target, trainer)
+    ck.save_checkpoint(target, trainer.checkpoint())
     before = {p.name: p.read_bytes() for p in target.iterdir()}
 
     def disk_full(obj, f, *args, **kwargs):
@@ -65,7 +66,7 @@ def test_a_failure_mid_save_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     monkeypatch.setattr(ck.torch, "save", disk_full)
     trainer.step = 999
     with pytest.raises(FileSaveError, match="No space left"):
-        ck.save_checkpoint(target, trainer)
+        ck.save_checkpoint(target, trainer.checkpoint())
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert ck.load_checkpoint(target).step == 20
@@ -74,7 +75,7 @@ def test_a_failure_mid_save_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
 def test_an_interrupted_swap_still_finds_the_previous_copy(tmp_path):
     trainer = make_trainer()
     list(trainer.train())
-    ck.save_checkpoint(tmp_path / "run", trainer)
+    ck.save_checkpoint(tmp_path / "run", trainer.checkpoint())
     os.replace(tmp_path / "run", tmp_path / "run.previous")  # crashed between the two renames
     assert ck.load_checkpoint(tmp_path / "run").step == 20
 
@@ -87,7 +88,7 @@ class Payload:
 def test_a_pickle_with_a_code_payload_is_refused_and_never_run(tmp_path, monkeypatch):
     trainer = make_trainer()
     list(trainer.train())
-    ck.save_checkpoint(tmp_path / "run", trainer)
+    ck.save_checkpoint(tmp_path / "run", trainer.checkpoint())
     with open(tmp_path / "run" / ck.STATE_FILE, "wb") as handle:
         pickle.dump({"step": 1, "optimizer": Payload()}, handle)
     monkeypatch.chdir(tmp_path)
@@ -102,7 +103,7 @@ def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
     trainer = make_trainer(steps=2)
     list(trainer.train())
     folder = tmp_path / "run"
-    ck.save_checkpoint(folder, trainer)
+    ck.save_checkpoint(folder, trainer.checkpoint())
     config_file, weights = folder / ck.CONFIG_FILE, folder / ck.WEIGHTS_FILE
     config = json.loads(config_file.read_text())
     expected = {
@@ -134,7 +135,7 @@ def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
 
 
 def test_the_bundled_default_model_loads_and_denoises():
-    model = ck.open_model("default")
+    model = open_model("default")
     assert model.is_image and model.sample_shape == (1, 16, 16)
     assert model.data == "digits"
     x = torch.randn(2, 1, 16, 16)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from diffusion_studio.cli import main
-from diffusion_studio.core.checkpoint import open_model
+from diffusion_studio.core.loaded_model import open_model
 from diffusion_studio.core.errors import CheckpointError
 
 diffusers = pytest.importorskip("diffusers")

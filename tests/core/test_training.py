@@ -13,7 +13,8 @@ from diffusion_studio.core.samplers import DDIMSampler, DDPMSampler
 from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
-from diffusion_studio.core.training import LOSS_BUCKETS, Trainer, resolve_device
+from diffusion_studio.core.devices import resolve_device
+from diffusion_studio.core.training import LOSS_BUCKETS, Trainer
 
 TOY_SCHEDULE = ScheduleConfig("linear", 100, 1e-3, 0.1)
 TINY_UNET = UNetConfig(8, 1, 1, 16, (1, 2), 1, (4,), dropout=0.0)

@@ -4,7 +4,7 @@ from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 
 from diffusion_studio.cli import main as cli_main
-from diffusion_studio.core.checkpoint import open_model
+from diffusion_studio.core.loaded_model import open_model
 from diffusion_studio.core.export import batch_grid
 from diffusion_studio.core.trajectory import load_trajectory, recorded_frame_count
 from diffusion_studio.gui.sampling_panel import GifOptions, tile_at

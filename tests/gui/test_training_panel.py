@@ -12,7 +12,8 @@ from diffusion_studio.core.models import parameter_count
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
-from diffusion_studio.core.training import Trainer, available_devices
+from diffusion_studio.core.devices import available_devices
+from diffusion_studio.core.training import Trainer
 from diffusion_studio.gui.training_worker import TrainingJob, TrainingWorker
 
 from tests.gui.conftest import drop, write_image
