@@ -18,7 +18,8 @@ from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import NetworkSize
 from diffusion_studio.core.process import PREDICTIONS
 from diffusion_studio.core.sample_config import SampleConfig
-from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, SPACINGS
+from diffusion_studio.core.samplers import SAMPLERS, sampler_class
+from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.schedules import (
     SCHEDULE_NAMES,
     NoiseSchedule,
@@ -28,6 +29,7 @@ from diffusion_studio.core.schedules import (
     schedule_table,
 )
 from diffusion_studio.core.train_config import DEVICES, TrainConfig
+from diffusion_studio.flags import add_setting_flags, setting_values
 
 PROG = "diffusion-studio"
 
@@ -132,14 +134,11 @@ def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
         "models), .npy the raw samples in data space.",
     )
     sample.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
-    sample.add_argument("--sampler", default="ddpm", choices=tuple(SAMPLERS))
-    sample.add_argument("--steps", type=int, help="number of sampling steps (default: all T)")
-    sample.add_argument("--eta", type=float, default=0.0, help="DDIM η: 0 deterministic, 1 DDPM-like (default: %(default)s)")
-    sample.add_argument("--variance", default="beta", choices=DDPM_VARIANCES, help="DDPM σ_t²: β_t or β̃_t (default: %(default)s)")
-    sample.add_argument("--spacing", default="trailing", choices=SPACINGS, help="which timesteps K < T steps visit")
-    sample.add_argument("--clip", action=argparse.BooleanOptionalAction, default=None, help="clip x̂_0 to [−1, 1] (default: on for images)")
-    sample.add_argument("--num", type=int, default=16, help="number of samples (default: %(default)s)")
-    sample.add_argument("--seed", type=int, default=0)
+    add_setting_flags(sample, SampleConfig)
+    seen: set[str] = set()
+    for cls in SAMPLERS.values():
+        group = sample.add_argument_group(f"{cls.label} options")
+        seen.update(f.name for f in add_setting_flags(group, cls.Options, skip=seen, suppress=True))
     sample.add_argument("--device", default="auto", choices=DEVICES)
     sample.add_argument("--output", "-o", type=Path, required=True, help=".png or .npy")
     sample.add_argument("--gif", type=Path, help="also write the denoising as an animated GIF")
@@ -147,7 +146,6 @@ def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--gif-frames", type=int, default=100, help="at most this many GIF frames, evenly spread (default: %(default)s)")
     sample.add_argument("--gif-scale", type=int, help="enlarge images this many times in the GIF (default: to about 320 px wide)")
     sample.add_argument("--trajectory", type=Path, help="also save every recorded step (.npz) for the app")
-    sample.add_argument("--record-every", type=int, default=1, help="record every k-th step (default: %(default)s)")
     sample.set_defaults(run=run_sample)
 
 
@@ -269,6 +267,16 @@ def run_train(args: argparse.Namespace) -> None:
     print(f"saved {args.output} (step {trainer.step}, {clock(time.monotonic() - started)})", file=sys.stderr)
 
 
+def _sampler_options(args: argparse.Namespace) -> dict[str, object]:
+    """The chosen sampler's options given as flags; a flag of another sampler's is an error."""
+    chosen = sampler_class(args.sampler)
+    mine = setting_values(args, setting_fields(chosen.Options))
+    for cls in SAMPLERS.values():
+        for name in setting_values(args, setting_fields(cls.Options)).keys() - mine.keys():
+            raise SettingError(name, f"--{name.replace('_', '-')} is not an option of {chosen.label}")
+    return mine
+
+
 def run_sample(args: argparse.Namespace) -> None:
     from diffusion_studio.core import trajectory as trajectories
     from diffusion_studio.core.loaded_model import open_model
@@ -281,13 +289,12 @@ def run_sample(args: argparse.Namespace) -> None:
         raise SettingError("output", f"'{args.output.name}': use a .png or .npy file")
     device = resolve_device(args.device)
     model = open_model(args.model, device)
-    config = SampleConfig(sampler=args.sampler, steps=args.steps, eta=args.eta, variance=args.variance, spacing=args.spacing,
-                          clip=args.clip, num=args.num, seed=args.seed, record_every=args.record_every)
+    config = SampleConfig(**setting_values(args, setting_fields(SampleConfig)), options=_sampler_options(args))
     run = SamplingRun(model, config, device)
     progress = _Progress()
-    recorder = trajectories.Recorder(every=args.record_every, metadata=run.metadata())
+    recorder = trajectories.Recorder(every=config.record_every, metadata=run.metadata())
     for step in run.steps():
-        progress.show(f"{args.sampler} step {step.index + 1}/{step.total}  t = {step.t}", final=step.index + 1 == step.total)
+        progress.show(f"{config.sampler} step {step.index + 1}/{step.total}  t = {step.t}", final=step.index + 1 == step.total)
         recorder.add(step)
     reference = load_toy(model.data).data[:2000] if model.data in TOY_SETS else None
     if args.trajectory:

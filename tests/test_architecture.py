@@ -28,7 +28,7 @@ def test_a_module_that_breaks_the_layers_is_caught(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     schedules = tmp_path / "diffusion_studio" / "core" / "schedules.py"
     schedules.write_text(schedules.read_text() + "\n\ndef _plot():\n    import pyqtgraph\n")
-    samplers = tmp_path / "diffusion_studio" / "core" / "samplers.py"
+    samplers = tmp_path / "diffusion_studio" / "core" / "samplers" / "ddim.py"
     samplers.write_text(samplers.read_text() + "\nfrom diffusion_studio.core.training import Trainer\n")
     done = lint_imports(tmp_path)
     assert done.returncode != 0
@@ -36,4 +36,4 @@ def test_a_module_that_breaks_the_layers_is_caught(tmp_path):
     assert "The engine and the command line never load Qt or the GUI BROKEN" in report
     assert "diffusion_studio.core.schedules -> pyqtgraph" in report
     assert "Inside the engine: each module imports only those below it BROKEN" in report
-    assert "diffusion_studio.core.samplers -> diffusion_studio.core.training" in report
+    assert "diffusion_studio.core.samplers.ddim -> diffusion_studio.core.training" in report

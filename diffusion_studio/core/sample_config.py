@@ -2,39 +2,34 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from diffusion_studio.core.errors import SettingError
-from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, SPACINGS
+from diffusion_studio.core.samplers import SAMPLERS, sampler_class
+from diffusion_studio.core.settings import check_settings, setting
+
+SPACING_LABELS = {"trailing": "trailing (from T)", "linspace": "evenly spaced", "leading": "leading (DDIM paper)"}
 
 
 @dataclass(frozen=True)
 class SampleConfig:
     """How to run the reverse process."""
 
-    sampler: str = "ddpm"  # "ddpm" or "ddim"
-    steps: int | None = None  # network calls; None runs all T
-    eta: float = 0.0  # DDIM η: 0 deterministic, 1 as noisy as DDPM with β̃
-    variance: str = "beta"  # DDPM σ_t²: "beta" (β_t) or "beta_tilde" (β̃_t)
-    spacing: str = "trailing"  # which timesteps K < T steps visit
-    clip: bool | None = None  # clip x̂_0 to [−1, 1]; None: on for images, off for points
-    num: int = 16  # samples in the batch (a grid)
-    seed: int = 0  # seeds x_T and every step's noise
-    record_every: int = 1  # keep every k-th step (and always the result)
+    sampler: str = setting("ddpm", "Sampler", "How each step goes from x_t to a less noisy x_s",
+                           choices={name: cls.label for name, cls in SAMPLERS.items()})
+    steps: int | None = setting(None, "Steps", "Sampling steps on a subsequence of t (default: all T)", ge=1)
+    spacing: str = setting("trailing", "Spacing", "Which timesteps K < T steps visit (trailing starts at T, Lin et al. 2024)",
+                           choices=SPACING_LABELS)
+    clip: bool | None = setting(None, "Clip predicted x₀ to [−1, 1]",
+                                "Clip x̂_0 to the data's range at each step (default: on for images, off for points)")
+    num: int = setting(16, "Samples", "Samples drawn at once, shown as a grid", ge=1)
+    seed: int = setting(0, "Seed", "Seeds x_T ~ N(0, I) and every step's noise: the same seed gives the same samples", ge=0)
+    record_every: int = setting(1, "Record every", "Keep every k-th step for the timeline (and always the result)", ge=1)
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)  # the sampler's own settings, e.g. {"eta": 0.5}
 
 
 def validate_sample_config(c: SampleConfig) -> None:
     """Raise SettingError, naming the setting, for settings sampling cannot use."""
-    checks = [
-        ("sampler", c.sampler in SAMPLERS, f"choose from {', '.join(SAMPLERS)}"),
-        ("steps", c.steps is None or c.steps >= 1, "must be at least 1"),
-        ("eta", math.isfinite(c.eta) and c.eta >= 0, "must be a number ≥ 0"),
-        ("variance", c.variance in DDPM_VARIANCES, f"choose from {', '.join(DDPM_VARIANCES)}"),
-        ("spacing", c.spacing in SPACINGS, f"choose from {', '.join(SPACINGS)}"),
-        ("num", c.num >= 1, "must be at least 1"),
-        ("record_every", c.record_every >= 1, "must be at least 1"),
-    ]
-    for setting, ok, reason in checks:
-        if not ok:
-            raise SettingError(setting, f"{reason}, got {getattr(c, setting)!r}")
+    check_settings(c)
+    sampler_class(c.sampler).make_options(**c.options)

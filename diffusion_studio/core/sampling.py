@@ -1,4 +1,4 @@
-"""The sampling loop: a generator yielding every reverse step, driven by the CLI and the GUI."""
+"""The sampling loop: a generator yielding every step of a sampler, driven by the CLI and the GUI."""
 
 from __future__ import annotations
 
@@ -21,16 +21,22 @@ Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class SamplingStep:
-    """One recorded reverse step, its tensors detached and on the CPU."""
+    """One recorded step, its tensors detached and on the CPU."""
 
     index: int  # 0-based position in the loop
     total: int  # number of steps in the loop
-    t: int  # the timestep of x_t (papers' count, 1…T)
-    prev_t: int  # the timestep s this step landed on (0 after the last)
+    t: int  # the timestep of x_t (papers' count, 1…T; 0 at the start of an ascending run)
+    prev_t: int  # the timestep s this step landed on (0 after the last descending step)
     x_t: torch.Tensor  # the sample the network saw
     pred_x0: torch.Tensor  # x̂_0 predicted from x_t
     pred_eps: torch.Tensor  # ε̂ predicted from x_t
-    x_prev: torch.Tensor  # x_s, the sample after the step (x_0 after the last)
+    x_prev: torch.Tensor  # x_s, the sample after the step (and after the hook, if any)
+    nfe: int  # network evaluations so far
+
+
+StepHook = Callable[[int, torch.Tensor], torch.Tensor]
+"""hook(s, x_s) → the x_s to go on from: conditioning between steps (e.g. inpainting puts the known
+pixels back at q(x_s | x_0))."""
 
 
 def sample_loop(
@@ -42,9 +48,12 @@ def sample_loop(
     device: torch.device | str = "cpu",
     x_T: torch.Tensor | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    after_step: StepHook | None = None,
 ) -> Iterator[SamplingStep]:
-    """Run the reverse process from x_T ~ N(0, I) (or the given x_T), yielding every step.
+    """Walk the sampler's timesteps from x_T ~ N(0, I) (or the given start: x_T, or x_0 for an
+    ascending run), yielding every step.
 
+    The sampler calls the network as often as it needs (``nfe`` counts the calls).
     ``should_stop`` is asked before each step; when it answers True the loop ends quietly.
     The same generator seed gives the same samples on the same device.
     """
@@ -53,24 +62,34 @@ def sample_loop(
         if x_T is None
         else x_T.to(device=device, dtype=torch.float32)
     )
+    nfe = 0
+
+    def denoise(sample: torch.Tensor, t: int) -> torch.Tensor:
+        nonlocal nfe
+        nfe += 1
+        return network(sample, torch.full((sample.shape[0],), t - 1, device=sample.device, dtype=torch.long))
+
+    sampler.reset()
     total = len(sampler.timesteps)
     for index, t in enumerate(sampler.timesteps.tolist()):
         if should_stop():
             return
+        s = sampler.prev_timestep(t)
         with torch.inference_mode():
-            output = network(x, torch.full((x.shape[0],), t - 1, device=x.device, dtype=torch.long))
-            step = sampler.step(output, t, x, generator)
+            step = sampler.advance(denoise, t, x, prev_t=s, generator=generator)
+            x_prev = step.prev_sample if after_step is None else after_step(s, step.prev_sample)
         yield SamplingStep(
             index=index,
             total=total,
             t=t,
-            prev_t=sampler.prev_timestep(t),
+            prev_t=s,
             x_t=x.detach().cpu(),
             pred_x0=step.pred_x0.detach().cpu(),
             pred_eps=step.pred_eps.detach().cpu(),
-            x_prev=step.prev_sample.detach().cpu(),
+            x_prev=x_prev.detach().cpu(),
+            nfe=nfe,
         )
-        x = step.prev_sample
+        x = x_prev
 
 
 class SamplingRun:
@@ -84,7 +103,7 @@ class SamplingRun:
         self.device = torch.device(device)
         self.schedule = NoiseSchedule(model.schedule_config)
         clip = model.is_image if config.clip is None else config.clip
-        self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, config.eta, config.variance, clip)
+        self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, clip, **config.options)
         self.sampler.set_timesteps(config.steps or self.schedule.timesteps, config.spacing)
 
     @property

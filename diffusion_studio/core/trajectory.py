@@ -41,6 +41,12 @@ class Trajectory:
     def __len__(self) -> int:
         return len(self.timesteps)
 
+    def frame_at(self, t: float) -> int:
+        """The frame whose timestep is nearest t (the later frame on a tie), so that trajectories of
+        different step counts share one timeline in t."""
+        distance = np.abs(self.timesteps.astype(np.float64) - t)
+        return int(np.flatnonzero(distance == distance.min())[-1])
+
 
 def stored_frame(x) -> np.ndarray:
     """A batch from the sampler (N×C×H×W or N×D tensor) as a stored frame."""

@@ -12,7 +12,6 @@ import torch
 
 from diffusion_studio.core.process import Prediction, q_posterior_coefficients, q_sample, split_prediction
 from diffusion_studio.core.sampling import Denoiser
-from diffusion_studio.core.samplers import DDPMVariance
 from diffusion_studio.core.schedules import NoiseSchedule
 
 BIN_HALF_WIDTH = 1.0 / 255.0
@@ -68,7 +67,7 @@ class BoundTerms:
         return self.prior + self.terms.sum(1)
 
 
-def reverse_log_variance(schedule: NoiseSchedule, t: int, variance: DDPMVariance) -> float:
+def reverse_log_variance(schedule: NoiseSchedule, t: int, variance: str) -> float:
     """log σ_t² of p_θ(x_{t−1} | x_t); β̃_1 = 0 is replaced by β̃_2 so that L_0 stays finite."""
     if variance == "beta":
         return math.log(schedule.betas[t])
@@ -84,7 +83,7 @@ def vlb_terms(
     network: Denoiser,
     x0: torch.Tensor,
     prediction: Prediction = "eps",
-    variance: DDPMVariance = "beta",
+    variance: str = "beta",
     generator: torch.Generator | None = None,
 ) -> BoundTerms:
     """Every term of the bound for a batch x_0 ∈ [−1, 1], one x_t ~ q(x_t | x_0) per t.

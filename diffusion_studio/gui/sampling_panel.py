@@ -359,9 +359,10 @@ class SamplingPanel(QWidget):
 
     def config(self) -> SampleConfig:
         """The settings on screen (SettingError if they cannot be used)."""
-        config = SampleConfig(sampler=self.sampler.currentData(), steps=self.steps.value(), eta=self.eta.value(),
-                              variance=self.variance.currentData(), clip=self.clip.isChecked(), num=self.num.value(),
-                              seed=self.seed.value(), record_every=self.record_every.value())
+        sampler = self.sampler.currentData()
+        options = {"eta": self.eta.value()} if sampler == "ddim" else {"variance": self.variance.currentData()}
+        config = SampleConfig(sampler=sampler, steps=self.steps.value(), clip=self.clip.isChecked(), num=self.num.value(),
+                              seed=self.seed.value(), record_every=self.record_every.value(), options=options)
         validate_sample_config(config)
         return config
 

@@ -61,7 +61,7 @@ def test_ddpm_step_is_algorithm_2_of_ho_et_al():
     g = torch.Generator().manual_seed(3)
     x_t, eps = torch.randn(SHAPE, generator=g, dtype=torch.float64), torch.randn(SHAPE, generator=g, dtype=torch.float64)
     for t in (1000, 500, 2, 1):
-        out = sampler.step(eps, t, x_t, torch.Generator().manual_seed(9))
+        out = sampler.step(eps, t, x_t, generator=torch.Generator().manual_seed(9))
         z = torch.randn(SHAPE, generator=torch.Generator().manual_seed(9), dtype=torch.float64) if t > 1 else 0
         alpha, alpha_bar = s.alphas[t], s.alpha_bars[t]
         expected = (x_t - (1 - alpha) / math.sqrt(1 - alpha_bar) * eps) / math.sqrt(alpha) + math.sqrt(s.betas[t]) * z
@@ -78,8 +78,8 @@ def test_ddim_with_eta_one_over_all_steps_is_ddpm_with_posterior_variance():
     g = torch.Generator().manual_seed(0)
     x_t, out = torch.randn(SHAPE, generator=g, dtype=torch.float64), torch.randn(SHAPE, generator=g, dtype=torch.float64)
     for t in (200, 100, 3, 1):
-        a = ddim.step(out, t, x_t, torch.Generator().manual_seed(t)).prev_sample
-        b = ddpm.step(out, t, x_t, torch.Generator().manual_seed(t)).prev_sample
+        a = ddim.step(out, t, x_t, generator=torch.Generator().manual_seed(t)).prev_sample
+        b = ddpm.step(out, t, x_t, generator=torch.Generator().manual_seed(t)).prev_sample
         torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-8)
 
 

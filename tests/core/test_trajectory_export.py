@@ -115,3 +115,13 @@ def test_frames_of_the_wrong_type_are_refused(tmp_path):
     np.savez(tmp_path / "f.npz", timesteps=np.array([5, 0]), x_t=frames, pred_x0=frames, metadata=np.array('{"format_version": 1}'))
     with pytest.raises(TrajectoryError, match="float64, expected uint8"):
         load_trajectory(tmp_path / "f.npz")
+
+
+def test_trajectories_of_different_step_counts_share_one_timeline_in_t():
+    coarse, fine = run((2, 2), num_steps=5).trajectory(), run((2, 2), num_steps=50).trajectory()
+    assert list(coarse.timesteps) == [50, 40, 30, 20, 10, 0]
+    for t in (50, 37, 20, 1, 0):
+        assert fine.timesteps[fine.frame_at(t)] == t
+    assert coarse.timesteps[coarse.frame_at(37)] == 40
+    assert coarse.timesteps[coarse.frame_at(35)] == 30  # a tie goes to the later frame
+    assert coarse.timesteps[coarse.frame_at(3)] == 0

@@ -1,0 +1,196 @@
+"""What every sampler shares: the timesteps it visits, turning a network output into (x̂_0, ε̂),
+and one step from x_t to x_s.
+
+A sampler never owns the network. The loop hands ``advance()`` a ``denoise(x, t)`` callable; a
+one-call sampler (DDPM, DDIM) calls it once and passes the output to ``step()``, a sampler that
+needs more (Heun) calls it again inside its own ``advance()``, and a multistep solver keeps its
+history between steps until ``reset()``. Timesteps are the papers' t = 1…T; a step goes from t to
+the next visited timestep s (0 after the last), or to any s the caller names.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.process import Prediction, check_prediction, predict_eps_from_x0, predict_x0_from_eps, split_prediction
+from diffusion_studio.core.schedules import NoiseSchedule
+from diffusion_studio.core.settings import check_settings
+
+if TYPE_CHECKING:  # torch is loaded by whoever hands us tensors; naming samplers needs none
+    import torch
+
+Spacing = Literal["linspace", "leading", "trailing"]
+SPACINGS: tuple[str, ...] = ("linspace", "leading", "trailing")
+
+Denoise = Callable[["torch.Tensor", int], "torch.Tensor"]
+"""denoise(x, t) → the network's output for the batch x at timestep t (1…T)."""
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """What one step produced."""
+
+    prev_sample: torch.Tensor  # x_s, the sample at the timestep the step went to
+    pred_x0: torch.Tensor  # x̂_0, the network's estimate of the clean data at t
+    pred_eps: torch.Tensor  # ε̂, the network's estimate of the noise in x_t
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """The settings of a sampler that has none of its own."""
+
+
+def spaced_timesteps(num_train: int, num_steps: int, spacing: Spacing) -> np.ndarray:
+    """K of the T training steps, descending, as the papers count them (1…T).
+
+    "linspace": evenly from T down to 1; "leading": 1 + k·⌊T/K⌋ (DDIM paper, never reaches T);
+    "trailing": T − k·T/K rounded (starts at T, recommended by Lin et al. 2024).
+    """
+    if spacing not in SPACINGS:
+        raise SettingError("spacing", f"unknown spacing '{spacing}' (choose from {', '.join(SPACINGS)})")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or not 1 <= num_steps <= num_train:
+        raise SettingError("steps", f"the number of sampling steps must be between 1 and T = {num_train}, got {num_steps!r}")
+    if spacing == "linspace":
+        ts = np.round(np.linspace(num_train, 1, num_steps))
+    elif spacing == "leading":
+        ts = 1 + np.arange(num_steps)[::-1] * (num_train // num_steps)
+    else:
+        ts = np.round(np.arange(num_train, 0, -num_train / num_steps))
+    return np.unique(ts.astype(np.int64))[::-1].copy()
+
+
+class Sampler(ABC):
+    """The base of every sampler. A subclass names itself, declares its options and implements ``step``."""
+
+    name: ClassVar[str]  # as the CLI, configs and trajectory files spell it
+    label: ClassVar[str]  # in menus
+    Options: ClassVar[type] = NoOptions  # the frozen dataclass of its own settings, each a core.settings.setting
+    nfe_per_step: ClassVar[int] = 1  # network evaluations per step
+
+    def __init__(self, schedule: NoiseSchedule, prediction: Prediction = "eps", clip_x0: bool = False, **options: Any) -> None:
+        check_prediction(prediction)
+        self.options = self.make_options(**options)
+        self.schedule = schedule
+        self.prediction = prediction
+        self.clip_x0 = clip_x0
+        self.set_timesteps(schedule.timesteps)
+
+    @classmethod
+    def make_options(cls, **options: Any) -> Any:
+        """This sampler's Options from keyword values, checked (SettingError naming a bad one)."""
+        known = {f.name for f in fields(cls.Options)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+            raise SettingError(unknown[0], f"not an option of the {cls.label} sampler ({takes})")
+        made = cls.Options(**options)
+        check_settings(made)
+        return made
+
+    @property
+    def invertible(self) -> bool:
+        """Deterministic, so that it can also run upwards from x_0 to x_T (inversion)."""
+        return False
+
+    def set_timesteps(self, num_steps: int, spacing: Spacing = "trailing", ascending: bool = False) -> None:
+        """Choose the K timesteps to visit (all T by default, where every spacing agrees).
+
+        Descending: t_1 = T > … > t_K, then 0. Ascending (inversion, deterministic samplers only):
+        the same edges walked upwards, 0 → t_K → … → t_1.
+        """
+        descending = spaced_timesteps(self.schedule.timesteps, num_steps, spacing)
+        if ascending:
+            if not self.invertible:
+                raise SettingError("sampler", f"{self.label} adds fresh noise at each step, so it cannot run from x_0 up to x_T")
+            visited, targets = np.concatenate([[0], descending[:0:-1]]), descending[::-1]
+        else:
+            visited, targets = descending, np.append(descending[1:], 0)
+        self.timesteps = visited
+        self._next = dict(zip(visited.tolist(), targets.tolist()))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what earlier steps left behind (a multistep solver's history); a run starts afresh."""
+
+    def prev_timestep(self, t: int) -> int:
+        """The timestep s the step from t lands on (0 after the last; T after the last ascending one)."""
+        try:
+            return self._next[int(t)]
+        except KeyError:
+            raise SettingError("timestep", f"t = {t} is not one of this sampler's timesteps") from None
+
+    def _target(self, t: int, prev_t: int | None) -> int:
+        return self.prev_timestep(t) if prev_t is None else int(prev_t)
+
+    def predict(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, at: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x̂_0, ε̂) from the network output for x_t; with clipping, x̂_0 ∈ [−1, 1] and ε̂ recomputed to match.
+
+        ``at``: the timestep the network was told, when not t (an ascending step tells it s > t,
+        as DDIM inversion does): ε̂ is read at that level and x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t at t.
+        """
+        if at is None or at == t:
+            pred_x0, pred_eps = split_prediction(self.schedule, model_output, x_t, t, self.prediction)
+        else:
+            _, pred_eps = split_prediction(self.schedule, model_output, x_t, at, self.prediction)
+            pred_x0 = predict_x0_from_eps(self.schedule, x_t, t, pred_eps)
+        if self.clip_x0 and t > 0:
+            pred_x0 = pred_x0.clamp(-1.0, 1.0)
+            pred_eps = predict_eps_from_x0(self.schedule, x_t, t, pred_x0)
+        return pred_x0, pred_eps
+
+    @staticmethod
+    def model_timestep(t: int, s: int) -> int:
+        """The timestep the network is told on a step from t to s: t going down; s going up, so that
+        an inversion from x_0 asks about t_K (Mokady et al. 2023; diffusers' DDIMInverseScheduler)."""
+        return max(t, s)
+
+    @abstractmethod
+    def variance(self, t: int, prev_t: int | None = None) -> float:
+        """σ², the variance of the noise this sampler adds on the step from t (to prev_t)."""
+
+    @abstractmethod
+    def step(
+        self,
+        model_output: torch.Tensor,
+        t: int,
+        x_t: torch.Tensor,
+        *,
+        prev_t: int | None = None,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> StepOutput:
+        """One step from x_t to x_s, s = prev_t (default: the next visited timestep), given the
+        network's output for x_t. ``noise`` is the z of this step (diffusers' ``variance_noise``);
+        without it z is drawn from ``generator``."""
+
+    def advance(
+        self,
+        denoise: Denoise,
+        t: int,
+        x_t: torch.Tensor,
+        *,
+        prev_t: int | None = None,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> StepOutput:
+        """One whole step, calling the network as this sampler needs (once here; more in a subclass)."""
+        s = self._target(t, prev_t)
+        output = denoise(x_t, self.model_timestep(t, s))
+        return self.step(output, t, x_t, prev_t=s, noise=noise, generator=generator)
+
+    @staticmethod
+    def _noise(like: torch.Tensor, generator: torch.Generator | None, noise: torch.Tensor | None) -> torch.Tensor:
+        """z ~ N(0, I) shaped like x: the one given, or a fresh draw."""
+        if noise is not None:
+            if noise.shape != like.shape:
+                raise SettingError("noise", f"expected the shape of x_t {tuple(like.shape)}, got {tuple(noise.shape)}")
+            return noise.to(device=like.device, dtype=like.dtype)
+        import torch
+
+        return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
