@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn, Sequence
+from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 import numpy as np
 
 from diffusion_studio import __version__
 from diffusion_studio.core.atomic import atomic_write
+from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import NetworkSize
@@ -215,8 +219,7 @@ def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from diffusion_studio.core.checkpoint import save_checkpoint
-    from diffusion_studio.core.runs import continue_run, new_run, report_interval
+    from diffusion_studio.core.runs import Saved, continue_run, new_run, run_training
 
     if args.save_every < 1:
         raise SettingError("save_every", f"must be at least 1 step, got {args.save_every}")
@@ -244,27 +247,39 @@ def run_train(args: argparse.Namespace) -> None:
         file=sys.stderr,
     )
 
-    def save() -> None:
-        save_checkpoint(args.output, trainer.checkpoint(), inference_only=args.inference_only)
-        reference = None if dataset.is_image else dataset.data[:2000]
-        _write_samples(trainer.preview(16 if dataset.is_image else 1000), args.output / "samples.png", reference)
-
-    progress, started = _Progress(), time.monotonic()
-    try:
-        for record in trainer.train(report_every=report_interval(trainer.device)):
+    reference = None if dataset.is_image else dataset.data[:2000]
+    progress, started, control = _Progress(), time.monotonic(), RunControl()
+    with _stop_on_interrupt(control):
+        for item in run_training(trainer, args.output, args.save_every, should_stop=control.should_stop,
+                                 inference_only=args.inference_only):
+            if isinstance(item, Saved):
+                _write_samples(trainer.preview(16 if dataset.is_image else 1000), item.folder / "samples.png", reference)
+                continue
             progress.show(
-                f"step {record.step}/{record.total_steps}  loss {record.loss:.4f}  "
-                f"{record.images_per_second / config.batch_size:.1f} it/s  ETA {clock(record.eta_seconds)}",
-                final=record.step == record.total_steps,
+                f"step {item.step}/{item.total_steps}  loss {item.loss:.4f}  "
+                f"{item.images_per_second / config.batch_size:.1f} it/s  ETA {clock(item.eta_seconds)}",
+                final=item.step == item.total_steps,
             )
-            if record.step % args.save_every == 0 and record.step != record.total_steps:
-                save()
-    except KeyboardInterrupt:
-        save()
+    if control.stopped:
         print(f"\nstopped at step {trainer.step}; saved {args.output}", file=sys.stderr)
-        raise
-    save()
+        raise KeyboardInterrupt
     print(f"saved {args.output} (step {trainer.step}, {clock(time.monotonic() - started)})", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(control: RunControl) -> Iterator[None]:
+    """The first Ctrl+C asks the run to stop after this step (it saves); a second one interrupts at once."""
+
+    def request_stop(signum, frame) -> None:
+        signal.signal(signal.SIGINT, previous)
+        print("\nstopping after this step (Ctrl+C again to quit without saving)…", file=sys.stderr)
+        control.stop()
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _sampler_options(args: argparse.Namespace) -> dict[str, object]:

@@ -33,7 +33,7 @@ def test_a_module_that_breaks_the_layers_is_caught(tmp_path):
     done = lint_imports(tmp_path)
     assert done.returncode != 0
     report = done.stdout
-    assert "The engine and the command line never load Qt or the GUI BROKEN" in report
+    assert "The engine, the sessions and the command line never load Qt or the GUI BROKEN" in report
     assert "diffusion_studio.core.schedules -> pyqtgraph" in report
     assert "Inside the engine: each module imports only those below it BROKEN" in report
     assert "diffusion_studio.core.samplers.ddim -> diffusion_studio.core.training" in report

@@ -1,20 +1,21 @@
-"""Setting up a training run, for the CLI and the app alike: a new one from settings, or one
-continued from its checkpoint."""
+"""A training run, for the CLI and the app alike: a new one from settings, or one continued from
+its checkpoint, trained with checkpoints saved on one cadence."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from diffusion_studio.core.checkpoint import STATE_FILE, Checkpoint, load_checkpoint
+from diffusion_studio.core.checkpoint import STATE_FILE, Checkpoint, load_checkpoint, save_checkpoint
 from diffusion_studio.core.data.datasets import load_dataset
 from diffusion_studio.core.errors import CheckpointError, SettingError
 from diffusion_studio.core.models.presets import NetworkSize, model_config_for
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
-from diffusion_studio.core.training import Trainer
+from diffusion_studio.core.training import Trainer, TrainProgress
 
 
 def new_run(
@@ -55,3 +56,43 @@ def report_interval(device: torch.device) -> int:
     """Steps per progress report: every step on the CPU; on a GPU every 10th, as each report waits
     for the device to finish."""
     return 1 if device.type == "cpu" else 10
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A checkpoint was written."""
+
+    folder: Path
+    step: int
+
+
+def run_training(
+    trainer: Trainer,
+    output: str | Path,
+    save_every: int,
+    *,
+    should_stop: Callable[[], bool] = lambda: False,
+    preview_every: int = 0,
+    preview_count: int = 16,
+    inference_only: bool = False,
+) -> Iterator[TrainProgress | Saved]:
+    """Train to the trainer's last step, yielding every report and every save.
+
+    The checkpoint at ``output`` is written every ``save_every`` steps and once more when the run
+    ends, finished or stopped (if it did any step). The CLI and the Training panel both train here.
+    """
+    if save_every < 1:
+        raise SettingError("save_every", f"must be at least 1 step, got {save_every}")
+    output, first_step = Path(output), trainer.step
+
+    def save() -> Saved:
+        save_checkpoint(output, trainer.checkpoint(), inference_only=inference_only)
+        return Saved(output, trainer.step)
+
+    for record in trainer.train(should_stop=should_stop, report_every=report_interval(trainer.device),
+                                preview_every=preview_every, preview_count=preview_count):
+        yield record
+        if record.step % save_every == 0 and record.step != record.total_steps:
+            yield save()
+    if trainer.step > first_step:
+        yield save()

@@ -40,7 +40,7 @@ from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import ClosedFormRenderer, show_pixels, thumbnail_icon
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
-from diffusion_studio.gui.state import StudioState
+from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.symbols import QUANTITIES
 from diffusion_studio.gui.tasks import TaskRunner
 from diffusion_studio.resources import SAMPLE_IMAGE

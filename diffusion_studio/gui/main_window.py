@@ -21,7 +21,7 @@ from diffusion_studio.gui.forward_panel import ForwardPanel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.sampling_panel import SamplingPanel
 from diffusion_studio.gui.schedule_lab import ScheduleLab
-from diffusion_studio.gui.state import NOTATIONS, StudioState
+from diffusion_studio.app.state import NOTATIONS, StudioState
 from diffusion_studio.gui.symbols import NOTATION_NAMES
 from diffusion_studio.gui.tasks import TaskRunner
 from diffusion_studio.gui.training_panel import TrainingPanel
@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(TITLE)
         self.setAcceptDrops(True)
         self.preferences = preferences or Preferences()
-        self.state = StudioState(self)
+        self.state = StudioState()
         self.tasks = TaskRunner(self)
         self.error_box: QMessageBox | None = None
 

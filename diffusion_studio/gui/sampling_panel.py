@@ -44,7 +44,7 @@ from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.sampling_worker import SamplingPreview, SamplingResult, SamplingWorker
-from diffusion_studio.gui.state import StudioState
+from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 
 VIEWS = ("x_t", "pred_x0", "pred_eps")

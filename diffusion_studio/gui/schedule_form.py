@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QS
 
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.schedules import SCHEDULE_NAMES
-from diffusion_studio.gui.state import StudioState
+from diffusion_studio.app.state import StudioState
 
 MAX_T = 10_000
 

@@ -34,7 +34,7 @@ from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_label
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
-from diffusion_studio.gui.state import StudioState
+from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.symbols import QUANTITIES, plain
 
 PLOTTED = ("beta", "alpha", "alpha_bar", "sqrt_alpha_bar", "sqrt_one_minus_alpha_bar", "log_snr")

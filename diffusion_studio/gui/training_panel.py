@@ -43,7 +43,7 @@ from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
-from diffusion_studio.gui.state import StudioState
+from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.training_worker import UPDATE_INTERVAL_S, RunInfo, TrainingJob, TrainingUpdate, TrainingWorker
 

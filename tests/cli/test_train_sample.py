@@ -90,3 +90,27 @@ def test_train_and_sample_errors_are_one_line(tmp_path, args, needle):
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], done.stderr
+
+
+def test_ctrl_c_stops_training_after_the_step_and_saves(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "roll"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "diffusion_studio", "train", "--data", "swiss_roll", "--steps", "1000000", "--batch-size", "8",
+         "--timesteps", "20", "--hidden", "16", "--device", "cpu", "--save-every", "1000000", "--output", str(out)],
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    first_line = process.stderr.readline()  # "training MLPDenoiser … from step 0 to 1000000"
+    assert "training" in first_line
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=max(deadline - time.monotonic(), 5))
+    assert process.returncode == 130, err
+    assert "stopped at step" in err
+    step = json.loads((out / "config.json").read_text())["step"]
+    assert 0 < step < 1000000 and (out / "samples.png").exists()

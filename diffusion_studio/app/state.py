@@ -1,11 +1,11 @@
-"""What the panels share, observed through signals: the schedule, the current t, the notation, the model."""
+"""What the panels share, observed through events: the schedule, the current t, the notation, the model."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from psygnal import Signal
 
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 
@@ -16,7 +16,7 @@ NOTATIONS = ("ho", "seed000")
 """Ho et al. (2020), the default, and seed 000's α^S, β^S letters (the table in DESIGN.md)."""
 
 
-class StudioState(QObject):
+class StudioState:
     """The app's shared state. Panels read it and call its setters; they never talk to each other."""
 
     scheduleChanged = Signal()  # schedule (and so T) replaced; t has been clamped to 0…T
@@ -24,8 +24,7 @@ class StudioState(QObject):
     notationChanged = Signal(str)
     modelChanged = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+    def __init__(self) -> None:
         self._schedule = NoiseSchedule(ScheduleConfig())
         self._t = self._schedule.timesteps // 4
         self._notation = NOTATIONS[0]

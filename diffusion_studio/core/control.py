@@ -1,0 +1,47 @@
+"""Pausing and stopping a long job (training, sampling) from another thread.
+
+Core generators take a ``should_stop`` callable and ask it before each step; a RunControl's
+``should_stop`` answers it, and waits there while the job is paused.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class RunControl:
+    """Thread-safe pause, resume and stop for one run; ``paused_seconds`` adds up the time held."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self.paused_seconds = 0.0
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        """End the run before its next step (a paused run wakes up to end)."""
+        self._stop.set()
+        self._running.set()
+
+    def should_stop(self) -> bool:
+        """Asked by the job before each step: blocks while paused, then says whether to end."""
+        if not self._running.is_set():
+            paused_at = time.monotonic()
+            self._running.wait()
+            self.paused_seconds += time.monotonic() - paused_at
+        return self._stop.is_set()
