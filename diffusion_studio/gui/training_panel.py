@@ -1,7 +1,8 @@
 """Training: pick data, a network and settings; watch the loss fall and the EMA model's samples form.
 
-The trainer runs in a TrainingWorker on a QThread (Ho et al. Algorithm 1 on L_simple); the panel
-only shows what its throttled signals bring, and never waits for it except when the window closes.
+The panel binds to a TrainingSession (diffusion_studio.app.training), whose Job trains in a
+GeneratorWorker on a QThread; the panel paints what the session reports and never waits for the
+worker except when the window closes.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.app.state import StudioState
+from diffusion_studio.app.training import RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
-from diffusion_studio.gui.training_worker import UPDATE_INTERVAL_S, RunInfo, TrainingJob, TrainingUpdate, TrainingWorker
+from diffusion_studio.gui.worker import GeneratorWorker
 
 DATA_CHOICES = {
     "digits": "Digits (bundled: 1,797 handwritten digits)",
@@ -60,8 +62,8 @@ PREDICTION_TIPS = {
     "x0": "x₀: the network predicts the clean data; loss ‖x₀ − x̂_θ(x_t, t)‖²",
     "v": "v = √ᾱ_t ε − √(1 − ᾱ_t) x₀ (Salimans & Ho); loss ‖v − v_θ(x_t, t)‖²",
 }
-SMOOTHING = 0.02
-"""The smoothed curve averages over this fraction of the run's reports on each side."""
+UPDATE_INTERVAL_S = 0.25
+"""At most this often a progress update crosses to the UI thread, whatever the step rate."""
 SETTINGS_KEY = "training/settings"
 FIRST_SETTINGS = {
     "training": {"steps": 5000, "batch_size": 64, "learning_rate": 5e-4, "warmup_steps": 500},
@@ -76,19 +78,6 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
     except ValueError:
         raise SettingError("network", f"expected whole numbers separated by commas, got '{text}'") from None
-
-
-def smooth(losses: np.ndarray, fraction: float = SMOOTHING) -> np.ndarray:
-    """A centred moving average of log L over k = max(1, fraction·n) reports on each side: a
-    geometric mean, which follows the middle of the noise on a log axis. Near the start the
-    window narrows to stay centred (the first point is the first loss, not an average over the
-    fall); at the live end it takes what there is."""
-    n = len(losses)
-    k = max(1, int(fraction * n))
-    sums = np.concatenate([[0.0], np.cumsum(np.log(losses))])
-    i = np.arange(n)
-    low, high = np.maximum(i - k, 0), np.minimum(i + np.minimum(k, i) + 1, n)
-    return np.exp((sums[high] - sums[low]) / (high - low))
 
 
 def default_runs_folder() -> Path:
@@ -108,18 +97,19 @@ class TrainingPanel(QWidget):
         self.state = state
         self.tasks = tasks
         self.preferences = preferences
-        self.checkpoint: Path | None = None  # the folder Continue trains on: the last run's, or one opened
-        self.run_info: RunInfo | None = None
+        self.session = TrainingSession()
         self.runner = WorkerThread(self)
         self.runner.done.connect(lambda: self._set_idle(True))
-        self._output: Path | None = None
-        self._paused = False
         self.update_interval = UPDATE_INTERVAL_S  # the worker's throttle (seconds between updates)
         self._devices_known = False
         self._saved_device = "auto"
-        self._loss_steps: list[np.ndarray] = []
-        self._loss_values: list[np.ndarray] = []
         self._build()
+        self.session.started.connect(self._on_ready)
+        self.session.progressed.connect(self._on_progress)
+        self.session.saved.connect(self._on_saved)
+        self.session.finished.connect(self._on_finished)
+        self.session.failed.connect(self._on_failed)
+        self.session.stateChanged.connect(self._on_state)
         try:
             self.apply_settings(self._stored_settings() or FIRST_SETTINGS)
         except (TypeError, ValueError):  # settings written by hand or by another version: start afresh
@@ -612,18 +602,18 @@ class TrainingPanel(QWidget):
         self.status.emit(f"{checkpoint.path.name}: step {checkpoint.step}; Continue trains it up to Steps")
 
     def _set_checkpoint(self, folder: Path, step: int) -> None:
-        self.checkpoint = folder
+        self.session.open_checkpoint(folder, step)
         self.run_label.setText(f"Checkpoint <b>{folder}</b> at step {step}")
         self.continue_button.setToolTip(f"Train {folder.name} on from step {step} up to Steps, with its own settings")
         self._set_idle(not self.running)
 
     def _sample(self) -> None:
-        if self.checkpoint is not None:
-            self.modelRequested.emit(str(self.checkpoint))
+        if self.session.checkpoint is not None:
+            self.modelRequested.emit(str(self.session.checkpoint))
 
     def export(self) -> None:
         """File ▸ Export… on this panel: the loss curve as CSV."""
-        if not self._loss_steps:
+        if not len(self.session.loss_curve()[0]):
             self.status.emit("Nothing to export yet: train first")
             return
         path, _ = QFileDialog.getSaveFileName(self, "Export the loss curve", str(Path(self.preferences.folder("export")) / "loss.csv"), "CSV (*.csv)")
@@ -632,13 +622,8 @@ class TrainingPanel(QWidget):
             self.export_loss(Path(path))
 
     def export_loss(self, path: Path) -> None:
-        from diffusion_studio.core.atomic import atomic_write
-
-        steps, losses = self.loss_curve()
-        text = "step,loss\n" + "".join(f"{s},{v:.6g}\n" for s, v in zip(steps, losses))
         try:
-            with atomic_write(path) as handle:
-                handle.write(text.encode())
+            self.session.export_loss(path)
         except DiffusionStudioError as exc:
             self.failed.emit("Export", str(exc))
         else:
@@ -663,34 +648,28 @@ class TrainingPanel(QWidget):
         name = Path(config.data).name if self.data.currentData() == "folder" else config.data
         output = Path(self.runs_folder.text().strip() or default_runs_folder()) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         channels = self.channels.currentData() or None
-        self._launch(TrainingJob(output, config, self.state.schedule.config, size, self.image_size.value(), channels,
-                                 save_every=self.save_every.value(), preview_every=self.preview_every.value()),
-                     keep_curve=False)
+        self._launch(TrainingRequest(output, config, self.state.schedule.config, size, self.image_size.value(), channels,
+                                     save_every=self.save_every.value(), preview_every=self.preview_every.value()))
 
     def continue_training(self) -> None:
         """Train the checkpoint on, up to Steps, with its own model, data and settings."""
-        if self.checkpoint is None:
+        if self.session.checkpoint is None:
             return
         config = replace(TrainConfig(), steps=self.steps.value(), device=self.device.currentData())
-        keep = self._output == self.checkpoint  # the run just shown: its curve goes on
-        self._launch(TrainingJob(self.checkpoint, config, self.state.schedule.config, NetworkSize(), resume=True,
-                                 save_every=self.save_every.value(), preview_every=self.preview_every.value()),
-                     keep_curve=keep)
+        self._launch(TrainingRequest(self.session.checkpoint, config, self.state.schedule.config, NetworkSize(), resume=True,
+                                     save_every=self.save_every.value(), preview_every=self.preview_every.value()))
 
-    def _launch(self, job: TrainingJob, keep_curve: bool) -> None:
+    def _launch(self, request: TrainingRequest) -> None:
         if self.running:
             return
         self.save_settings()
-        if not keep_curve:
+        job = self.session.start(request)
+        if not len(self.session.loss_curve()[0]):
             self._clear_plots()
-        self._output = job.output
-        self._paused = False
-        worker = TrainingWorker(job, self.update_interval)
-        worker.ready.connect(self._on_ready)
-        worker.progress.connect(self._on_progress)
-        worker.saved.connect(self._on_saved)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
+        worker = GeneratorWorker(job, self.update_interval)
+        worker.updated.connect(self.session.on_update)
+        worker.finished.connect(self.session.on_finished)
+        worker.failed.connect(self.session.on_failed)
         self.progress.setRange(0, 0)
         self.rate.setText("")
         self._set_idle(False)
@@ -698,26 +677,23 @@ class TrainingPanel(QWidget):
         self.runner.start(worker)
 
     def toggle_pause(self) -> None:
-        if not self.running:
-            return
-        self._paused = not self._paused
-        if self._paused:
-            self.runner.worker.pause()
-            self.status.emit("Paused: Resume goes on from this step")
-        else:
-            self.runner.worker.resume()
-            self.status.emit("Training…")
-        self.pause_button.setText("Resume" if self._paused else "Pause")
+        self.session.toggle_pause()
 
     def request_stop(self) -> None:
-        """Stop after the current step; the worker saves the checkpoint and reports back."""
-        if self.running:
-            self.runner.worker.stop()
-            self.status.emit("Stopping after this step…")
+        """Stop after the current step; the job saves the checkpoint and reports back."""
+        self.session.stop()
 
     def stop(self) -> None:
         """Stop and wait for the worker, which saves the checkpoint (the window is closing)."""
         self.runner.stop_and_wait()
+
+    def _on_state(self, state: str) -> None:
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        message = {"paused": "Paused: Resume goes on from this step", "stopping": "Stopping after this step…"}
+        if state in message:
+            self.status.emit(message[state])
+        elif state == "running" and self.running:
+            self.status.emit("Training…")
 
     def _set_idle(self, idle: bool) -> None:
         for widget in (self.data, self.folder, self.browse_button, self.preset, self.prediction, self.advanced_box,
@@ -727,14 +703,14 @@ class TrainingPanel(QWidget):
             widget.setEnabled(idle)
         if idle:
             self._on_data()  # enables only what the data chosen uses
-        self.continue_button.setEnabled(idle and self.checkpoint is not None)
-        self.sample_button.setEnabled(self.checkpoint is not None)
+        checkpoint = self.session.checkpoint is not None
+        self.continue_button.setEnabled(idle and checkpoint)
+        self.sample_button.setEnabled(checkpoint)
         self.pause_button.setEnabled(not idle)
         self.stop_button.setEnabled(not idle)
         self.pause_button.setText("Pause")
 
     def _clear_plots(self) -> None:
-        self._loss_steps, self._loss_values = [], []
         self.raw_curve.setData([], [])
         self.smooth_curve.setData([], [])
         self.buckets.setOpts(x=[], height=[])
@@ -742,17 +718,10 @@ class TrainingPanel(QWidget):
         self.preview_cloud.setData(pos=np.zeros((0, 2)))
         self.preview_title.setText("Samples from the EMA model appear here while training")
 
-    def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every reported (step, loss) of the run on screen."""
-        if not self._loss_steps:
-            return np.zeros(0, dtype=int), np.zeros(0)
-        return np.concatenate(self._loss_steps), np.concatenate(self._loss_values)
-
     def _on_ready(self, info: RunInfo) -> None:
-        self.run_info = info
         self.progress.setRange(0, info.total_steps)
         self.progress.setValue(info.start_step)
-        self.run_label.setText(f"{info.description} → <b>{self._output}</b>")
+        self.run_label.setText(f"{info.description} → <b>{self.session.output}</b>")
         self.previews.setCurrentIndex(0 if info.reference is None else 1)
         self.reference_cloud.setData(pos=info.reference if info.reference is not None else np.zeros((0, 2)))
         skipped = f"; skipped {len(info.skipped)} unreadable file(s), first {info.skipped[0][0]}" if info.skipped else ""
@@ -764,12 +733,10 @@ class TrainingPanel(QWidget):
         self.rate.setText(f"loss {update.losses[-1]:.4f} · {update.images_per_second:,.0f} images/s · "
                           f"ETA {clock(update.eta_seconds)}")
         self.rate.setToolTip(f"learning rate {update.learning_rate:.2e}")
-        self._loss_steps.append(update.steps)
-        self._loss_values.append(update.losses)
-        steps, losses = self.loss_curve()
+        steps, losses = self.session.loss_curve()
         self.raw_curve.setData(steps, losses)
         self.smooth_curve.setData(steps, smooth(losses))
-        width = self.run_info.timesteps / len(update.loss_by_t)
+        width = self.session.info.timesteps / len(update.loss_by_t)
         self.buckets.setOpts(x=(np.arange(len(update.loss_by_t)) + 0.5) * width, height=np.nan_to_num(update.loss_by_t),
                              width=0.9 * width)
         if update.preview is not None:
@@ -786,8 +753,7 @@ class TrainingPanel(QWidget):
 
     def _on_finished(self, step: int, stopped: bool) -> None:
         how = "Stopped" if stopped else "Finished"
-        self.status.emit(f"{how} at step {step}; saved {self._output}")
+        self.status.emit(f"{how} at step {step}; saved {self.session.output}")
 
     def _on_failed(self, message: str) -> None:
         self.failed.emit("Training", message)
-

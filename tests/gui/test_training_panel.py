@@ -10,11 +10,7 @@ import pytest
 from diffusion_studio.core.checkpoint import load_checkpoint
 from diffusion_studio.core.models import parameter_count
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for
-from diffusion_studio.core.schedules import ScheduleConfig
-from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.core.devices import available_devices
-from diffusion_studio.core.training import Trainer
-from diffusion_studio.gui.training_worker import TrainingJob, TrainingWorker
 
 from tests.gui.conftest import drop, write_image
 from tests.gui.training_run import TINY, configure
@@ -39,7 +35,7 @@ def test_training_reports_progress_and_plots_every_loss(qtbot, window, tmp_path)
     panel.start()
     assert panel.running and not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
     finish(qtbot, panel)
-    steps, losses = panel.loss_curve()
+    steps, losses = panel.session.loss_curve()
     assert steps.tolist() == list(range(1, 61))  # one report per step on the CPU, all of them plotted
     np.testing.assert_array_equal(panel.raw_curve.yData, losses)
     assert len(panel.smooth_curve.yData) == 60 and np.all(np.isfinite(losses)) and np.all(losses > 0)
@@ -48,9 +44,9 @@ def test_training_reports_progress_and_plots_every_loss(qtbot, window, tmp_path)
     assert np.isfinite(panel.buckets.opts["height"]).all() and len(panel.buckets.opts["height"]) == 10
     assert panel.preview_cloud.getData()[0].shape == (1000,)  # the 2-D preview: a cloud of EMA samples
     assert panel.preview_title.text().startswith("EMA samples at step 60")
-    checkpoint = load_checkpoint(panel.checkpoint)
+    checkpoint = load_checkpoint(panel.session.checkpoint)
     assert checkpoint.step == 60 and checkpoint.train_config.data == "swiss_roll"
-    assert panel.checkpoint.parent == tmp_path / "runs" and panel.start_button.isEnabled()
+    assert panel.session.checkpoint.parent == tmp_path / "runs" and panel.start_button.isEnabled()
 
 
 def test_the_loss_curve_exports_as_csv(qtbot, window, tmp_path):
@@ -60,7 +56,7 @@ def test_the_loss_curve_exports_as_csv(qtbot, window, tmp_path):
     finish(qtbot, panel)
     panel.export_loss(tmp_path / "loss.csv")
     table = np.loadtxt(tmp_path / "loss.csv", delimiter=",", skiprows=1)
-    steps, losses = panel.loss_curve()
+    steps, losses = panel.session.loss_curve()
     np.testing.assert_array_equal(table[:, 0], steps)
     np.testing.assert_allclose(table[:, 1], losses, rtol=1e-5)
     blocker = tmp_path / "file"
@@ -76,7 +72,7 @@ def test_image_data_trains_a_unet_and_shows_the_preview_grid(qtbot, window, tmp_
     finish(qtbot, panel)
     assert panel.previews.currentIndex() == 0
     assert panel.preview_item.image.shape[:2] == (4 * 8 + 3 * 2, 4 * 8 + 3 * 2)  # 16 samples of 8×8 in a 4×4 grid
-    assert load_checkpoint(panel.checkpoint).model_config.image_size == 8
+    assert load_checkpoint(panel.session.checkpoint).model_config.image_size == 8
 
 
 def test_stop_ends_the_run_within_a_step_and_saves_it(qtbot, window, tmp_path):
@@ -86,7 +82,7 @@ def test_stop_ends_the_run_within_a_step_and_saves_it(qtbot, window, tmp_path):
     panel.stop_button.click()
     finish(qtbot, panel, timeout=10_000)
     assert time.monotonic() - clicked < 5  # a tiny step takes milliseconds; the bound only catches a stop that is ignored
-    saved = load_checkpoint(panel.checkpoint)
+    saved = load_checkpoint(panel.session.checkpoint)
     assert 0 < saved.step < 1_000_000 and saved.step >= panel.progress.value()
     assert "Stopped at step" in window.statusBar().currentMessage()
 
@@ -111,14 +107,14 @@ def test_continue_goes_on_from_the_saved_step(qtbot, window, tmp_path):
     configure(panel, tmp_path, steps=30)
     panel.start()
     finish(qtbot, panel)
-    first = panel.checkpoint
+    first = panel.session.checkpoint
     assert panel.continue_button.isEnabled()
     panel.steps.setValue(50)
     panel.continue_button.click()
     finish(qtbot, panel)
-    steps, _ = panel.loss_curve()
+    steps, _ = panel.session.loss_curve()
     assert steps.tolist() == list(range(1, 51))  # the curve goes on where it stopped
-    assert panel.checkpoint == first and load_checkpoint(first).step == 50
+    assert panel.session.checkpoint == first and load_checkpoint(first).step == 50
 
 
 def test_a_checkpoint_opened_from_disk_fills_the_form_and_continues(qtbot, make_window, tmp_path):
@@ -127,16 +123,16 @@ def test_a_checkpoint_opened_from_disk_fills_the_form_and_continues(qtbot, make_
     configure(panel, tmp_path, data="two_moons", steps=10)
     panel.start()
     finish(qtbot, panel)
-    folder = panel.checkpoint
+    folder = panel.session.checkpoint
     other = make_window()
     other.tabs.setCurrentWidget(other.training)
     drop(other, folder)  # a checkpoint dropped on the Training panel is one to continue
-    qtbot.waitUntil(lambda: other.training.checkpoint == folder, timeout=20_000)
+    qtbot.waitUntil(lambda: other.training.session.checkpoint == folder, timeout=20_000)
     assert other.training.data.currentData() == "two_moons" and other.state.schedule.config.timesteps == 50
     other.training.steps.setValue(15)
     other.training.continue_button.click()
     finish(qtbot, other.training)
-    assert other.training.loss_curve()[0].tolist() == list(range(11, 16))
+    assert other.training.session.loss_curve()[0].tolist() == list(range(11, 16))
 
 
 def test_sample_from_it_hands_the_model_to_the_sampling_panel(qtbot, window, tmp_path):
@@ -146,13 +142,13 @@ def test_sample_from_it_hands_the_model_to_the_sampling_panel(qtbot, window, tmp
     finish(qtbot, panel)
     panel.sample_button.click()
     qtbot.waitUntil(lambda: window.state.model is not None and window.tabs.currentWidget() is window.sampling, timeout=20_000)
-    assert Path(window.state.model.source) == panel.checkpoint and window.state.model.sample_shape == (2,)
+    assert Path(window.state.model.source) == panel.session.checkpoint and window.state.model.sample_shape == (2,)
 
 
 def test_closing_the_window_mid_training_stops_and_keeps_the_checkpoint(qtbot, window, tmp_path):
     panel = window.training
     start_long_run(qtbot, panel, tmp_path)
-    output = panel._output
+    output = panel.session.output
     window.close()
     assert not panel.runner._thread or panel.runner._thread.isFinished()
     assert 0 < load_checkpoint(output).step < 1_000_000
@@ -199,39 +195,9 @@ def test_an_image_folder_trains_and_skips_broken_files(qtbot, window, tmp_path):
     panel.folder.setText(str(images))
     panel.start()
     finish(qtbot, panel)
-    assert [name for name, _ in panel.run_info.skipped] == ["broken.png"]
-    checkpoint = load_checkpoint(panel.checkpoint)
+    assert [name for name, _ in panel.session.info.skipped] == ["broken.png"]
+    checkpoint = load_checkpoint(panel.session.checkpoint)
     assert checkpoint.step == 3 and checkpoint.model_config.in_channels == 3
-
-
-def run_worker(job: TrainingJob) -> tuple[list, list]:
-    """Run a worker on this thread, collecting what it says."""
-    worker = TrainingWorker(job)
-    failures, saves = [], []
-    worker.failed.connect(failures.append)
-    worker.saved.connect(lambda folder, step: saves.append(step))
-    worker.run()
-    return failures, saves
-
-
-def test_a_diverging_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
-    config = TrainConfig(data="swiss_roll", steps=200, batch_size=16, learning_rate=1e30, warmup_steps=0, device="cpu")
-    job = TrainingJob(tmp_path / "run", config, ScheduleConfig("linear", 50), TINY, save_every=1)
-    failures, saves = run_worker(job)
-    assert len(failures) == 1 and "loss became" in failures[0]
-    assert saves and load_checkpoint(tmp_path / "run").step == saves[-1] < 200
-
-
-def test_running_out_of_gpu_memory_is_a_clear_message(tmp_path, monkeypatch):
-    import torch
-
-    def out_of_memory(self):
-        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-
-    monkeypatch.setattr(Trainer, "_train_step", out_of_memory)
-    config = TrainConfig(data="swiss_roll", steps=10, batch_size=4096, device="cpu")
-    failures, saves = run_worker(TrainingJob(tmp_path / "run", config, ScheduleConfig("linear", 50), TINY))
-    assert failures == ["out of CPU memory at batch size 4096; try a smaller batch or model"] and not saves
 
 
 def test_settings_persist_between_launches(make_window, tmp_path):
@@ -261,16 +227,6 @@ def test_devices_and_presets_show_what_this_machine_has(qtbot, window):
         assert f"{count / 1e6:.2f}M parameters" in panel.preset.itemText(i)
     panel.preset.setCurrentIndex(panel.preset.findData("small"))
     assert panel.parameters.text() == "1,623,169 parameters"  # the bundled model's size
-
-
-def test_the_smoothed_curve_follows_the_middle_of_the_noise():
-    from diffusion_studio.gui.training_panel import smooth
-
-    trend = np.exp(np.linspace(0.0, -3.0, 500))  # log L falls linearly: a centred average keeps it
-    np.testing.assert_allclose(smooth(trend)[20:-20], trend[20:-20], rtol=1e-9)
-    noisy = trend * np.exp(np.random.default_rng(0).normal(0, 0.3, 500))
-    assert np.abs(np.log(smooth(noisy) / trend)).mean() < 0.3 * np.abs(np.log(noisy / trend)).mean()
-    assert smooth(trend)[0] == trend[0]  # the start is not averaged into the fall after it
 
 
 def test_unreadable_stored_settings_fall_back_to_the_first_launch_ones(make_window, settings_file):

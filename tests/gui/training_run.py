@@ -68,7 +68,7 @@ def main(mode: str, folder: Path) -> int:
     timer.start(20)
     panel.start()
     app.exec()
-    print(json.dumps({"updates": len(updates), "step": load_checkpoint(panel._output).step}))
+    print(json.dumps({"updates": len(updates), "step": load_checkpoint(panel.session.output).step}))
     return 0
 
 

@@ -1,0 +1,270 @@
+"""The Training panel without widgets: what to train, the run's state, the loss history, the
+checkpoint that Continue trains, and the Job that trains (Ho et al. Algorithm 1 on L_simple).
+
+Every report's loss reaches the session, batched into throttled updates, so the loss history
+holds them all however fast the steps are.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from psygnal import Signal
+
+from diffusion_studio.app.jobs import Job, ShouldStop
+from diffusion_studio.core.atomic import atomic_write
+from diffusion_studio.core.control import RunControl
+from diffusion_studio.core.models.presets import NetworkSize
+from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.train_config import TrainConfig
+
+PREVIEW_COUNT = 16
+"""Samples in a preview grid; a 2-D model's preview is a cloud of POINT_PREVIEW_COUNT points."""
+POINT_PREVIEW_COUNT = 1000
+SMOOTHING = 0.02
+"""The smoothed curve averages over this fraction of the run's reports on each side."""
+STATES = ("idle", "running", "paused", "stopping")
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What to train and where to save it."""
+
+    output: Path  # the checkpoint folder, written every save_every steps and at the end
+    config: TrainConfig
+    schedule: ScheduleConfig
+    size: NetworkSize
+    image_size: int = 16  # image data is resized and cropped to this square
+    channels: int | None = None  # 1 or 3; None: as the data
+    resume: bool = False  # continue the checkpoint at output: its model, data and settings, with config.steps and .device
+    save_every: int = 500
+    preview_every: int = 200  # 0: no previews
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Sent once, when the data is loaded and the network built."""
+
+    description: str  # network, parameters, data and device in words
+    start_step: int
+    total_steps: int
+    timesteps: int  # T of the run's schedule
+    batch_size: int
+    reference: np.ndarray | None  # a 2-D set's points, drawn behind the preview cloud
+    skipped: tuple[tuple[str, str], ...] = field(default=())  # unreadable files left out of an image folder
+
+
+@dataclass(frozen=True)
+class TrainingUpdate:
+    """The reports since the last update, digested on the worker thread."""
+
+    info: RunInfo | None  # on the first update of a run
+    steps: np.ndarray  # the step of every report since the last update …
+    losses: np.ndarray  # … and its mean loss
+    step: int  # the last step reached (0 before the first report)
+    total_steps: int
+    loss_by_t: np.ndarray | None  # running mean loss for LOSS_BUCKETS equal ranges of t
+    learning_rate: float
+    images_per_second: float  # since the run started, pauses left out
+    eta_seconds: float
+    preview: np.ndarray | None  # the newest EMA preview: an H×W×C uint8 grid or N×2 points
+    preview_step: int  # the step it was drawn at
+    saved: tuple[tuple[Path, int], ...]  # checkpoints written: (folder, step)
+
+
+def smooth(losses: np.ndarray, fraction: float = SMOOTHING) -> np.ndarray:
+    """A centred moving average of log L over k = max(1, fraction·n) reports on each side: a
+    geometric mean, which follows the middle of the noise on a log axis. Near the start the
+    window narrows to stay centred (the first point is the first loss, not an average over the
+    fall); at the live end it takes what there is."""
+    n = len(losses)
+    k = max(1, int(fraction * n))
+    sums = np.concatenate([[0.0], np.cumsum(np.log(losses))])
+    i = np.arange(n)
+    low, high = np.maximum(i - k, 0), np.minimum(i + np.minimum(k, i) + 1, n)
+    return np.exp((sums[high] - sums[low]) / (high - low))
+
+
+def unique_folder(folder: Path) -> Path:
+    """``folder``, or ``folder-2``, ``folder-3`` … : the first that does not exist yet."""
+    candidate, n = folder, 1
+    while candidate.exists() or candidate.with_name(candidate.name + ".previous").exists():
+        n += 1
+        candidate = folder.with_name(f"{folder.name}-{n}")
+    return candidate
+
+
+def _training_items(request: TrainingRequest, should_stop: ShouldStop):
+    """The job's generator: build the run, say what it is, then train with checkpoints."""
+    from diffusion_studio.core.runs import continue_run, new_run, run_training
+
+    if request.resume:
+        trainer = continue_run(request.output, request.config.steps, request.config.device)
+    else:
+        trainer = new_run(request.config, request.schedule, request.size, request.image_size, request.channels)
+    dataset = trainer.dataset
+    yield RunInfo(
+        description=f"{type(trainer.model).__name__}, {trainer.parameters / 1e6:.2f}M parameters, on "
+                    f"{Path(dataset.name).name} ({len(dataset.data):,} {'images' if dataset.is_image else 'points'}), "
+                    f"{trainer.device.type.upper()}",
+        start_step=trainer.step,
+        total_steps=trainer.config.steps,
+        timesteps=trainer.schedule.timesteps,
+        batch_size=trainer.config.batch_size,
+        reference=None if dataset.is_image else dataset.data[:2000],
+        skipped=dataset.skipped,
+    )
+    yield from run_training(trainer, request.output, request.save_every, should_stop=should_stop,
+                            preview_every=request.preview_every,
+                            preview_count=PREVIEW_COUNT if dataset.is_image else POINT_PREVIEW_COUNT)
+    return trainer.step
+
+
+class _Digest:
+    """Turns a batch of RunInfo, TrainProgress and Saved items into one TrainingUpdate (worker thread).
+    Keeps the run's start, so images/s is over the whole run, pauses left out."""
+
+    def __init__(self, control: RunControl) -> None:
+        self.control = control
+        self.started = time.monotonic()
+        self.first_step = self.total_steps = self.batch_size = 0
+
+    def __call__(self, items: list) -> TrainingUpdate:
+        from diffusion_studio.core.data.images import to_uint8
+        from diffusion_studio.core.export import batch_grid
+        from diffusion_studio.core.runs import Saved
+
+        info = next((item for item in items if isinstance(item, RunInfo)), None)
+        if info is not None:
+            self.started, self.first_step, self.total_steps = time.monotonic(), info.start_step, info.total_steps
+            self.batch_size = info.batch_size
+        reports = [item for item in items if not isinstance(item, (RunInfo, Saved))]
+        last = reports[-1] if reports else None
+        step = last.step if last is not None else self.first_step
+        rate = (step - self.first_step) / max(time.monotonic() - self.started - self.control.paused_seconds, 1e-9)
+        shown = next((r for r in reversed(reports) if r.preview is not None), None)
+        preview = None
+        if shown is not None:
+            images = shown.preview.ndim == 4
+            preview = batch_grid(to_uint8(shown.preview.transpose(0, 2, 3, 1))) if images else shown.preview
+        return TrainingUpdate(
+            info=info,
+            steps=np.array([r.step for r in reports], dtype=np.int64),
+            losses=np.array([r.loss for r in reports]),
+            step=step,
+            total_steps=self.total_steps,
+            loss_by_t=last.loss_by_t if last is not None else None,
+            learning_rate=last.learning_rate if last is not None else 0.0,
+            images_per_second=rate * self.batch_size,
+            eta_seconds=(self.total_steps - step) / max(rate, 1e-9),
+            preview=preview,
+            preview_step=shown.step if shown is not None else 0,
+            saved=tuple((item.folder, item.step) for item in items if isinstance(item, Saved)),
+        )
+
+
+class TrainingSession:
+    """One run at a time: idle → running ⇄ paused → stopping → idle. The loss history of the run
+    on screen goes on when Continue trains that same run."""
+
+    stateChanged = Signal(str)  # one of STATES
+    started = Signal(object)  # RunInfo: the data is loaded and the network built
+    progressed = Signal(object)  # TrainingUpdate, once the history holds it
+    saved = Signal(str, int)  # checkpoint folder, step
+    finished = Signal(int, bool)  # the last step, whether the user stopped it
+    failed = Signal(str)
+
+    def __init__(self) -> None:
+        self.state = "idle"
+        self.checkpoint: Path | None = None  # the folder Continue trains: the last run's, or one opened
+        self.checkpoint_step = 0
+        self.output: Path | None = None  # the folder of the run on screen
+        self.info: RunInfo | None = None
+        self.last: TrainingUpdate | None = None
+        self._steps: list[np.ndarray] = []
+        self._losses: list[np.ndarray] = []
+        self._job: Job | None = None
+
+    # ---- running ------------------------------------------------------------------------------
+
+    def start(self, request: TrainingRequest) -> Job:
+        """A Job for this request; a new run goes into a folder no run has used, a continued run
+        keeps its loss history if it is the run on screen."""
+        if self.state != "idle":
+            raise RuntimeError("a run is going on")
+        if not request.resume:
+            request = replace(request, output=unique_folder(request.output))
+        if not (request.resume and request.output == self.output):
+            self._steps, self._losses, self.last, self.info = [], [], None, None
+        self.output = request.output
+        control = RunControl()
+        self._job = Job(run=lambda should_stop: _training_items(request, should_stop), digest=_Digest(control), control=control)
+        self._set_state("running")
+        return self._job
+
+    def toggle_pause(self) -> None:
+        if self.state == "running":
+            self._job.control.pause()
+            self._set_state("paused")
+        elif self.state == "paused":
+            self._job.control.resume()
+            self._set_state("running")
+
+    def stop(self) -> None:
+        """Stop after the current step; the job saves the checkpoint and finishes."""
+        if self.state in ("running", "paused"):
+            self._job.control.stop()
+            self._set_state("stopping")
+
+    def on_update(self, update: TrainingUpdate) -> None:
+        """An update from the job (on the UI thread)."""
+        if update.info is not None:
+            self.info = update.info
+            self.started.emit(update.info)
+        if len(update.steps):
+            self._steps.append(update.steps)
+            self._losses.append(update.losses)
+            self.last = update
+            self.progressed.emit(update)
+        for folder, step in update.saved:
+            self.checkpoint, self.checkpoint_step = folder, step
+            self.saved.emit(str(folder), step)
+
+    def on_finished(self, step: int) -> None:
+        stopped = self._job.control.stopped
+        self._end()
+        self.finished.emit(step, stopped)
+
+    def on_failed(self, message: str) -> None:
+        self._end()
+        self.failed.emit(message)
+
+    def _end(self) -> None:
+        self._job = None
+        self._set_state("idle")
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        self.stateChanged.emit(state)
+
+    def open_checkpoint(self, folder: Path, step: int) -> None:
+        """Make this checkpoint the one Continue trains."""
+        self.checkpoint, self.checkpoint_step = folder, step
+
+    # ---- the loss history ---------------------------------------------------------------------
+
+    def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every reported (step, loss) of the run on screen."""
+        if not self._steps:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.concatenate(self._steps), np.concatenate(self._losses)
+
+    def export_loss(self, path: Path) -> None:
+        """The loss curve as CSV (step,loss), written atomically (FileSaveError if it cannot be)."""
+        steps, losses = self.loss_curve()
+        text = "step,loss\n" + "".join(f"{s},{v:.6g}\n" for s, v in zip(steps, losses))
+        with atomic_write(path) as handle:
+            handle.write(text.encode())

@@ -1,0 +1,154 @@
+"""The Training panel's session, with no widget: its Job driven on this thread as the worker drives it."""
+
+import numpy as np
+import pytest
+
+from diffusion_studio.app.jobs import drive
+from diffusion_studio.app.training import TrainingRequest, TrainingSession, smooth, unique_folder
+from diffusion_studio.core.checkpoint import load_checkpoint
+from diffusion_studio.core.errors import DiffusionStudioError
+from diffusion_studio.core.models.presets import NetworkSize
+from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.train_config import TrainConfig
+from diffusion_studio.core.training import Trainer
+
+TINY = NetworkSize(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, hidden=32, num_layers=1)
+SCHEDULE = ScheduleConfig("linear", 50)
+
+
+def request(output, steps=30, **changes):
+    config = TrainConfig(data="swiss_roll", steps=steps, batch_size=16, learning_rate=1e-3, warmup_steps=0, device="cpu")
+    settings = {"save_every": 1000, "preview_every": 0, **changes}
+    return TrainingRequest(output, config, SCHEDULE, TINY, **settings)
+
+
+class Recorder:
+    """Every event a session emits, in order."""
+
+    def __init__(self, session):
+        self.events = []
+        for name in ("stateChanged", "started", "progressed", "saved", "finished", "failed"):
+            getattr(session, name).connect(lambda *args, name=name: self.events.append((name, args)))
+
+    def names(self, kind):
+        return [args for name, args in self.events if name == kind]
+
+
+def run(session, job, throttle_s=0.0):
+    """What GeneratorWorker does, on this thread."""
+    try:
+        session.on_finished(drive(job, session.on_update, throttle_s))
+    except DiffusionStudioError as exc:
+        session.on_failed(str(exc))
+
+
+def test_a_run_reports_every_loss_saves_and_ends_idle(tmp_path):
+    session = TrainingSession()
+    seen = Recorder(session)
+    job = session.start(request(tmp_path / "roll", steps=30, save_every=10, preview_every=15))
+    assert session.state == "running"
+    run(session, job)
+    steps, losses = session.loss_curve()
+    assert steps.tolist() == list(range(1, 31)) and np.all(losses > 0)
+    assert [step for _, step in seen.names("saved")] == [10, 20, 30]
+    assert load_checkpoint(session.checkpoint).step == 30 and session.checkpoint == tmp_path / "roll"
+    assert seen.names("finished") == [(30, False)] and session.state == "idle"
+    assert [args[0] for args in seen.names("stateChanged")] == ["running", "idle"]
+    assert session.info.total_steps == 30 and session.info.reference.shape[1] == 2
+    previews = [u.preview for (u,) in seen.names("progressed") if u.preview is not None]
+    assert previews and previews[-1].shape == (1000, 2)
+
+
+def test_the_throttle_batches_reports_without_losing_any(tmp_path):
+    session = TrainingSession()
+    seen = Recorder(session)
+    run(session, session.start(request(tmp_path / "roll", steps=40)), throttle_s=3600)
+    assert len(seen.names("started")) == 1  # the first item (RunInfo) goes at once …
+    assert len(seen.names("progressed")) == 1  # … and every report in one update at the end
+    assert session.loss_curve()[0].tolist() == list(range(1, 41))
+
+
+def test_pause_holds_the_run_and_stop_ends_it_with_a_checkpoint(tmp_path):
+    session = TrainingSession()
+    seen = Recorder(session)
+    job = session.start(request(tmp_path / "roll", steps=1_000_000))
+    items = job.run(job.control.should_stop)
+    updates = [job.digest([next(items)]) for _ in range(6)]  # RunInfo, then five reports
+    for update in updates:
+        session.on_update(update)
+    session.toggle_pause()
+    assert session.state == "paused" and job.control.paused
+    session.toggle_pause()
+    session.stop()
+    assert session.state == "stopping"
+    rest = list(items)  # the run ends before its next step and saves
+    assert [type(item).__name__ for item in rest] == ["Saved"]
+    session.on_update(job.digest(rest))
+    session.on_finished(5)
+    assert seen.names("finished") == [(5, True)] and load_checkpoint(tmp_path / "roll").step == 5
+    assert [args[0] for args in seen.names("stateChanged")] == ["running", "paused", "running", "stopping", "idle"]
+
+
+def test_a_new_run_never_writes_into_an_earlier_runs_folder(tmp_path):
+    session = TrainingSession()
+    run(session, session.start(request(tmp_path / "roll", steps=3)))
+    run(session, session.start(request(tmp_path / "roll", steps=3)))
+    assert session.output == tmp_path / "roll-2" and load_checkpoint(tmp_path / "roll").step == 3
+    assert unique_folder(tmp_path / "roll") == tmp_path / "roll-3"
+
+
+def test_continuing_the_run_on_screen_extends_its_curve(tmp_path):
+    session = TrainingSession()
+    run(session, session.start(request(tmp_path / "roll", steps=10)))
+    run(session, session.start(request(session.checkpoint, steps=15, resume=True)))
+    assert session.loss_curve()[0].tolist() == list(range(1, 16))
+    other = TrainingSession()
+    other.open_checkpoint(tmp_path / "roll", 15)
+    run(other, other.start(request(other.checkpoint, steps=20, resume=True)))
+    assert other.loss_curve()[0].tolist() == list(range(16, 21))
+
+
+def test_the_loss_curve_exports_as_csv_atomically(tmp_path):
+    session = TrainingSession()
+    run(session, session.start(request(tmp_path / "roll", steps=5)))
+    session.export_loss(tmp_path / "loss.csv")
+    lines = (tmp_path / "loss.csv").read_text().splitlines()
+    assert lines[0] == "step,loss" and [int(line.split(",")[0]) for line in lines[1:]] == [1, 2, 3, 4, 5]
+    with pytest.raises(DiffusionStudioError, match="cannot save"):
+        session.export_loss(tmp_path / "no" / "such" / "folder" / "loss.csv")
+
+
+def test_a_diverging_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
+    session = TrainingSession()
+    seen = Recorder(session)
+    diverging = request(tmp_path / "run", steps=200, save_every=1)
+    diverging = TrainingRequest(**{**diverging.__dict__, "config": TrainConfig(**{**diverging.config.__dict__, "learning_rate": 1e30})})
+    run(session, session.start(diverging))
+    (message,), = seen.names("failed")
+    saves = [step for _, step in seen.names("saved")]
+    assert "loss became" in message and session.state == "idle"
+    assert saves and load_checkpoint(tmp_path / "run").step == saves[-1] < 200
+
+
+def test_running_out_of_gpu_memory_is_a_clear_message(tmp_path, monkeypatch):
+    import torch
+
+    def out_of_memory(self):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "_train_step", out_of_memory)
+    session = TrainingSession()
+    seen = Recorder(session)
+    big = request(tmp_path / "run", steps=10)
+    big = TrainingRequest(**{**big.__dict__, "config": TrainConfig(**{**big.config.__dict__, "batch_size": 4096})})
+    run(session, session.start(big))
+    assert seen.names("failed") == [("out of CPU memory at batch size 4096; try a smaller batch or model",)]
+    assert not seen.names("saved") and not (tmp_path / "run").exists()
+
+
+def test_the_smoothed_curve_follows_the_middle_of_the_noise():
+    trend = np.exp(np.linspace(0.0, -3.0, 500))  # log L falls linearly: a centred average keeps it
+    np.testing.assert_allclose(smooth(trend)[20:-20], trend[20:-20], rtol=1e-9)
+    noisy = trend * np.exp(np.random.default_rng(0).normal(0, 0.3, 500))
+    assert np.abs(np.log(smooth(noisy) / trend)).mean() < 0.3 * np.abs(np.log(noisy / trend)).mean()
+    assert smooth(trend)[0] == trend[0]  # the start is not averaged into the fall after it
