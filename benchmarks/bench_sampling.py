@@ -36,7 +36,9 @@ def main() -> None:
     from diffusion_studio.gui.app import application
     from diffusion_studio.gui.main_window import MainWindow
     from diffusion_studio.gui.preferences import Preferences
-    from diffusion_studio.gui.sampling_worker import SamplingWorker
+    from diffusion_studio.app.sampling import SamplingSession
+    from diffusion_studio.gui.sampling_panel import PREVIEW_INTERVAL_S
+    from diffusion_studio.gui.worker import GeneratorWorker
 
     torch.set_num_threads(os.cpu_count() or 1)
     model = open_model("default")
@@ -61,13 +63,13 @@ def main() -> None:
             walls.append(time.perf_counter() - start)
         return min(walls)
 
-    # the bare loop (network + sampler step), then the panel's worker (the same, recording every
+    # the bare loop (network + sampler step), then the panel's GeneratorWorker over a SamplingSession's Job (the same, recording every
     # step and making previews), both on this thread
     bare = best_of(lambda: sum(1 for _ in SamplingRun(model, config).steps()))
     results = []
 
     def worker_run() -> None:
-        worker = SamplingWorker(model, config)
+        worker = GeneratorWorker(SamplingSession().start(model, config), PREVIEW_INTERVAL_S)
         worker.finished.connect(results.append)
         worker.run()
 
@@ -85,8 +87,8 @@ def main() -> None:
     window.state.set_model(model)
     panel = window.sampling
     window.tabs.setCurrentWidget(panel)
-    panel.set_trajectory(results[0].trajectory)
-    frames = len(panel.trajectory)
+    panel.session.set_trajectories([results[0].trajectory])
+    frames = len(panel.session.trajectory)
     start = time.perf_counter()
     for k in range(frames):
         panel.timeline.setValue(frames - 1 - k)

@@ -1,6 +1,8 @@
 """Sampling: run the reverse process from a model, record it, scrub it frame by frame, export it.
 
-Each frame shows x_t, the network's x̂_0 and ε̂ at that step (x_t = √ᾱ_t x̂_0 + √(1 − ᾱ_t) ε̂).
+The panel binds to a SamplingSession (diffusion_studio.app.sampling), which holds the recorded
+trajectories, the playhead and playback; its Job samples in a GeneratorWorker on a QThread. Each
+frame shows x_t, the network's x̂_0 and ε̂ at that step (x_t = √ᾱ_t x̂_0 + √(1 − ᾱ_t) ε̂).
 Scrubbing only displays what was recorded; nothing is recomputed.
 """
 
@@ -43,13 +45,16 @@ from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_traje
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
-from diffusion_studio.gui.sampling_worker import SamplingPreview, SamplingResult, SamplingWorker
+from diffusion_studio.gui.worker import GeneratorWorker
+from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 
 VIEWS = ("x_t", "pred_x0", "pred_eps")
 TITLES = {"x_t": "x<sub>t</sub>", "pred_x0": "predicted x<sub>0</sub>", "pred_eps": "predicted noise ε"}
 GRID_PAD = 2  # pixels between tiles, as core.export.batch_grid draws them
+PREVIEW_INTERVAL_S = 0.1
+"""At most this often a preview crosses to the UI thread, whatever the step rate."""
 
 
 @dataclass(frozen=True)
@@ -135,17 +140,22 @@ class SamplingPanel(QWidget):
         self.state = state
         self.tasks = tasks
         self.preferences = preferences
-        self.trajectory: Trajectory | None = None
-        self.final: np.ndarray | None = None
-        self.focus: int | None = None  # one enlarged sample, or None for the grid
+        self.session = SamplingSession()
         self.runner = WorkerThread(self)
         self.runner.done.connect(lambda: self._set_idle(True))
         self._reference: np.ndarray | None = None  # the training points behind a 2-D model's cloud
         self._shown_shape: tuple[int, ...] | None = None
         self._asked_for_default = False  # opened the bundled model on first show
         self.play_timer = QTimer(self)
-        self.play_timer.timeout.connect(self._on_play_tick)
+        self.play_timer.timeout.connect(self.session.tick)
         self._build()
+        self.session.previewed.connect(self._on_progress)
+        self.session.trajectoriesChanged.connect(self._on_trajectories)
+        self.session.playheadChanged.connect(self._on_playhead)
+        self.session.focusChanged.connect(lambda _: self._on_playhead(self.session.t))
+        self.session.playingChanged.connect(self._on_playing)
+        self.session.finished.connect(self.status.emit)
+        self.session.failed.connect(lambda message: self.failed.emit("Sampling", message))
         state.modelChanged.connect(self._on_model)
         self._on_model()
 
@@ -299,12 +309,12 @@ class SamplingPanel(QWidget):
             widget.valueChanged.connect(self._show_memory)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
-        self.timeline.valueChanged.connect(self._show_frame)
-        self.first_button.clicked.connect(lambda: self.timeline.setValue(0))
-        self.last_button.clicked.connect(lambda: self.timeline.setValue(self.timeline.maximum()))
-        self.back_button.clicked.connect(lambda: self.timeline.setValue(self.timeline.value() - 1))
-        self.forward_button.clicked.connect(lambda: self.timeline.setValue(self.timeline.value() + 1))
-        self.play_button.clicked.connect(self.toggle_play)
+        self.timeline.valueChanged.connect(self.session.set_frame)
+        self.first_button.clicked.connect(lambda: self.session.set_frame(0))
+        self.last_button.clicked.connect(lambda: self.session.set_frame(len(self.session.trajectory) - 1))
+        self.back_button.clicked.connect(lambda: self.session.step_frames(-1))
+        self.forward_button.clicked.connect(lambda: self.session.step_frames(1))
+        self.play_button.clicked.connect(self.session.toggle_play)
         self.fps.valueChanged.connect(lambda fps: self.play_timer.setInterval(round(1000 / fps)))
         self.gif_button.clicked.connect(self.ask_export_gif)
         self.frames_button.clicked.connect(self.ask_export_frames)
@@ -386,14 +396,14 @@ class SamplingPanel(QWidget):
             return
         try:
             config = self.config()
+            job = self.session.start(self.state.model, config)
         except SettingError as exc:
             self.failed.emit("Sampling", str(exc))
             return
-        self.stop_playing()
-        worker = SamplingWorker(self.state.model, config)
-        worker.progress.connect(self._on_progress)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
+        worker = GeneratorWorker(job, PREVIEW_INTERVAL_S)
+        worker.updated.connect(self.session.on_update)
+        worker.finished.connect(self.session.on_finished)
+        worker.failed.connect(self.session.on_failed)
         self.progress.setFormat("%v / %m steps")
         self.progress.setRange(0, config.steps or 1)
         self.progress.setValue(0)
@@ -403,22 +413,22 @@ class SamplingPanel(QWidget):
 
     def cancel(self) -> None:
         if self.running:
-            self.runner.worker.stop()
+            self.session.cancel()
             self.status.emit("Cancelling…")
 
     def stop(self) -> None:
         """Cancel and wait for the worker (the window is closing)."""
-        self.stop_playing()
+        self.session.stop_playing()
         self.runner.stop_and_wait()
 
     def _set_idle(self, idle: bool) -> None:
         self.run_button.setEnabled(idle and self.state.model is not None)
         self.cancel_button.setEnabled(not idle)
         for button in (self.gif_button, self.frames_button, self.save_button):
-            button.setEnabled(idle and self.trajectory is not None)
+            button.setEnabled(idle and self.session.trajectory is not None)
         self.load_button.setEnabled(idle)
         for widget in (self.timeline, self.first_button, self.back_button, self.play_button, self.forward_button, self.last_button):
-            widget.setEnabled(idle and self.trajectory is not None)
+            widget.setEnabled(idle and self.session.trajectory is not None)
 
     def _on_progress(self, preview: SamplingPreview) -> None:
         self.progress.setMaximum(preview.total)
@@ -426,22 +436,18 @@ class SamplingPanel(QWidget):
         self._show_arrays(preview.x_t, preview.pred_x0, preview.pred_eps, preview.t)
         self.frame_label.setText(f"sampling: step {preview.index} of {preview.total}, t = {preview.t}")
 
-    def _on_finished(self, result: SamplingResult) -> None:
-        self.final = result.final
-        self.set_trajectory(result.trajectory)
-        done = len(result.trajectory) - 1
-        self.status.emit(f"Cancelled: showing the {done} recorded frames" if result.cancelled
-                         else f"Done: {len(result.trajectory)} frames recorded")
-
-    def _on_failed(self, message: str) -> None:
-        self.failed.emit("Sampling", message)
-
     # ---- the timeline -------------------------------------------------------------------------
 
-    def set_trajectory(self, trajectory: Trajectory) -> None:
-        """Show a trajectory (just sampled, or opened from a file) at its last frame."""
-        self.trajectory = trajectory
-        self.focus = None
+    def _on_trajectories(self) -> None:
+        """New trajectories (just sampled, or opened from a file): views, schedule strip and timeline."""
+        trajectory = self.session.trajectory
+        if trajectory is None:  # nothing to show: empty views, no timeline
+            for key in VIEWS:
+                self.items[key].clear()
+                self.clouds[key].setData(pos=np.zeros((0, 2)))
+            self.frame_label.clear()
+            self._set_idle(not self.running)
+            return
         self.views.setCurrentIndex(0 if trajectory.is_image else 1)
         T = int(trajectory.metadata.get("T", int(trajectory.timesteps.max())))
         model = self.state.model
@@ -456,14 +462,16 @@ class SamplingPanel(QWidget):
             self.references[key].setData(pos=reference if reference is not None else np.zeros((0, 2)))
         with QSignalBlocker(self.timeline):
             self.timeline.setRange(0, len(trajectory) - 1)
-            self.timeline.setValue(len(trajectory) - 1)
         self._set_idle(not self.running)
-        self._show_frame(len(trajectory) - 1)
 
-    def _show_frame(self, k: int) -> None:
-        trajectory = self.trajectory
+    def _on_playhead(self, t: int) -> None:
+        """Show the frame at the playhead in every view, the timeline and the schedule strip."""
+        trajectory = self.session.trajectory
         if trajectory is None:
             return
+        k = self.session.frame()
+        with QSignalBlocker(self.timeline):
+            self.timeline.setValue(k)
         eps = trajectory.pred_eps[k] if trajectory.pred_eps is not None else None
         t = int(trajectory.timesteps[k])
         self._show_arrays(trajectory.x_t[k], trajectory.pred_x0[k], eps, t)
@@ -471,12 +479,13 @@ class SamplingPanel(QWidget):
         self.schedule_marker.setValue(t)
 
     def _show_arrays(self, x_t: np.ndarray, pred_x0: np.ndarray, pred_eps: np.ndarray | None, t: int) -> None:
+        focus = self.session.focus
         for key, batch in zip(VIEWS, (x_t, pred_x0, pred_eps)):
             if batch is None:
                 self.items[key].clear()
                 self.clouds[key].setData(pos=np.zeros((0, 2)))
             elif batch.ndim == 4:
-                show_pixels(self.items[key], batch[self.focus] if self.focus is not None and self.focus < len(batch) else batch_grid(batch))
+                show_pixels(self.items[key], batch[focus] if focus is not None and focus < len(batch) else batch_grid(batch))
             else:
                 self.clouds[key].setData(pos=batch)
         shape = self.items["x_t"].image.shape if x_t.ndim == 4 else None
@@ -492,60 +501,47 @@ class SamplingPanel(QWidget):
         x, y = self.clouds[key].getData()
         return np.stack([x, y], axis=1)
 
-    def toggle_play(self) -> None:
-        if self.play_timer.isActive():
-            self.stop_playing()
-        elif self.trajectory is not None:
-            if self.timeline.value() == self.timeline.maximum():
-                self.timeline.setValue(0)
+    def _on_playing(self, playing: bool) -> None:
+        if playing:
             self.play_timer.start(round(1000 / self.fps.value()))
-            self._show_playing(True)
-
-    def stop_playing(self) -> None:
-        self.play_timer.stop()
-        self._show_playing(False)
+        else:
+            self.play_timer.stop()
+        self._show_playing(playing)
 
     def _show_playing(self, playing: bool) -> None:
         pixmap = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
         self.play_button.setIcon(self.style().standardIcon(pixmap))
         self.play_button.setText("Pause" if playing else "Play")
 
-    def _on_play_tick(self) -> None:
-        if self.timeline.value() >= self.timeline.maximum():
-            self.stop_playing()
-        else:
-            self.timeline.setValue(self.timeline.value() + 1)
-
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """Space plays or pauses; ←/→ step; Home/End jump (the timeline slider does these too when focused)."""
-        key = event.key()
-        moves = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
-        if key == Qt.Key.Key_Space:
-            self.toggle_play()
-        elif key in moves:
-            self.timeline.setValue(self.timeline.value() + moves[key])
+        key, session = event.key(), self.session
+        if session.trajectory is None:
+            super().keyPressEvent(event)
+        elif key == Qt.Key.Key_Space:
+            session.toggle_play()
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
+            session.step_frames(1 if key == Qt.Key.Key_Right else -1)
         elif key == Qt.Key.Key_Home:
-            self.timeline.setValue(0)
+            session.set_frame(0)
         elif key == Qt.Key.Key_End:
-            self.timeline.setValue(self.timeline.maximum())
+            session.set_frame(len(session.trajectory) - 1)
         else:
             super().keyPressEvent(event)
 
     def _on_view_clicked(self, event) -> None:
         """A click on a sample enlarges it in all three views; another click brings the grid back."""
-        trajectory = self.trajectory
+        trajectory = self.session.trajectory
         if trajectory is None or not trajectory.is_image:
             return
-        if self.focus is not None:
-            self.focus = None
-        else:
-            item = next((i for i in self.items.values() if i.sceneBoundingRect().contains(event.scenePos())), None)
-            if item is None:
-                return
+        if self.session.focus is not None:
+            self.session.set_focus(None)
+            return
+        item = next((i for i in self.items.values() if i.sceneBoundingRect().contains(event.scenePos())), None)
+        if item is not None:
             point = item.mapFromScene(event.scenePos())
             _, n, h, w, _ = trajectory.x_t.shape
-            self.focus = tile_at(point.x(), point.y(), n, h, w)
-        self._show_frame(self.timeline.value())
+            self.session.set_focus(tile_at(point.x(), point.y(), n, h, w))
 
     # ---- files --------------------------------------------------------------------------------
 
@@ -560,15 +556,15 @@ class SamplingPanel(QWidget):
         self.ask_export_gif()
 
     def ask_export_gif(self) -> None:
-        if self.trajectory is None:
+        if self.session.trajectory is None:
             return
-        dialog = GifDialog(len(self.trajectory), self)
+        dialog = GifDialog(len(self.session.trajectory), self)
         if dialog.exec() and (path := self._save_path("Export GIF", "denoising.gif", "GIF (*.gif)")):
             self.export_gif(path, dialog.options())
 
     def export_gif(self, path: Path, options: GifOptions) -> None:
         """Write the GIF on a worker thread, with progress; a message when done or if it fails."""
-        trajectory, reference = self.trajectory, self._reference
+        trajectory, reference = self.session.trajectory, self._reference
 
         def write(report) -> Path:
             save_gif(options.frames(trajectory, reference), path, fps=options.fps, loop=options.loop, progress=report)
@@ -577,14 +573,14 @@ class SamplingPanel(QWidget):
         self._start_export(write, "Export GIF")
 
     def ask_export_frames(self) -> None:
-        if self.trajectory is not None:
+        if self.session.trajectory is not None:
             folder = QFileDialog.getExistingDirectory(self, "Export frames as PNGs into", self.preferences.folder("export"))
             if folder:
                 self.export_frames(Path(folder))
 
     def export_frames(self, folder: Path, options: GifOptions = GifOptions(scale=1)) -> None:
         """One PNG per frame, frame_0000.png …, as the GIF would show them."""
-        trajectory, reference = self.trajectory, self._reference
+        trajectory, reference = self.session.trajectory, self._reference
 
         def write(report) -> Path:
             frames = options.frames(trajectory, reference)
@@ -615,12 +611,12 @@ class SamplingPanel(QWidget):
         self.tasks.start(write, finished, failed, progress)
 
     def ask_save_trajectory(self) -> None:
-        if self.trajectory is not None and (path := self._save_path("Save trajectory", "trajectory.npz", "Trajectory (*.npz)")):
+        if self.session.trajectory is not None and (path := self._save_path("Save trajectory", "trajectory.npz", "Trajectory (*.npz)")):
             self.save_trajectory(path)
 
     def save_trajectory(self, path: Path) -> bool:
         try:
-            save_trajectory(self.trajectory, path)
+            save_trajectory(self.session.trajectory, path)
         except DiffusionStudioError as exc:
             self.failed.emit("Save trajectory", str(exc))
             return False
@@ -638,7 +634,6 @@ class SamplingPanel(QWidget):
         except DiffusionStudioError as exc:
             self.failed.emit("Open trajectory", str(exc))
             return False
-        self.final = None
-        self.set_trajectory(trajectory)
+        self.session.open(trajectory)
         self.status.emit(f"Opened {path.name}: {len(trajectory)} frames")
         return True

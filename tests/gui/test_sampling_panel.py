@@ -31,14 +31,14 @@ def settle(panel, sampler="ddim", steps=6, num=4, seed=3, every=1):
 
 def run_to_end(panel, qtbot):
     panel.run()
-    qtbot.waitUntil(lambda: not panel.running and panel.trajectory is not None, timeout=60000)
+    qtbot.waitUntil(lambda: not panel.running and panel.session.trajectory is not None, timeout=60000)
 
 
 def test_sampling_records_the_expected_frames_and_shows_them(panel, qtbot):
     settle(panel, steps=7, every=3)
     assert panel.memory.text().startswith(f"{recorded_frame_count(7, 3)} frames")
     run_to_end(panel, qtbot)
-    trajectory = panel.trajectory
+    trajectory = panel.session.trajectory
     assert len(trajectory) == recorded_frame_count(7, 3) == 4
     assert trajectory.x_t.shape == (4, 4, 16, 16, 1) and trajectory.pred_eps.shape == trajectory.x_t.shape
     assert panel.progress.value() == 7 and panel.timeline.maximum() == 3
@@ -77,7 +77,7 @@ def test_the_gui_and_the_cli_give_the_same_samples(panel, qtbot, tmp_path):
     out = tmp_path / "cli.npy"
     assert cli_main(["sample", "--model", "default", "--sampler", "ddpm", "--steps", "8", "--num", "3", "--seed", "11",
                      "--variance", "beta_tilde", "--device", "cpu", "--output", str(out)]) == 0
-    assert np.array_equal(np.load(out), panel.final)
+    assert np.array_equal(np.load(out), panel.session.final)
 
 
 def test_cancel_stops_quickly_and_keeps_what_was_recorded(panel, qtbot):
@@ -86,7 +86,7 @@ def test_cancel_stops_quickly_and_keeps_what_was_recorded(panel, qtbot):
     qtbot.waitUntil(lambda: panel.progress.value() >= 2, timeout=30000)
     panel.cancel()
     qtbot.waitUntil(lambda: not panel.running, timeout=3000)  # within a step or two
-    assert panel.trajectory is not None and 2 <= len(panel.trajectory) < 1001
+    assert panel.session.trajectory is not None and 2 <= len(panel.session.trajectory) < 1001
     assert panel.run_button.isEnabled()
 
 
@@ -98,7 +98,7 @@ def test_exported_gif_has_the_frames_size_and_duration_asked_for(panel, qtbot, t
         panel.export_gif(path, GifOptions(start=2, stop=11, every=3, fps=5, scale=3, labels=False))
     with Image.open(path) as gif:
         assert gif.n_frames == 4  # frames 2, 5 and 8, then 10, the last in range, always kept
-        grid = batch_grid(panel.trajectory.x_t[0])
+        grid = batch_grid(panel.session.trajectory.x_t[0])
         assert gif.size == (grid.shape[1] * 3, grid.shape[0] * 3)
         assert gif.info["duration"] == 200 and gif.info.get("loop") == 0
 
@@ -113,9 +113,10 @@ def test_frames_export_and_trajectory_round_trip(panel, qtbot, tmp_path):
     assert sorted(p.name for p in frames.iterdir()) == [f"frame_{i:04d}.png" for i in range(5)]
     assert panel.save_trajectory(tmp_path / "t.npz")
     reopened = load_trajectory(tmp_path / "t.npz")
-    assert np.array_equal(reopened.pred_eps, panel.trajectory.pred_eps)
-    panel.trajectory = None
-    assert panel.open_trajectory(tmp_path / "t.npz") and len(panel.trajectory) == 5
+    assert np.array_equal(reopened.pred_eps, panel.session.trajectory.pred_eps)
+    panel.session.set_trajectories([])
+    assert panel.open_trajectory(tmp_path / "t.npz") and len(panel.session.trajectory) == 5
+    assert panel.session.final is None and panel.timeline.value() == 4
 
 
 def test_a_cli_trajectory_opens_in_the_panel(panel, tmp_path):
@@ -123,17 +124,17 @@ def test_a_cli_trajectory_opens_in_the_panel(panel, tmp_path):
     assert cli_main(["sample", "--model", "default", "--sampler", "ddim", "--steps", "3", "--num", "2", "--device", "cpu",
                      "--output", str(tmp_path / "s.png"), "--trajectory", str(path)]) == 0
     assert panel.open_trajectory(path)
-    assert panel.timeline.maximum() == 3 and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.trajectory.x_t[-1]))
+    assert panel.timeline.maximum() == 3 and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.session.trajectory.x_t[-1]))
 
 
 def test_broken_files_and_unwritable_paths_give_a_message_and_change_nothing(panel, qtbot, tmp_path):
     settle(panel, steps=3)
     run_to_end(panel, qtbot)
-    before = panel.trajectory
+    before = panel.session.trajectory
     (tmp_path / "bad.npz").write_bytes(b"PK not a zip")
     with qtbot.waitSignal(panel.failed) as failed:
         assert not panel.open_trajectory(tmp_path / "bad.npz")
-    assert "bad.npz" in failed.args[1] and panel.trajectory is before
+    assert "bad.npz" in failed.args[1] and panel.session.trajectory is before
     with qtbot.waitSignal(panel.failed, timeout=30000) as failed:
         panel.export_gif(tmp_path / "missing" / "d.gif", GifOptions())
     assert "d.gif" in failed.args[1]
@@ -157,10 +158,10 @@ def test_clicking_a_sample_enlarges_it(window, panel, qtbot):
             return self._pos
 
     panel._on_view_clicked(Click(16 + 2 + 5, 16 + 2 + 5))  # inside the bottom-right tile of x̂_0's 2×2 grid
-    assert panel.focus == 3
-    assert np.array_equal(panel.shown_frame()[..., None], panel.trajectory.x_t[1][3])
+    assert panel.session.focus == 3
+    assert np.array_equal(panel.shown_frame()[..., None], panel.session.trajectory.x_t[1][3])
     panel._on_view_clicked(Click(5, 5))  # any click brings the grid back
-    assert panel.focus is None and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.trajectory.x_t[1]))
+    assert panel.session.focus is None and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.session.trajectory.x_t[1]))
 
 
 def test_a_two_dimensional_model_shows_a_point_cloud(window, qtbot, tmp_path):
@@ -170,7 +171,7 @@ def test_a_two_dimensional_model_shows_a_point_cloud(window, qtbot, tmp_path):
     panel = window.sampling
     settle(panel, sampler="ddpm", steps=20, num=50)
     run_to_end(panel, qtbot)
-    assert panel.views.currentIndex() == 1 and panel.trajectory.x_t.shape == (21, 50, 2)
+    assert panel.views.currentIndex() == 1 and panel.session.trajectory.x_t.shape == (21, 50, 2)
     panel.timeline.setValue(4)
-    assert np.allclose(panel.shown_frame(), panel.trajectory.x_t[4])
+    assert np.allclose(panel.shown_frame(), panel.session.trajectory.x_t[4])
     assert len(panel.references["x_t"].data) == 2000  # the training data behind the cloud

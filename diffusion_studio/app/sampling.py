@@ -1,0 +1,202 @@
+"""The Sampling panel without widgets: a run's Job, the recorded trajectories, the playhead in t,
+the enlarged sample and playback.
+
+Each frame holds x_t, the network's x̂_0 and ε̂ at that step (x_t = √ᾱ_t x̂_0 + √(1 − ᾱ_t) ε̂).
+The playhead is a timestep t, not a frame number, so trajectories of different step counts can
+be scrubbed together: each shows its frame nearest t (``Trajectory.frame_at``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from psygnal import Signal
+
+from diffusion_studio.app.jobs import Job, ShouldStop
+from diffusion_studio.core.control import RunControl
+from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
+from diffusion_studio.core.trajectory import Trajectory
+
+if TYPE_CHECKING:
+    from diffusion_studio.core.loaded_model import LoadedModel
+
+
+@dataclass(frozen=True)
+class SamplingPreview:
+    """The newest step of a running sampler, as trajectories store frames."""
+
+    index: int  # steps done
+    total: int
+    t: int
+    x_t: np.ndarray  # N×H×W×C uint8 or N×D float32
+    pred_x0: np.ndarray
+    pred_eps: np.ndarray
+
+
+@dataclass(frozen=True)
+class SamplingResult:
+    trajectory: Trajectory
+    final: np.ndarray  # the samples at full precision: N×C×H×W or N×D
+    cancelled: bool  # stopped by the user; the trajectory holds the steps done
+
+
+def _sampling_items(model: LoadedModel, config: SampleConfig, control: RunControl, should_stop: ShouldStop):
+    """The job's generator: every step, recorded on the worker's thread; returns the SamplingResult
+    (None if cancelled before the first step)."""
+    from diffusion_studio.core.sampling import SamplingRun
+    from diffusion_studio.core.trajectory import Recorder
+
+    device = next(model.network.parameters()).device
+    run = SamplingRun(model, config, device)
+    recorder = Recorder(config.record_every, run.metadata())
+    for step in run.steps(should_stop=should_stop):
+        recorder.add(step)
+        yield step
+    if recorder.final is None:
+        return None
+    return SamplingResult(recorder.trajectory(), recorder.final, control.stopped)
+
+
+def _preview(steps: list) -> SamplingPreview:
+    """The last of the steps since the last update, as stored frames (on the worker's thread)."""
+    from diffusion_studio.core.trajectory import stored_frame
+
+    step = steps[-1]
+    return SamplingPreview(step.index + 1, step.total, step.t, stored_frame(step.x_t), stored_frame(step.pred_x0),
+                           stored_frame(step.pred_eps))
+
+
+class SamplingSession:
+    """Runs one sampler at a time and holds what it recorded, with a playhead that scrubs it."""
+
+    runningChanged = Signal(bool)
+    previewed = Signal(object)  # SamplingPreview while a run goes on
+    trajectoriesChanged = Signal()  # a run ended or a file was opened: the playhead is at the result
+    playheadChanged = Signal(int)  # t
+    focusChanged = Signal(object)  # the enlarged sample's index, or None for the grid
+    playingChanged = Signal(bool)
+    finished = Signal(str)  # a run ended: what happened, in words
+    failed = Signal(str)
+
+    def __init__(self) -> None:
+        self.trajectories: list[Trajectory] = []
+        self.final: np.ndarray | None = None  # the last run's samples at full precision
+        self.t = 0
+        self.focus: int | None = None
+        self.playing = False
+        self.running = False
+        self._job: Job | None = None
+
+    @property
+    def trajectory(self) -> Trajectory | None:
+        """The trajectory the timeline follows (the first)."""
+        return self.trajectories[0] if self.trajectories else None
+
+    # ---- running ------------------------------------------------------------------------------
+
+    def start(self, model: LoadedModel, config: SampleConfig) -> Job:
+        """A Job sampling ``model`` with ``config`` (SettingError, before anything starts, if it cannot)."""
+        validate_sample_config(config)
+        if self.running:
+            raise RuntimeError("a run is going on")
+        self.stop_playing()
+        control = RunControl()
+        self._job = Job(run=lambda should_stop: _sampling_items(model, config, control, should_stop), digest=_preview,
+                        control=control)
+        self._set_running(True)
+        return self._job
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.control.stop()
+
+    def on_update(self, preview: SamplingPreview) -> None:
+        self.previewed.emit(preview)
+
+    def on_finished(self, result: SamplingResult | None) -> None:
+        self._set_running(False)
+        if result is None:
+            self.failed.emit("Cancelled before the first step")
+            return
+        self.final = result.final
+        self.set_trajectories([result.trajectory])
+        done = len(result.trajectory) - 1
+        self.finished.emit(f"Cancelled: showing the {done} recorded frames" if result.cancelled
+                           else f"Done: {len(result.trajectory)} frames recorded")
+
+    def on_failed(self, message: str) -> None:
+        self._set_running(False)
+        self.failed.emit(message)
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        if not running:
+            self._job = None
+        self.runningChanged.emit(running)
+
+    # ---- trajectories and the playhead --------------------------------------------------------
+
+    def set_trajectories(self, trajectories: list[Trajectory], final: np.ndarray | None = None) -> None:
+        """Show these (just sampled, or opened from a file), the playhead at the result."""
+        self.trajectories = list(trajectories)
+        if final is not None or not trajectories:
+            self.final = final
+        self.focus = None
+        self.t = int(self.trajectory.timesteps[-1]) if trajectories else 0
+        self.trajectoriesChanged.emit()
+        self.playheadChanged.emit(self.t)
+
+    def open(self, trajectory: Trajectory) -> None:
+        """A trajectory from a file: it has no full-precision samples."""
+        self.set_trajectories([trajectory], final=None)
+
+    def frame(self, which: int = 0) -> int:
+        """The frame of trajectory ``which`` that the playhead shows (its nearest t)."""
+        return self.trajectories[which].frame_at(self.t)
+
+    def set_t(self, t: int) -> None:
+        if t != self.t:
+            self.t = int(t)
+            self.playheadChanged.emit(self.t)
+
+    def set_frame(self, k: int) -> None:
+        """Move the playhead to frame k of the first trajectory (clamped to its frames)."""
+        if self.trajectory is not None:
+            self.set_t(int(self.trajectory.timesteps[max(0, min(k, len(self.trajectory) - 1))]))
+
+    def step_frames(self, delta: int) -> None:
+        if self.trajectory is not None:
+            self.set_frame(self.frame() + delta)
+
+    def set_focus(self, index: int | None) -> None:
+        """Enlarge one sample in every view, or None for the whole grid."""
+        if index != self.focus:
+            self.focus = index
+            self.focusChanged.emit(index)
+
+    # ---- playback -----------------------------------------------------------------------------
+
+    def toggle_play(self) -> None:
+        if self.playing:
+            self.stop_playing()
+        elif self.trajectory is not None:
+            if self.frame() == len(self.trajectory) - 1:
+                self.set_frame(0)
+            self.playing = True
+            self.playingChanged.emit(True)
+
+    def stop_playing(self) -> None:
+        if self.playing:
+            self.playing = False
+            self.playingChanged.emit(False)
+
+    def tick(self) -> None:
+        """One frame on while playing; playback stops at the last frame."""
+        if not self.playing or self.trajectory is None:
+            return
+        if self.frame() >= len(self.trajectory) - 1:
+            self.stop_playing()
+        else:
+            self.step_frames(1)

@@ -1,0 +1,117 @@
+"""The Sampling panel's session, with no widget: a run's Job, the playhead in t, playback, focus."""
+
+import numpy as np
+import pytest
+
+from diffusion_studio.app.jobs import drive
+from diffusion_studio.app.sampling import SamplingSession
+from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.loaded_model import LoadedModel
+from diffusion_studio.core.models import build_model
+from diffusion_studio.core.models.config import MLPConfig
+from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.schedules import ScheduleConfig
+
+
+@pytest.fixture(scope="module")
+def model():
+    network = build_model(MLPConfig(dim=2, hidden=16, num_layers=1)).eval()
+    return LoadedModel(network, ScheduleConfig("linear", 40), "eps", (2,), "tiny", "")
+
+
+def events(session):
+    seen = []
+    for name in ("runningChanged", "previewed", "trajectoriesChanged", "playheadChanged", "focusChanged",
+                 "playingChanged", "finished", "failed"):
+        getattr(session, name).connect(lambda *args, name=name: seen.append((name, args)))
+    return seen
+
+
+def sample(session, model, throttle_s=0.0, **config):
+    job = session.start(model, SampleConfig(**{"num": 8, **config}))
+    session.on_finished(drive(job, session.on_update, throttle_s))
+
+
+def test_a_run_previews_records_and_leaves_the_playhead_at_the_result(model):
+    session = SamplingSession()
+    seen = events(session)
+    sample(session, model, sampler="ddim", steps=10)
+    previews = [args[0] for name, args in seen if name == "previewed"]
+    assert [p.index for p in previews] == list(range(1, 11)) and previews[-1].x_t.shape == (8, 2)
+    assert len(session.trajectory) == 11 and session.final.shape == (8, 2)
+    assert session.t == 0 and session.frame() == 10 and not session.running
+    assert ("finished", ("Done: 11 frames recorded",)) in seen
+    assert [args for name, args in seen if name == "runningChanged"] == [(True,), (False,)]
+
+
+def test_cancelling_before_the_first_step_says_so(model):
+    session = SamplingSession()
+    seen = events(session)
+    job = session.start(model, SampleConfig(num=4))
+    session.cancel()
+    session.on_finished(drive(job, session.on_update, 0.0))
+    assert ("failed", ("Cancelled before the first step",)) in seen and session.trajectory is None
+    assert not session.running
+
+
+def test_a_cancelled_run_shows_the_frames_it_recorded(model):
+    session = SamplingSession()
+    job = session.start(model, SampleConfig(num=4))
+    updates = []
+
+    def cancel_after_five(preview):
+        updates.append(preview)
+        if preview.index == 5:
+            session.cancel()
+
+    result = drive(job, cancel_after_five, 0.0)
+    assert result.cancelled and len(result.trajectory) == 6  # five steps and where they got to
+    session.on_finished(result)
+    assert session.trajectory is result.trajectory and updates[-1].index == 5
+
+
+def test_impossible_settings_are_refused_before_anything_runs(model):
+    session = SamplingSession()
+    with pytest.raises(SettingError, match="eta"):
+        session.start(model, SampleConfig(sampler="ddim", options={"eta": -1.0}))
+    assert not session.running
+
+
+def test_the_playhead_is_a_timestep_shared_by_trajectories_of_any_length(model):
+    session = SamplingSession()
+    sample(session, model, sampler="ddim", steps=40)
+    fine = session.trajectory
+    sample(session, model, sampler="ddim", steps=4)
+    coarse = session.trajectory
+    session.set_trajectories([coarse, fine])
+    seen = events(session)
+    session.set_frame(1)  # the coarse run's second frame: t = 30
+    assert session.t == 30 and session.frame(0) == 1 and fine.timesteps[session.frame(1)] == 30
+    session.set_t(17)
+    assert coarse.timesteps[session.frame(0)] == 20 and fine.timesteps[session.frame(1)] == 17
+    session.step_frames(-10)
+    assert session.t == 40
+    assert [args for name, args in seen if name == "playheadChanged"] == [(30,), (17,), (40,)]
+
+
+def test_playback_walks_the_frames_and_stops_at_the_result(model):
+    session = SamplingSession()
+    sample(session, model, sampler="ddim", steps=3)
+    session.toggle_play()  # at the result: playback starts over from x_T
+    assert session.playing and session.frame() == 0
+    for _ in range(10):
+        session.tick()
+    assert not session.playing and session.frame() == 3
+    session.toggle_play()
+    session.tick()
+    session.toggle_play()
+    assert not session.playing and session.frame() == 1
+
+
+def test_focus_enlarges_one_sample(model):
+    session = SamplingSession()
+    seen = events(session)
+    session.set_focus(3)
+    session.set_focus(3)
+    session.set_focus(None)
+    assert [args for name, args in seen if name == "focusChanged"] == [(3,), (None,)]
