@@ -38,7 +38,7 @@ def main() -> None:
     from diffusion_studio.gui.preferences import Preferences
     from diffusion_studio.app.sampling import SamplingSession
     from diffusion_studio.gui.sampling_panel import PREVIEW_INTERVAL_S
-    from diffusion_studio.gui.worker import GeneratorWorker
+    from diffusion_studio.gui.tasks import GeneratorWorker
 
     torch.set_num_threads(os.cpu_count() or 1)
     model = open_model("default")

@@ -45,7 +45,6 @@ from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_traje
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
-from diffusion_studio.gui.worker import GeneratorWorker
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
@@ -400,16 +399,12 @@ class SamplingPanel(QWidget):
         except SettingError as exc:
             self.failed.emit("Sampling", str(exc))
             return
-        worker = GeneratorWorker(job, PREVIEW_INTERVAL_S)
-        worker.updated.connect(self.session.on_update)
-        worker.finished.connect(self.session.on_finished)
-        worker.failed.connect(self.session.on_failed)
         self.progress.setFormat("%v / %m steps")
         self.progress.setRange(0, config.steps or 1)
         self.progress.setValue(0)
         self._set_idle(False)
         self.status.emit(f"Sampling {config.num} with {config.sampler.upper()}, {config.steps} steps…")
-        self.runner.start(worker)
+        self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_finished, self.session.on_failed)
 
     def cancel(self) -> None:
         if self.running:

@@ -1,5 +1,6 @@
 """Background work on QThreads: one-off functions (loading images or a model, exports) through
-TaskRunner, and a panel's long-running worker (sampling, training) through WorkerThread.
+TaskRunner, and a session's Job (sampling, training) in a GeneratorWorker through WorkerThread
+(the superqt/napari pattern).
 
 Workers never touch widgets: they emit signals, and the slots they reach run on the UI thread.
 """
@@ -12,6 +13,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from diffusion_studio.app.jobs import Job, drive
 from diffusion_studio.core.errors import DiffusionStudioError
 
 
@@ -41,6 +43,32 @@ class TaskWorker(QObject):
         try:
             result = self._function(self.progress.emit) if self._reports else self._function()
         except Exception as exc:  # reported to the user; the app goes on
+            self.failed.emit(error_message(exc))
+        else:
+            self.finished.emit(result)
+
+
+class GeneratorWorker(QObject):
+    """A QObject for WorkerThread: ``run`` drives the job, sending a digested update at most every
+    ``throttle_s`` seconds; ``stop`` (from any thread) ends it before its next step."""
+
+    updated = Signal(object)  # job.digest(items since the last update)
+    finished = Signal(object)  # the job's result
+    failed = Signal(str)
+
+    def __init__(self, job: Job, throttle_s: float) -> None:
+        super().__init__()
+        self.job = job
+        self.throttle_s = throttle_s
+
+    def stop(self) -> None:
+        self.job.control.stop()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            result = drive(self.job, self.updated.emit, self.throttle_s)
+        except Exception as exc:  # reported to the user; the session goes back to idle
             self.failed.emit(error_message(exc))
         else:
             self.finished.emit(result)
@@ -130,11 +158,12 @@ def settle_heap() -> None:
 
 
 class WorkerThread(QObject):
-    """Holds one long-running worker at a time on its own QThread.
+    """Runs one session Job at a time in a GeneratorWorker on its own QThread.
 
-    The worker is a QObject with a ``run`` slot, ``finished`` and ``failed`` signals and a
-    thread-safe ``stop``. Connect its other signals before ``start``; ``done`` comes on this
-    thread once its thread has ended and both are scheduled for deletion.
+    The worker's signals reach this object's slots, which live on the UI thread, and they call the
+    session's callbacks there (a plain callable connected straight to a worker's signal would run
+    on the worker's thread). ``done`` comes once the thread has ended and both are scheduled for
+    deletion.
     """
 
     done = Signal()
@@ -143,28 +172,53 @@ class WorkerThread(QObject):
         super().__init__(parent)
         self.worker: QObject | None = None
         self._thread: QThread | None = None
+        self._callbacks: tuple[Callable[[Any], None], Callable[[Any], None], Callable[[str], None]] | None = None
 
     @property
     def running(self) -> bool:
         return self.worker is not None
 
-    def start(self, worker: QObject) -> None:
-        """Run the worker; the first start also settles the heap (torch is loaded by then)."""
+    def start(
+        self,
+        job: Job,
+        throttle_s: float,
+        on_update: Callable[[Any], None],
+        on_finished: Callable[[Any], None],
+        on_failed: Callable[[str], None],
+    ) -> None:
+        """Drive the job; its updates, result or failure reach the callbacks on this (the UI) thread.
+        The first start also settles the heap (torch is loaded by then)."""
         settle_heap()
-        self.worker, self._thread = worker, QThread()
-        worker.moveToThread(self._thread)
-        self._thread.started.connect(worker.run)
-        worker.finished.connect(self._thread.quit)
-        worker.failed.connect(self._thread.quit)
+        self._callbacks = (on_update, on_finished, on_failed)
+        self.worker, self._thread = GeneratorWorker(job, throttle_s), QThread()
+        self.worker.moveToThread(self._thread)
+        self._thread.started.connect(self.worker.run)
+        self.worker.updated.connect(self._on_updated)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.finished.connect(self._thread.quit)
+        self.worker.failed.connect(self._thread.quit)
         self._thread.finished.connect(self._ended)
         self._thread.start()
 
     def stop_and_wait(self) -> None:
-        """Ask the worker to stop and block until its thread has ended (the window is closing)."""
+        """Ask the job to stop and block until its thread has ended (the window is closing)."""
         if self.worker is not None:
             self.worker.stop()
             self._thread.quit()
             self._thread.wait()
+
+    @Slot(object)
+    def _on_updated(self, update: Any) -> None:
+        self._callbacks[0](update)
+
+    @Slot(object)
+    def _on_finished(self, result: Any) -> None:
+        self._callbacks[1](result)
+
+    @Slot(str)
+    def _on_failed(self, message: str) -> None:
+        self._callbacks[2](message)
 
     @Slot()
     def _ended(self) -> None:

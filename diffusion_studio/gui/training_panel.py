@@ -47,7 +47,6 @@ from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.app.training import RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
-from diffusion_studio.gui.worker import GeneratorWorker
 
 DATA_CHOICES = {
     "digits": "Digits (bundled: 1,797 handwritten digits)",
@@ -666,15 +665,11 @@ class TrainingPanel(QWidget):
         job = self.session.start(request)
         if not len(self.session.loss_curve()[0]):
             self._clear_plots()
-        worker = GeneratorWorker(job, self.update_interval)
-        worker.updated.connect(self.session.on_update)
-        worker.finished.connect(self.session.on_finished)
-        worker.failed.connect(self.session.on_failed)
         self.progress.setRange(0, 0)
         self.rate.setText("")
         self._set_idle(False)
         self.status.emit("Loading the data and building the network…")
-        self.runner.start(worker)
+        self.runner.start(job, self.update_interval, self.session.on_update, self.session.on_finished, self.session.on_failed)
 
     def toggle_pause(self) -> None:
         self.session.toggle_pause()

@@ -1,3 +1,5 @@
+import threading
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -37,7 +39,11 @@ def run_to_end(panel, qtbot):
 def test_sampling_records_the_expected_frames_and_shows_them(panel, qtbot):
     settle(panel, steps=7, every=3)
     assert panel.memory.text().startswith(f"{recorded_frame_count(7, 3)} frames")
+    threads = set()
+    for event in (panel.session.previewed, panel.session.trajectoriesChanged, panel.session.finished):
+        event.connect(lambda *_: threads.add(threading.current_thread()))
     run_to_end(panel, qtbot)
+    assert threads == {threading.main_thread()}  # the session, and so the widgets, only on the UI thread
     trajectory = panel.session.trajectory
     assert len(trajectory) == recorded_frame_count(7, 3) == 4
     assert trajectory.x_t.shape == (4, 4, 16, 16, 1) and trajectory.pred_eps.shape == trajectory.x_t.shape

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,9 +33,13 @@ def start_long_run(qtbot, panel, tmp_path):
 def test_training_reports_progress_and_plots_every_loss(qtbot, window, tmp_path):
     panel = window.training
     configure(panel, tmp_path, steps=60, preview_every=20, save_every=25)
+    threads = set()
+    for event in (panel.session.started, panel.session.progressed, panel.session.saved, panel.session.finished):
+        event.connect(lambda *_: threads.add(threading.current_thread()))
     panel.start()
     assert panel.running and not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
     finish(qtbot, panel)
+    assert threads == {threading.main_thread()}  # the session, and so the widgets, only on the UI thread
     steps, losses = panel.session.loss_curve()
     assert steps.tolist() == list(range(1, 61))  # one report per step on the CPU, all of them plotted
     np.testing.assert_array_equal(panel.raw_curve.yData, losses)
