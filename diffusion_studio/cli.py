@@ -33,7 +33,7 @@ from diffusion_studio.core.schedules import (
     schedule_table,
 )
 from diffusion_studio.core.train_config import DEVICES, TrainConfig
-from diffusion_studio.flags import add_setting_flags, setting_values
+from diffusion_studio.flags import add_setting_flags, int_list, setting_values
 
 PROG = "diffusion-studio"
 
@@ -43,13 +43,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got '{text}'") from None
 
 
 def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, one ε for every t. Several t give a strip, x_0 first.",
     )
     noise.add_argument("image", type=Path, help="the image x_0")
-    noise.add_argument("--t", dest="t", type=_int_list, required=True, metavar="T1[,T2,...]", help="timesteps, 0…T")
+    noise.add_argument("--t", dest="t", type=int_list, required=True, metavar="T1[,T2,...]", help="timesteps, 0…T")
     _add_schedule_options(noise)
     noise.add_argument("--seed", type=int, default=0, help="seed of ε (default: %(default)s)")
     noise.add_argument("--max-side", type=int, help="shrink the image so no side exceeds this many pixels")
@@ -120,9 +113,9 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     _add_schedule_options(train)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--base-channels", type=int, default=32, help="U-Net width of the first level (default: %(default)s)")
-    train.add_argument("--channel-mults", type=_int_list, default=[1, 2, 2], help="U-Net widths per level (default: 1,2,2)")
+    train.add_argument("--channel-mults", type=int_list, default=(1, 2, 2), help="U-Net widths per level (default: 1,2,2)")
     train.add_argument("--res-blocks", type=int, default=2, help="residual blocks per level (default: %(default)s)")
-    train.add_argument("--attention", type=_int_list, default=None, help="feature-map sizes with attention (default: half the image size)")
+    train.add_argument("--attention", type=int_list, default=None, help="feature-map sizes with attention (default: half the image size)")
     train.add_argument("--dropout", type=float, default=0.1)
     train.add_argument("--hidden", type=int, default=128, help="MLP width for 2-D data (default: %(default)s)")
     train.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps (default: %(default)s)")

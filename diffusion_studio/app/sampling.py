@@ -120,8 +120,7 @@ class SamplingSession:
         if result is None:
             self.failed.emit("Cancelled before the first step")
             return
-        self.final = result.final
-        self.set_trajectories([result.trajectory])
+        self.set_trajectories([result.trajectory], result.final)
         done = len(result.trajectory) - 1
         self.finished.emit(f"Cancelled: showing the {done} recorded frames" if result.cancelled
                            else f"Done: {len(result.trajectory)} frames recorded")
@@ -139,10 +138,10 @@ class SamplingSession:
     # ---- trajectories and the playhead --------------------------------------------------------
 
     def set_trajectories(self, trajectories: list[Trajectory], final: np.ndarray | None = None) -> None:
-        """Show these (just sampled, or opened from a file), the playhead at the result."""
+        """Show these (just sampled, or opened from a file), the playhead at the result; ``final``:
+        the samples at full precision, when a run made them here."""
         self.trajectories = list(trajectories)
-        if final is not None or not trajectories:
-            self.final = final
+        self.final = final
         self.focus = None
         self.t = int(self.trajectory.timesteps[-1]) if trajectories else 0
         self.trajectoriesChanged.emit()
@@ -150,7 +149,7 @@ class SamplingSession:
 
     def open(self, trajectory: Trajectory) -> None:
         """A trajectory from a file: it has no full-precision samples."""
-        self.set_trajectories([trajectory], final=None)
+        self.set_trajectories([trajectory])
 
     def frame(self, which: int = 0) -> int:
         """The frame of trajectory ``which`` that the playhead shows (its nearest t)."""

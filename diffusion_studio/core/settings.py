@@ -39,7 +39,6 @@ class Setting:
     step: float | None = None  # a spin box's step
     decimals: int | None = None  # digits a form shows after the point
     flag: str | None = None  # the CLI flag, when not --field-name
-    advanced: bool = False  # shown only with "Show all settings"
 
 
 def setting(default: Any, label: str, help: str, **details: Any) -> Any:

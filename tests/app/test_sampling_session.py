@@ -1,6 +1,5 @@
 """The Sampling panel's session, with no widget: a run's Job, the playhead in t, playback, focus."""
 
-import numpy as np
 import pytest
 
 from diffusion_studio.app.jobs import drive
@@ -41,6 +40,9 @@ def test_a_run_previews_records_and_leaves_the_playhead_at_the_result(model):
     assert len(session.trajectory) == 11 and session.final.shape == (8, 2)
     assert session.t == 0 and session.frame() == 10 and not session.running
     assert ("finished", ("Done: 11 frames recorded",)) in seen
+    recorded = session.trajectory
+    session.open(recorded)  # as if from a file: no full-precision samples come with it
+    assert session.final is None and session.trajectory is recorded
     assert [args for name, args in seen if name == "runningChanged"] == [(True,), (False,)]
 
 

@@ -68,18 +68,12 @@ def test_a_step_can_name_its_target_and_take_its_noise():
         DDPMSampler(schedule).step(output, 100, x_t, noise=torch.zeros(3))
 
 
-@dataclass(frozen=True)
-class _MidpointOptions:
-    pass
-
-
 class MidpointSampler(Sampler):
     """Test double: the probability-flow step taken at the midpoint, two network calls a step
     (the shape of Heun's method), with a history of the x̂_0 it produced."""
 
     name = "midpoint"
     label = "Midpoint"
-    Options = _MidpointOptions
     nfe_per_step = 2
 
     def reset(self):

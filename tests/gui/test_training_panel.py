@@ -14,7 +14,7 @@ from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_con
 from diffusion_studio.core.devices import available_devices
 
 from tests.gui.conftest import drop, write_image
-from tests.gui.training_run import TINY, configure
+from tests.gui.training_run import configure
 
 SCRIPT = Path(__file__).with_name("training_run.py")
 
