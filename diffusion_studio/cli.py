@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
@@ -19,19 +20,11 @@ from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
-from diffusion_studio.core.models.presets import NetworkSize
-from diffusion_studio.core.process import PREDICTIONS
+from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.samplers import SAMPLERS, sampler_class
 from diffusion_studio.core.settings import setting_fields
-from diffusion_studio.core.schedules import (
-    SCHEDULE_NAMES,
-    NoiseSchedule,
-    ScheduleConfig,
-    make_schedule,
-    schedule_csv,
-    schedule_table,
-)
+from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_table
 from diffusion_studio.core.train_config import DEVICES, TrainConfig
 from diffusion_studio.flags import add_setting_flags, int_list, setting_values
 
@@ -46,15 +39,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
-    defaults = ScheduleConfig()
-    parser.add_argument("--schedule", default=defaults.name, choices=SCHEDULE_NAMES, help="β schedule (default: %(default)s)")
-    parser.add_argument("--timesteps", "-T", type=int, default=defaults.timesteps, help="T, the number of steps (default: %(default)s)")
-    parser.add_argument("--beta-start", type=float, default=defaults.beta_start, help="β_1 (default: %(default)s; not used by cosine)")
-    parser.add_argument("--beta-end", type=float, default=defaults.beta_end, help="β_T (default: %(default)s; not used by cosine)")
+    add_setting_flags(parser.add_argument_group("schedule"), ScheduleConfig)
 
 
 def _schedule_from(args: argparse.Namespace) -> NoiseSchedule:
-    return make_schedule(args.schedule, args.timesteps, args.beta_start, args.beta_end)
+    return NoiseSchedule(ScheduleConfig(**setting_values(args, setting_fields(ScheduleConfig))))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,29 +86,17 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         description="Train on L_simple (Ho et al. Algorithm 1) and save a checkpoint folder; "
         "image data trains a U-Net, 2-D toy sets an MLP. Ctrl+C saves and stops.",
     )
-    train.add_argument("--data", required=True, help="digits, swiss_roll, two_moons, eight_gaussians, checkerboard, or an image folder")
-    train.add_argument("--steps", type=int, required=True, help="total training steps (a resumed run continues to this)")
     train.add_argument("--output", "-o", type=Path, required=True, help="checkpoint folder to write")
     train.add_argument("--resume", action="store_true", help="continue the checkpoint in --output (its model and schedule)")
-    train.add_argument("--device", default="auto", choices=DEVICES, help="default: %(default)s (CUDA, then MPS, then CPU)")
+    add_setting_flags(train, TrainConfig, required=("data", "steps"))
     train.add_argument("--image-size", type=int, default=16, help="images are resized and cropped to this square (default: %(default)s)")
     train.add_argument("--channels", type=int, choices=(1, 3), help="1 gray or 3 RGB (default: as the data)")
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=TrainConfig.learning_rate, help="peak learning rate (default: %(default)s)")
-    train.add_argument("--warmup", type=int, default=TrainConfig.warmup_steps, help="warm-up steps (default: %(default)s)")
-    train.add_argument("--ema-decay", type=float, default=TrainConfig.ema_decay, help="default: %(default)s")
-    train.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=True, help="bfloat16 autocast on CUDA (default: on)")
-    train.add_argument("--prediction", default="eps", choices=PREDICTIONS, help="network target (default: %(default)s)")
-    _add_schedule_options(train)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--base-channels", type=int, default=32, help="U-Net width of the first level (default: %(default)s)")
-    train.add_argument("--channel-mults", type=int_list, default=(1, 2, 2), help="U-Net widths per level (default: 1,2,2)")
-    train.add_argument("--res-blocks", type=int, default=2, help="residual blocks per level (default: %(default)s)")
-    train.add_argument("--attention", type=int_list, default=None, help="feature-map sizes with attention (default: half the image size)")
-    train.add_argument("--dropout", type=float, default=0.1)
-    train.add_argument("--hidden", type=int, default=128, help="MLP width for 2-D data (default: %(default)s)")
     train.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps (default: %(default)s)")
     train.add_argument("--inference-only", action="store_true", help="save only the EMA weights (smaller; cannot be resumed)")
+    _add_schedule_options(train)
+    network = train.add_argument_group("network", "A preset size, then any of its settings changed (the defaults shown are the small preset's)")
+    network.add_argument("--size", choices=tuple(PRESETS), default="small", help="network size preset (default: %(default)s)")
+    add_setting_flags(network, PRESETS["small"], suppress=True)
     train.set_defaults(run=run_train)
 
 
@@ -219,16 +196,8 @@ def run_train(args: argparse.Namespace) -> None:
     if args.resume:
         trainer = continue_run(args.output, args.steps, args.device)
     else:
-        config = TrainConfig(
-            data=args.data, steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
-            warmup_steps=args.warmup, ema_decay=args.ema_decay, prediction=args.prediction,
-            seed=args.seed, device=args.device, mixed_precision=args.mixed_precision,
-        )
-        size = NetworkSize(
-            base_channels=args.base_channels, channel_mults=tuple(args.channel_mults), num_res_blocks=args.res_blocks,
-            attention_resolutions=tuple(args.attention) if args.attention is not None else None,
-            dropout=args.dropout, hidden=args.hidden,
-        )
+        config = TrainConfig(**setting_values(args, setting_fields(TrainConfig)))
+        size = replace(PRESETS[args.size], **setting_values(args, setting_fields(NetworkSize)))
         trainer = new_run(config, _schedule_from(args).config, size, args.image_size, args.channels)
     config, dataset = trainer.config, trainer.dataset
     if dataset.skipped:

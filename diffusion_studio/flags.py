@@ -34,30 +34,34 @@ def add_setting_flags(
     config: type | object,
     *,
     skip: Iterable[str] = (),
+    required: Iterable[str] = (),
     defaults: dict[str, Any] | None = None,
     suppress: bool = False,
 ) -> list[SettingField]:
     """One flag per setting of ``config`` (a class, or an instance whose values are the defaults).
 
-    ``defaults`` overrides some defaults; with ``suppress`` a flag not given leaves no attribute, so
-    the caller can tell what was asked for. Returns the fields that got a flag.
+    ``required`` flags have no default; ``defaults`` overrides some defaults; with ``suppress`` a
+    flag not given leaves no attribute, so the caller can tell what was asked for. Returns the
+    fields that got a flag.
     """
-    skip, overrides, added = set(skip), defaults or {}, []
+    skip, required, overrides, added = set(skip), set(required), defaults or {}, []
     for f in setting_fields(config):
         if f.name in skip:
             continue
         default = overrides.get(f.name, getattr(config, f.name) if not isinstance(config, type) else f.default)
-        options: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS if suppress else default,
-                                   "help": _help(f, default)}
+        if f.name in required:
+            options: dict[str, Any] = {"dest": f.name, "required": True, "help": _help(f, None)}
+        else:
+            options = {"dest": f.name, "default": argparse.SUPPRESS if suppress else default, "help": _help(f, default)}
         if f.kind is bool:
             options["action"] = argparse.BooleanOptionalAction
         else:
             options["type"] = int_list if f.kind is tuple else f.kind
-            options["metavar"] = "N[,N…]" if f.kind is tuple else None
+            options["metavar"] = "N[,N…]" if f.kind is tuple else f.flags[0].lstrip("-").replace("-", "_").upper()
             if f.setting.choices is not None:
                 options["choices"] = tuple(f.setting.choices)
                 options.pop("metavar")
-        parser.add_argument(f.flag, **options)
+        parser.add_argument(*f.flags, **options)
         added.append(f)
     return added
 

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.settings import check_settings, setting
 
 COSINE_OFFSET = 0.008
 """s in Nichol & Dhariwal's cosine schedule; keeps β_1 from being vanishingly small."""
@@ -27,15 +28,28 @@ MAX_BETA = 0.999
 """Cosine β_t is clipped here so that the last steps stay well defined (ᾱ_T > 0)."""
 
 
+SCHEDULE_HELP = {
+    "linear": "β_t rises linearly from β_1 to β_T (Ho et al. 2020)",
+    "scaled_linear": "linear, with the β range scaled by 1000/T so that any T ends as noisy as T = 1000",
+    "cosine": "ᾱ_t = f(t)/f(0), f(t) = cos²(((t/T) + s)/(1 + s)·π/2), s = 0.008; β_t ≤ 0.999 (Nichol & Dhariwal)",
+    "quadratic": "√β_t rises linearly from √β_1 to √β_T (Ho et al.'s 'quad')",
+    "sigmoid": "β_t follows a sigmoid from β_1 to β_T (GeoDiff)",
+}
+"""The named schedules and what each does (BETA_FUNCTIONS below computes them)."""
+
+
 @dataclass(frozen=True)
 class ScheduleConfig:
     """What defines a schedule; saved beside a model's weights and shared by CLI and GUI."""
 
-    name: str = "linear"  # one of SCHEDULE_NAMES
-    timesteps: int = 1000  # T, the number of diffusion steps
-    beta_start: float = 1e-4  # β_1 (unused by the cosine schedule)
-    beta_end: float = 0.02  # β_T (unused by the cosine schedule)
-
+    name: str = setting("linear", "Schedule", "The β schedule: how much noise each step adds",
+                        choices={name: name for name in SCHEDULE_HELP}, choice_help=SCHEDULE_HELP, flag="--schedule")
+    timesteps: int = setting(1000, "T", "T, the number of diffusion steps: t runs 1…T, x_0 is the data", ge=1,
+                             flag=("--timesteps", "-T"))
+    beta_start: float = setting(1e-4, "β₁", "β_1, the noise variance of the first step (not used by cosine)",
+                                gt=0, lt=1, step=1e-4, decimals=5)
+    beta_end: float = setting(0.02, "β_T", "β_T, the noise variance of the last step (not used by cosine)",
+                              gt=0, lt=1, step=1e-4, decimals=5)
 
 def _linear(c: ScheduleConfig) -> np.ndarray:
     """β_t rising linearly from β_start to β_end (Ho et al.: 1e-4 → 0.02 for T = 1000)."""
@@ -86,16 +100,9 @@ SCHEDULE_NAMES: tuple[str, ...] = tuple(BETA_FUNCTIONS)
 
 def _validate(c: ScheduleConfig) -> None:
     """Raise SettingError, naming the setting, for a schedule that cannot exist."""
-    if c.name not in BETA_FUNCTIONS:
-        raise SettingError("schedule", f"unknown name '{c.name}' (choose from {', '.join(SCHEDULE_NAMES)})")
-    if isinstance(c.timesteps, bool) or not isinstance(c.timesteps, (int, np.integer)) or c.timesteps < 1:
-        raise SettingError("timesteps", f"T must be a whole number ≥ 1, got {c.timesteps!r}")
-    for setting, value in (("beta_start", c.beta_start), ("beta_end", c.beta_end)):
-        if not (isinstance(value, (int, float)) and 0.0 < value < 1.0):
-            raise SettingError(setting, f"β must lie strictly between 0 and 1, got {value!r}")
+    check_settings(c)
     if c.beta_start > c.beta_end:
         raise SettingError("beta_start", f"β_start = {c.beta_start} is larger than β_end = {c.beta_end}")
-
 
 @dataclass(frozen=True)
 class Seed000Notation:

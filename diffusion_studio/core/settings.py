@@ -36,9 +36,10 @@ class Setting:
     le: float | None = None  # value ≤ le
     lt: float | None = None  # value < lt
     choices: Mapping[str, str] | None = None  # allowed values → their labels in a form
+    choice_help: Mapping[str, str] | None = None  # allowed values → what each means (a form's item tooltips)
     step: float | None = None  # a spin box's step
     decimals: int | None = None  # digits a form shows after the point
-    flag: str | None = None  # the CLI flag, when not --field-name
+    flag: str | tuple[str, ...] | None = None  # the CLI flag (and its aliases), when not --field-name
 
 
 def setting(default: Any, label: str, help: str, **details: Any) -> Any:
@@ -59,8 +60,10 @@ class SettingField:
     default: Any
 
     @property
-    def flag(self) -> str:
-        return self.setting.flag or "--" + self.name.replace("_", "-")
+    def flags(self) -> tuple[str, ...]:
+        """The CLI flag, then its aliases: --field-name unless the Setting names others."""
+        flag = self.setting.flag or "--" + self.name.replace("_", "-")
+        return (flag,) if isinstance(flag, str) else flag
 
 
 def _resolve(annotation: Any) -> tuple[type, bool]:

@@ -2,46 +2,42 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-from diffusion_studio.core.errors import SettingError
-from diffusion_studio.core.process import PREDICTIONS
+from diffusion_studio.core.settings import setting
 
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+DEVICE_LABELS = {"auto": "Best available", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}
+DEVICES: tuple[str, ...] = tuple(DEVICE_LABELS)
+PREDICTION_LABELS = {"eps": "Noise ε", "x0": "Clean data x₀", "v": "Velocity v"}
+PREDICTION_HELP = {
+    "eps": "ε: the network predicts the noise; L_simple = ‖ε − ε_θ(x_t, t)‖² (Ho et al. eq. 14)",
+    "x0": "x₀: the network predicts the clean data; loss ‖x₀ − x̂_θ(x_t, t)‖²",
+    "v": "v = √ᾱ_t ε − √(1 − ᾱ_t) x₀ (Salimans & Ho); loss ‖v − v_θ(x_t, t)‖²",
+}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train; saved in config.json so a run can be resumed and repeated."""
 
-    data: str = "digits"  # a built-in set ("digits", "swiss_roll", …) or an image folder
-    steps: int = 10_000  # total optimizer steps (a resumed run continues towards this)
-    batch_size: int = 64
-    learning_rate: float = 2e-4  # peak AdamW learning rate (Ho et al.: 2e-4)
-    warmup_steps: int = 200  # the learning rate rises linearly over these first steps
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0  # clip the gradient's global norm to this (Ho et al.: 1)
-    ema_decay: float = 0.999  # EMA of weights: θ̄ ← d θ̄ + (1 − d) θ (Ho et al.: 0.9999)
-    prediction: str = "eps"  # what the network predicts: "eps", "x0" or "v"
-    seed: int = 0
-    device: str = "auto"  # "auto" (CUDA, then MPS, then CPU), "cpu", "cuda" or "mps"
-    mixed_precision: bool = True  # bfloat16 autocast on CUDA; ignored elsewhere
+    data: str = setting("digits", "Data", "A built-in set (digits, swiss_roll, two_moons, eight_gaussians, "
+                        "checkerboard) or a folder of images")
+    steps: int = setting(10_000, "Steps", "Total optimizer steps; a resumed run continues towards this", ge=1, step=500)
+    batch_size: int = setting(64, "Batch size", "Samples per step", ge=1, step=8)
+    learning_rate: float = setting(2e-4, "Learning rate", "Peak AdamW learning rate (Ho et al.: 2·10⁻⁴)",
+                                   gt=0, le=1, step=1e-4, decimals=6, flag="--lr")
+    warmup_steps: int = setting(200, "Warm-up steps", "The learning rate rises linearly over these first steps",
+                                ge=0, step=50, flag="--warmup")
+    weight_decay: float = setting(0.0, "Weight decay", "AdamW weight decay", ge=0, le=1, step=0.001, decimals=4)
+    grad_clip: float = setting(1.0, "Gradient clip", "Clip the gradient's global norm to this (Ho et al.: 1)",
+                               gt=0, step=0.1, decimals=2)
+    ema_decay: float = setting(0.999, "EMA decay", "EMA of the weights: θ̄ ← d θ̄ + (1 − d) θ; previews and samples "
+                               "use θ̄ (Ho et al.: 0.9999)", ge=0, lt=1, step=0.0005, decimals=5)
+    prediction: str = setting("eps", "Predicts", "What the network predicts from x_t and t; all three give the same "
+                              "samplers", choices=PREDICTION_LABELS, choice_help=PREDICTION_HELP)
+    seed: int = setting(0, "Seed", "Seeds the network's initial weights, the batches, t and ε", ge=0)
+    device: str = setting("auto", "Device", "Where to train: auto takes CUDA, then MPS, then the CPU",
+                          choices=DEVICE_LABELS)
+    mixed_precision: bool = setting(True, "bfloat16 on CUDA", "Autocast the network to bfloat16 on a GPU; the CPU "
+                                    "always uses float32")
 
-
-def validate_train_config(c: TrainConfig) -> None:
-    """Raise SettingError, naming the setting, for settings training cannot use."""
-    checks = [
-        ("steps", c.steps >= 1, "must be at least 1"),
-        ("batch_size", c.batch_size >= 1, "must be at least 1"),
-        ("learning_rate", math.isfinite(c.learning_rate) and c.learning_rate > 0, "must be a positive number"),
-        ("warmup_steps", c.warmup_steps >= 0, "cannot be negative"),
-        ("weight_decay", c.weight_decay >= 0, "cannot be negative"),
-        ("grad_clip", c.grad_clip > 0, "must be positive"),
-        ("ema_decay", 0 <= c.ema_decay < 1, "must lie in [0, 1)"),
-        ("prediction", c.prediction in PREDICTIONS, f"choose from {', '.join(PREDICTIONS)}"),
-        ("device", c.device in DEVICES, f"choose from {', '.join(DEVICES)}"),
-    ]
-    for setting, ok, reason in checks:
-        if not ok:
-            raise SettingError(setting, f"{reason}, got {getattr(c, setting)!r}")

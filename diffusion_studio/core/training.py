@@ -25,7 +25,8 @@ from diffusion_studio.core.process import q_sample, training_target
 from diffusion_studio.core.samplers import DDIMSampler
 from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
-from diffusion_studio.core.train_config import TrainConfig, validate_train_config
+from diffusion_studio.core.settings import check_settings
+from diffusion_studio.core.train_config import TrainConfig
 
 LOSS_BUCKETS = 10
 """The loss by timestep is reported for this many equal ranges of t."""
@@ -59,7 +60,7 @@ class Trainer:
         config: TrainConfig,
         dataset: Dataset,
     ) -> None:
-        validate_train_config(config)
+        check_settings(config)
         self.model_config, self.config, self.dataset = model_config, config, dataset
         self.schedule = NoiseSchedule(schedule_config)
         expected = sample_shape(model_config)

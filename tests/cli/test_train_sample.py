@@ -59,16 +59,23 @@ def test_default_model_samples_digits(tmp_path):
         assert 280 <= image.width <= 320 and image.n_frames == 11
 
 
-def test_image_folder_training_reports_skipped_files(tmp_path, capsys):
+def test_image_folder_training_reports_skipped_files_and_takes_every_setting(tmp_path, capsys):
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i in range(3):
         Image.fromarray(np.full((20, 20, 3), 60 * i, np.uint8)).save(folder / f"{i}.png")
     (folder / "bad.jpg").write_bytes(b"nope")
-    args = ["train", "--data", str(folder), "--steps", "2", "--image-size", "8", "--channel-mults", "1,2",
-            "--base-channels", "8", "--res-blocks", "1", "--device", "cpu", "--output", str(tmp_path / "m")]
+    args = ["train", "--data", str(folder), "--steps", "2", "--image-size", "8", "--size", "tiny", "--base-channels", "8",
+            "--heads", "2", "--weight-decay", "0.01", "--grad-clip", "0.5", "--lr", "1e-3", "-T", "50",
+            "--device", "cpu", "--output", str(tmp_path / "m")]
     assert main(args) == 0
     assert "skipped 1 unreadable file(s): bad.jpg" in capsys.readouterr().err
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    training, model = config["training"], config["model"]
+    assert (training["weight_decay"], training["grad_clip"], training["learning_rate"]) == (0.01, 0.5, 1e-3)
+    # the tiny preset's levels and blocks, with the width and heads given
+    assert (model["channel_mults"], model["num_res_blocks"], model["base_channels"], model["num_heads"]) == ([1, 2], 1, 8, 2)
+    assert config["schedule"]["timesteps"] == 50
 
 
 @pytest.mark.parametrize(
@@ -79,6 +86,8 @@ def test_image_folder_training_reports_skipped_files(tmp_path, capsys):
         (["train", "--data", "digits", "--steps", "5", "--save-every", "0", "-o", "m"], "save_every"),
         (["train", "--data", "digits", "--steps", "5", "--image-size", "10", "-o", "m"], "image_size"),
         (["train", "--data", "digits", "--steps", "5", "--device", "cuda", "-o", "m"], "device"),
+        (["train", "--data", "digits", "--steps", "5", "--heads", "0", "-o", "m"], "num_heads"),
+        (["train", "--data", "digits", "--steps", "5", "--ema-decay", "1", "-o", "m"], "ema_decay"),
         (["train", "--data", "digits", "--steps", "5", "--resume", "-o", "m"], "not a checkpoint folder"),
         (["sample", "--model", "nowhere", "-o", "x.png"], "not a checkpoint folder"),
         (["sample", "--model", "default", "--steps", "5000", "-o", "x.png"], "steps"),

@@ -81,7 +81,7 @@ def test_linear_endpoints_and_quadratic_midpoint():
         ({"beta_end": 1.0}, "beta_end"),
         ({"beta_start": -0.1}, "beta_start"),
         ({"beta_start": 0.05, "beta_end": 0.01}, "beta_start"),
-        ({"name": "exponential"}, "schedule"),
+        ({"name": "exponential"}, "name"),
         ({"name": "scaled_linear", "timesteps": 10, "beta_end": 0.2}, "beta_end"),
     ],
 )

@@ -8,21 +8,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diffusion_studio.core.models.config import MLPConfig, ModelConfig, UNetConfig
+from diffusion_studio.core.settings import check_settings, setting
 
 
 @dataclass(frozen=True)
 class NetworkSize:
     """How big a denoiser is, whatever the data: U-Net settings for images, MLP ones for points."""
 
-    base_channels: int = 32  # U-Net width of the first level
-    channel_mults: tuple[int, ...] = (1, 2, 2)  # U-Net width of each level, × base_channels
-    num_res_blocks: int = 2  # residual blocks per level
-    attention_resolutions: tuple[int, ...] | None = None  # feature-map sizes with attention; None: the second level's
-    dropout: float = 0.1
-    num_heads: int = 1
-    hidden: int = 128  # MLP width, for point data
-    num_layers: int = 3  # MLP residual layers
-
+    base_channels: int = setting(32, "Base width", "U-Net width of the first level (Ho et al.: 128 for CIFAR-10)",
+                                 ge=1, step=8)
+    channel_mults: tuple[int, ...] = setting((1, 2, 2), "Level widths", "U-Net widths of each level as multiples of "
+                                             "the first, e.g. 1,2,2,2; one level per entry")
+    num_res_blocks: int = setting(2, "Res blocks", "U-Net residual blocks per level", ge=1, flag="--res-blocks")
+    attention_resolutions: tuple[int, ...] | None = setting(
+        None, "Attention at", "U-Net feature-map sizes with self-attention, e.g. 8 (if none: the second level's size)",
+        flag="--attention")
+    dropout: float = setting(0.1, "Dropout", "Dropout in the U-Net's residual blocks (Ho et al.: 0.1)", ge=0, lt=1,
+                             step=0.05, decimals=2)
+    num_heads: int = setting(1, "Heads", "U-Net attention heads (Ho et al.: 1); each must divide every level's width",
+                             ge=1, flag="--heads")
+    hidden: int = setting(128, "MLP width", "MLP width of every hidden layer, for 2-D points", ge=1, step=16)
+    num_layers: int = setting(3, "MLP layers", "MLP residual layers, for 2-D points", ge=1, flag="--mlp-layers")
 
 PRESETS: dict[str, NetworkSize] = {
     "tiny": NetworkSize(base_channels=16, channel_mults=(1, 2), num_res_blocks=1, hidden=64, num_layers=2),
@@ -38,8 +44,9 @@ def model_config_for(size: NetworkSize, sample_shape: tuple[int, ...]) -> ModelC
     """The network for samples of ``sample_shape``: a U-Net for (C, S, S) images, an MLP for (D,) points.
 
     Attention defaults to the second level's feature-map size, as Ho et al. put it at 16×16 for
-    32×32 images.
+    32×32 images. SettingError for a size its settings do not allow.
     """
+    check_settings(size)
     if len(sample_shape) == 1:
         return MLPConfig(dim=sample_shape[0], hidden=size.hidden, num_layers=size.num_layers)
     channels, image_size = sample_shape[0], sample_shape[-1]
