@@ -75,10 +75,8 @@ def main() -> None:
     panel.data.setCurrentIndex(panel.data.findData("digits"))
     panel.preset.setCurrentIndex(panel.preset.findData("small"))
     panel.image_size.setValue(16)
-    panel.steps.setValue(args.steps)
-    panel.batch_size.setValue(args.batch)
-    panel.learning_rate.setValue(5e-4)
-    panel.warmup.setValue(500)
+    panel.train_form.set_values({"steps": args.steps, "batch_size": args.batch, "learning_rate": 5e-4})
+    panel.tuning_form.set_values({"warmup_steps": 500})
     panel.preview_every.setValue(0)
     panel.save_every.setValue(10 * args.steps)
     panel.runs_folder.setText(str(folder / "runs"))
@@ -122,7 +120,7 @@ def main() -> None:
         }
         return (last - first) * args.batch / (ended - started), phases
 
-    measure_latency(lambda: panel.device.count() > 1)  # the panel has looked for devices (loading torch)
+    measure_latency(lambda: panel.train_form["device"].widget.count() > 1)  # the panel has looked for devices (loading torch)
     idle_until = time.perf_counter() + 2.0
     idle = [late for _, late in measure_latency(lambda: time.perf_counter() > idle_until)]
     bare_rates, app_rates, lateness = [], [], {}

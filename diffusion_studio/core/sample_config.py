@@ -17,7 +17,8 @@ class SampleConfig:
     """How to run the reverse process."""
 
     sampler: str = setting("ddpm", "Sampler", "How each step goes from x_t to a less noisy x_s",
-                           choices={name: cls.label for name, cls in SAMPLERS.items()})
+                           choices={name: cls.label for name, cls in SAMPLERS.items()},
+                           choice_help={name: cls.summary() for name, cls in SAMPLERS.items()})
     steps: int | None = setting(None, "Steps", "Sampling steps on a subsequence of t (default: all T)", ge=1)
     spacing: str = setting("trailing", "Spacing", "Which timesteps K < T steps visit (trailing starts at T, Lin et al. 2024)",
                            choices=SPACING_LABELS)

@@ -40,11 +40,13 @@ from PySide6.QtWidgets import (
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import batch_grid, grid_columns, save_frame, save_gif, trajectory_frames
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
+from diffusion_studio.core.samplers import SAMPLERS, sampler_class
 from diffusion_studio.core.schedules import NoiseSchedule
 from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_trajectory, recorded_frame_count, save_trajectory
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
+from diffusion_studio.gui.settings_form import SettingsForm
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
@@ -54,6 +56,8 @@ TITLES = {"x_t": "x<sub>t</sub>", "pred_x0": "predicted x<sub>0</sub>", "pred_ep
 GRID_PAD = 2  # pixels between tiles, as core.export.batch_grid draws them
 PREVIEW_INTERVAL_S = 0.1
 """At most this often a preview crosses to the UI thread, whatever the step rate."""
+MAX_SAMPLES = 1024
+"""The most samples one run draws from the form (each is a grid cell, recorded at every frame)."""
 
 
 @dataclass(frozen=True)
@@ -167,34 +171,11 @@ class SamplingPanel(QWidget):
         self.default_button.setToolTip("The bundled digits U-Net (16×16 gray)")
         self.open_button = QPushButton("Open…")
         self.open_button.setToolTip("A checkpoint folder (ours or a diffusers UNet2DModel); or drop it on the window")
-        self.sampler = QComboBox()
-        self.sampler.addItem("DDPM (ancestral)", "ddpm")
-        self.sampler.addItem("DDIM", "ddim")
-        self.sampler.setToolTip("DDPM: x_{t−1} = μ_θ(x_t, t) + σ_t z (Ho et al. Alg. 2). DDIM: "
-                                "x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s − σ²) ε̂ + σ z, σ set by η (Song et al.)")
-        self.variance = QComboBox()
-        self.variance.addItem("σ²ₜ = βₜ", "beta")
-        self.variance.addItem("σ²ₜ = β̃ₜ", "beta_tilde")
-        self.variance.setToolTip("DDPM's reverse variance: β_t, or β̃_t = (1 − ᾱ_{t−1})/(1 − ᾱ_t) β_t (Ho et al. §3.2)")
-        self.eta = QDoubleSpinBox()
-        self.eta.setRange(0, 1)
-        self.eta.setSingleStep(0.1)
-        self.eta.setToolTip("DDIM η: σ_s = η √((1 − ᾱ_s)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_s); 0 is deterministic")
-        self.steps = QSpinBox()
-        self.steps.setRange(1, 10_000)
-        self.steps.setToolTip("Network calls: all T for DDPM's full chain, or fewer on a subsequence of t")
-        self.num = QSpinBox()
-        self.num.setRange(1, 256)
-        self.num.setValue(16)
-        self.num.setToolTip("Samples drawn at once, shown as a grid")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.seed.setToolTip("Seeds x_T ~ N(0, I) and every step's noise: the CLI's --seed gives the same samples")
-        self.clip = QCheckBox("Clip predicted x₀ to [−1, 1]")
-        self.clip.setChecked(True)
-        self.record_every = QSpinBox()
-        self.record_every.setRange(1, 10_000)
-        self.record_every.setToolTip("Keep every k-th step for the timeline (and always the result)")
+        self.sampler_form = SettingsForm(SampleConfig, ["sampler"])
+        self.option_forms = {name: SettingsForm(cls.Options) for name, cls in SAMPLERS.items()}
+        self.run_form = SettingsForm(SampleConfig, ["steps", "spacing", "num", "seed", "clip", "record_every"])
+        self.run_form["num"].set_maximum(MAX_SAMPLES)
+        self.run_form.set_values(SampleConfig(clip=True))
         self.memory = QLabel()
         self.memory.setToolTip("x_t, x̂_0 and ε̂ of every recorded frame, one byte per pixel")
         self.run_button = QPushButton("Run")
@@ -216,10 +197,11 @@ class SamplingPanel(QWidget):
         model_row.addWidget(self.open_button)
         form.addRow(self.model_label)
         form.addRow(model_row)
-        for label, widget in (("Sampler", self.sampler), ("Variance", self.variance), ("η", self.eta), ("Steps", self.steps),
-                              ("Samples", self.num), ("Seed", self.seed), ("", self.clip), ("Record every", self.record_every),
-                              ("", self.memory)):
-            form.addRow(label, widget)
+        form.addRow(self.sampler_form)
+        for options in self.option_forms.values():
+            form.addRow(options)
+        form.addRow(self.run_form)
+        form.addRow(self.memory)
         run_row = QHBoxLayout()
         run_row.addWidget(self.run_button)
         run_row.addWidget(self.cancel_button)
@@ -303,9 +285,8 @@ class SamplingPanel(QWidget):
 
         self.default_button.clicked.connect(lambda: self.modelRequested.emit("default"))
         self.open_button.clicked.connect(self._ask_model)
-        self.sampler.currentIndexChanged.connect(self._on_sampler)
-        for widget in (self.steps, self.num, self.record_every):
-            widget.valueChanged.connect(self._show_memory)
+        self.sampler_form.edited.connect(self._on_sampler)
+        self.run_form.edited.connect(self._show_memory)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.timeline.valueChanged.connect(self.session.set_frame)
@@ -348,9 +329,9 @@ class SamplingPanel(QWidget):
         kind = f"{shape[1]}×{shape[2]} {'gray' if shape[0] == 1 else 'RGB'}" if model.is_image else f"{shape[0]}-D points"
         self.model_label.setText(f"<b>{Path(model.source).name}</b>: {kind}, {model.prediction}-prediction, "
                                  f"{model.schedule_config.name} T = {schedule.timesteps}")
-        self.steps.setMaximum(schedule.timesteps)
+        self.run_form["steps"].set_maximum(schedule.timesteps)
         self._on_sampler()
-        self.clip.setChecked(model.is_image)
+        self.run_form.set_values({"clip": model.is_image})
         self._reference = None
         if not model.is_image and model.data:
             from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
@@ -358,20 +339,22 @@ class SamplingPanel(QWidget):
             if model.data in TOY_SETS:
                 self._reference = load_toy(model.data).data[:2000]
 
+    @property
+    def sampler(self) -> str:
+        return self.sampler_form["sampler"].value()
+
     def _on_sampler(self) -> None:
-        ddim = self.sampler.currentData() == "ddim"
-        self.variance.setEnabled(not ddim)
-        self.eta.setEnabled(ddim)
+        """Show the chosen sampler's own settings, and the steps it is usually run with."""
+        for name, options in self.option_forms.items():
+            options.setVisible(name == self.sampler)
         if self.state.model is not None:
-            self.steps.setValue(50 if ddim else self.steps.maximum())
+            steps = self.run_form["steps"]
+            steps.set_value(sampler_class(self.sampler).default_steps or steps.widget.maximum())
         self._show_memory()
 
     def config(self) -> SampleConfig:
         """The settings on screen (SettingError if they cannot be used)."""
-        sampler = self.sampler.currentData()
-        options = {"eta": self.eta.value()} if sampler == "ddim" else {"variance": self.variance.currentData()}
-        config = SampleConfig(sampler=sampler, steps=self.steps.value(), clip=self.clip.isChecked(), num=self.num.value(),
-                              seed=self.seed.value(), record_every=self.record_every.value(), options=options)
+        config = SampleConfig(sampler=self.sampler, **self.run_form.values(), options=self.option_forms[self.sampler].values())
         validate_sample_config(config)
         return config
 
@@ -380,8 +363,9 @@ class SamplingPanel(QWidget):
         if model is None:
             self.memory.clear()
             return
-        frames = recorded_frame_count(self.steps.value(), self.record_every.value())
-        size = frames * frame_bytes((self.num.value(), *model.sample_shape), model.is_image)
+        settings = self.run_form.values()
+        frames = recorded_frame_count(settings["steps"], settings["record_every"])
+        size = frames * frame_bytes((settings["num"], *model.sample_shape), model.is_image)
         self.memory.setText(f"{frames} frames ≈ {size / 1e6:.1f} MB")
 
     # ---- running ------------------------------------------------------------------------------
@@ -403,7 +387,7 @@ class SamplingPanel(QWidget):
         self.progress.setRange(0, config.steps or 1)
         self.progress.setValue(0)
         self._set_idle(False)
-        self.status.emit(f"Sampling {config.num} with {config.sampler.upper()}, {config.steps} steps…")
+        self.status.emit(f"Sampling {config.num} with {sampler_class(config.sampler).label}, {config.steps} steps…")
         self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_finished, self.session.on_failed)
 
     def cancel(self) -> None:

@@ -19,7 +19,6 @@ from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -39,11 +38,11 @@ from diffusion_studio.core.data.datasets import TOY_SETS
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for, size_of
-from diffusion_studio.core.process import PREDICTIONS
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
+from diffusion_studio.gui.settings_form import SettingsForm
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.app.training import RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
@@ -56,11 +55,6 @@ DATA_CHOICES = {
     "checkerboard": "Checkerboard (2-D points)",
     "folder": "Image folder…",
 }
-PREDICTION_TIPS = {
-    "eps": "ε: the network predicts the noise; L_simple = ‖ε − ε_θ(x_t, t)‖² (Ho et al. eq. 14)",
-    "x0": "x₀: the network predicts the clean data; loss ‖x₀ − x̂_θ(x_t, t)‖²",
-    "v": "v = √ᾱ_t ε − √(1 − ᾱ_t) x₀ (Salimans & Ho); loss ‖v − v_θ(x_t, t)‖²",
-}
 UPDATE_INTERVAL_S = 0.25
 """At most this often a progress update crosses to the UI thread, whatever the step rate."""
 SETTINGS_KEY = "training/settings"
@@ -70,13 +64,9 @@ FIRST_SETTINGS = {
     "save_every": 500,
 }
 """On first launch: the bundled model's recipe (digits, the small network), about 17 minutes on a 2-core CPU."""
-
-
-def _int_tuple(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
-    except ValueError:
-        raise SettingError("network", f"expected whole numbers separated by commas, got '{text}'") from None
+UNET_SETTINGS = ("base_channels", "channel_mults", "num_res_blocks", "attention_resolutions", "dropout", "num_heads")
+MLP_SETTINGS = ("hidden", "num_layers")
+"""The NetworkSize settings that image data (a U-Net) and point data (an MLP) use."""
 
 
 def default_runs_folder() -> Path:
@@ -125,15 +115,6 @@ class TrainingPanel(QWidget):
         box.setToolTip(tip)
         return box
 
-    @staticmethod
-    def _real(low: float, high: float, decimals: int, step: float, tip: str) -> QDoubleSpinBox:
-        box = QDoubleSpinBox()
-        box.setRange(low, high)
-        box.setDecimals(decimals)
-        box.setSingleStep(step)
-        box.setToolTip(tip)
-        return box
-
     def _build(self) -> None:
         # data
         self.data = QComboBox()
@@ -165,54 +146,26 @@ class TrainingPanel(QWidget):
         self.preset.setToolTip("Network sizes: a U-Net for images, an MLP for 2-D points. Large is Ho et al.'s CIFAR-10 network")
         self.parameters = QLabel()
         self.parameters.setToolTip("Trainable parameters of the network these settings build")
-        self.prediction = QComboBox()
-        for key in PREDICTIONS:
-            self.prediction.addItem({"eps": "Noise ε", "x0": "Clean data x₀", "v": "Velocity v"}[key], key)
-            self.prediction.setItemData(self.prediction.count() - 1, PREDICTION_TIPS[key], Qt.ItemDataRole.ToolTipRole)
-        self.prediction.setToolTip("What the network predicts from x_t and t; all three give the same samplers")
+        self.prediction_form = SettingsForm(TrainConfig, ["prediction"])
         self.advanced = QCheckBox("Show all settings")
-        self.base_channels = self._spin(1, 512, "U-Net width of the first level (Ho et al.: 128 for CIFAR-10)")
-        self.channel_mults = QLineEdit()
-        self.channel_mults.setToolTip("U-Net widths of each level as multiples of the first, e.g. 1,2,2,2; one level per entry")
-        self.res_blocks = self._spin(1, 8, "Residual blocks per level")
-        self.attention = QLineEdit()
-        self.attention.setPlaceholderText("auto")
-        self.attention.setToolTip("Feature-map sizes with self-attention, e.g. 8; empty: the second level's size")
-        self.dropout = self._real(0, 0.9, 2, 0.05, "Dropout in the residual blocks (Ho et al.: 0.1)")
-        self.heads = self._spin(1, 16, "Attention heads")
-        self.hidden = self._spin(8, 4096, "MLP width, for 2-D points", 16)
-        self.layers = self._spin(1, 16, "MLP residual layers, for 2-D points")
-        self.warmup = self._spin(0, 100_000, "The learning rate rises linearly over these first steps", 50)
-        self.weight_decay = self._real(0, 1, 4, 0.001, "AdamW weight decay")
-        self.grad_clip = self._real(0.01, 100, 2, 0.1, "Clip the gradient's global norm to this (Ho et al.: 1)")
-        self.mixed_precision = QCheckBox("bfloat16 on CUDA")
-        self.mixed_precision.setToolTip("Autocast the network to bfloat16 on a GPU; the CPU always uses float32")
+        self.size_form = SettingsForm(NetworkSize)
+        self.tuning_form = SettingsForm(TrainConfig, ["warmup_steps", "weight_decay", "grad_clip", "mixed_precision"])
         network_box = QGroupBox("Network")
         network_form = QFormLayout(network_box)
         network_form.addRow("Size", self.preset)
         network_form.addRow("", self.parameters)
-        network_form.addRow("Predicts", self.prediction)
+        network_form.addRow(self.prediction_form)
         network_form.addRow(self.advanced)
         self.advanced_box = QWidget()
-        advanced_form = QFormLayout(self.advanced_box)
-        advanced_form.setContentsMargins(0, 0, 0, 0)
-        for label, widget in (("Base width", self.base_channels), ("Level widths", self.channel_mults),
-                              ("Res blocks", self.res_blocks), ("Attention at", self.attention), ("Dropout", self.dropout),
-                              ("Heads", self.heads), ("MLP width", self.hidden), ("MLP layers", self.layers),
-                              ("Warm-up steps", self.warmup), ("Weight decay", self.weight_decay),
-                              ("Gradient clip", self.grad_clip), ("", self.mixed_precision)):
-            advanced_form.addRow(label, widget)
+        advanced_layout = QVBoxLayout(self.advanced_box)
+        advanced_layout.setContentsMargins(0, 0, 0, 0)
+        advanced_layout.addWidget(self.size_form)
+        advanced_layout.addWidget(self.tuning_form)
         network_form.addRow(self.advanced_box)
 
         # training
-        self.steps = self._spin(1, 10_000_000, "Total optimizer steps; Continue trains an existing checkpoint up to this", 500)
-        self.batch_size = self._spin(1, 4096, "Samples per step", 8)
-        self.learning_rate = self._real(1e-6, 1.0, 6, 1e-4, "Peak AdamW learning rate (Ho et al.: 2·10⁻⁴)")
-        self.ema_decay = self._real(0, 0.99999, 5, 0.0005, "EMA of the weights: θ̄ ← d θ̄ + (1 − d) θ; previews and samples use θ̄")
-        self.seed = self._spin(0, 2**31 - 1, "Seeds the network's initial weights, the batches, t and ε")
-        self.device = QComboBox()
-        self.device.addItem("Best available", "auto")
-        self.device.setToolTip("Where to train: only the devices found on this machine are listed")
+        self.train_form = SettingsForm(TrainConfig, ["steps", "batch_size", "learning_rate", "ema_decay", "seed", "device"])
+        self.train_form["device"].set_choices({"auto": "Best available"})  # until the devices on this machine are known
         self.preview_every = self._spin(0, 1_000_000, "Draw samples from the EMA model every N steps (20 DDIM steps); 0: never", 50)
         self.save_every = self._spin(1, 1_000_000, "Write the checkpoint every N steps (and always at the end or on Stop)", 100)
         self.runs_folder = QLineEdit()
@@ -221,15 +174,14 @@ class TrainingPanel(QWidget):
         self.runs_button.setMaximumWidth(32)
         self.runs_button.setToolTip("Choose the folder for runs")
         train_box = QGroupBox("Training")
-        train_form = QFormLayout(train_box)
+        train_layout = QVBoxLayout(train_box)
+        train_layout.addWidget(self.train_form)
         runs_row = QHBoxLayout()
         runs_row.addWidget(self.runs_folder, 1)
         runs_row.addWidget(self.runs_button)
-        for label, widget in (("Steps", self.steps), ("Batch size", self.batch_size), ("Learning rate", self.learning_rate),
-                              ("EMA decay", self.ema_decay), ("Seed", self.seed), ("Device", self.device),
-                              ("Preview every", self.preview_every), ("Save every", self.save_every)):
-            train_form.addRow(label, widget)
-        train_form.addRow("Runs folder", runs_row)
+        self.train_form.add_row("Preview every", self.preview_every)
+        self.train_form.add_row("Save every", self.save_every)
+        self.train_form.add_row("Runs folder", runs_row)
 
         settings = QWidget()
         settings_layout = QVBoxLayout(settings)
@@ -328,10 +280,7 @@ class TrainingPanel(QWidget):
         self.runs_button.clicked.connect(self._ask_runs_folder)
         self.preset.currentIndexChanged.connect(self._on_preset)
         self.advanced.toggled.connect(self.advanced_box.setVisible)
-        for widget in (self.base_channels, self.res_blocks, self.heads, self.hidden, self.layers, self.dropout):
-            widget.valueChanged.connect(self._on_size_edited)
-        for line in (self.channel_mults, self.attention):
-            line.editingFinished.connect(self._on_size_edited)
+        self.size_form.edited.connect(self._on_size_edited)
         for widget in (self.image_size, self.channels):
             signal = widget.valueChanged if isinstance(widget, QSpinBox) else widget.currentIndexChanged
             signal.connect(self._show_parameters)
@@ -346,37 +295,15 @@ class TrainingPanel(QWidget):
 
     def network_size(self) -> NetworkSize:
         """The network settings on screen (SettingError if a list cannot be read)."""
-        attention = self.attention.text().strip()
-        return NetworkSize(
-            base_channels=self.base_channels.value(),
-            channel_mults=_int_tuple(self.channel_mults.text()),
-            num_res_blocks=self.res_blocks.value(),
-            attention_resolutions=_int_tuple(attention) if attention else None,
-            dropout=self.dropout.value(),
-            num_heads=self.heads.value(),
-            hidden=self.hidden.value(),
-            num_layers=self.layers.value(),
-        )
+        return NetworkSize(**self.size_form.values())
 
     def _data_source(self) -> str:
         key = self.data.currentData()
         return self.folder.text().strip() if key == "folder" else key
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            data=self._data_source(),
-            steps=self.steps.value(),
-            batch_size=self.batch_size.value(),
-            learning_rate=self.learning_rate.value(),
-            warmup_steps=self.warmup.value(),
-            weight_decay=self.weight_decay.value(),
-            grad_clip=self.grad_clip.value(),
-            ema_decay=self.ema_decay.value(),
-            prediction=self.prediction.currentData(),
-            seed=self.seed.value(),
-            device=self.device.currentData(),
-            mixed_precision=self.mixed_precision.isChecked(),
-        )
+        return TrainConfig(data=self._data_source(), **self.prediction_form.values(), **self.tuning_form.values(),
+                           **self.train_form.values())
 
     def settings(self) -> dict:
         """Everything on the form, as JSON-ready values (what the next launch restores)."""
@@ -426,35 +353,24 @@ class TrainingPanel(QWidget):
         self._show_size(size)
         self.advanced.setChecked(bool(stored.get("advanced", False)))
         self.advanced_box.setVisible(self.advanced.isChecked())
-        self.prediction.setCurrentIndex(max(self.prediction.findData(train.prediction), 0))
-        for box, value in ((self.steps, train.steps), (self.batch_size, train.batch_size), (self.learning_rate, train.learning_rate),
-                           (self.ema_decay, train.ema_decay), (self.seed, train.seed), (self.warmup, train.warmup_steps),
-                           (self.weight_decay, train.weight_decay), (self.grad_clip, train.grad_clip),
-                           (self.preview_every, stored.get("preview_every", 200)), (self.save_every, stored.get("save_every", 500))):
-            box.setValue(value)
-        self.mixed_precision.setChecked(train.mixed_precision)
         self._saved_device = train.device
+        for form in (self.prediction_form, self.tuning_form, self.train_form):
+            form.set_values(replace(train, device="auto"))
         self._select_device()
+        self.preview_every.setValue(stored.get("preview_every", 200))
+        self.save_every.setValue(stored.get("save_every", 500))
         self.runs_folder.setText(str(stored.get("runs_folder") or default_runs_folder()))
         self._on_data()
 
     def _show_size(self, size: NetworkSize) -> None:
         """Put a network size on the form, and name its preset if it is one."""
-        widgets = (self.base_channels, self.res_blocks, self.heads, self.hidden, self.layers, self.dropout,
-                   self.channel_mults, self.attention, self.preset)
-        blockers = [QSignalBlocker(w) for w in widgets]
-        self.base_channels.setValue(size.base_channels)
-        self.res_blocks.setValue(size.num_res_blocks)
-        self.heads.setValue(size.num_heads)
-        self.hidden.setValue(size.hidden)
-        self.layers.setValue(size.num_layers)
-        self.dropout.setValue(size.dropout)
-        self.channel_mults.setText(",".join(map(str, size.channel_mults)))
-        attention = size.attention_resolutions
-        self.attention.setText("" if attention is None else ",".join(map(str, attention)))
+        self.size_form.set_values(size)
+        self._show_preset(size)
+
+    def _show_preset(self, size: NetworkSize) -> None:
         preset = next((name for name, preset in PRESETS.items() if preset == size), "custom")
-        self.preset.setCurrentIndex(self.preset.findData(preset))
-        del blockers
+        with QSignalBlocker(self.preset):
+            self.preset.setCurrentIndex(self.preset.findData(preset))
         self._show_parameters()
 
     def _on_preset(self) -> None:
@@ -468,10 +384,7 @@ class TrainingPanel(QWidget):
         except SettingError as exc:
             self.parameters.setText(str(exc))
             return
-        preset = next((name for name, preset in PRESETS.items() if preset == size), "custom")
-        with QSignalBlocker(self.preset):
-            self.preset.setCurrentIndex(self.preset.findData(preset))
-        self._show_parameters()
+        self._show_preset(size)
 
     def _on_data(self) -> None:
         key = self.data.currentData()
@@ -480,10 +393,8 @@ class TrainingPanel(QWidget):
         self.browse_button.setVisible(key == "folder")
         self.image_size.setEnabled(images)
         self.channels.setEnabled(key == "folder")
-        for widget in (self.base_channels, self.channel_mults, self.res_blocks, self.attention, self.dropout, self.heads):
-            widget.setEnabled(images)
-        self.hidden.setEnabled(not images)
-        self.layers.setEnabled(not images)
+        self.size_form.set_enabled(UNET_SETTINGS, images)
+        self.size_form.set_enabled(MLP_SETTINGS, not images)
         self._show_parameters()
 
     def _sample_shape(self) -> tuple[int, ...]:
@@ -532,17 +443,16 @@ class TrainingPanel(QWidget):
         super().showEvent(event)
 
     def _on_devices(self, devices: list[tuple[str, str]]) -> None:
-        with QSignalBlocker(self.device):
-            self.device.clear()
-            self.device.addItem(f"Best available: {devices[0][1]}", "auto")
-            for name, label in devices:
-                self.device.addItem(label, name)
+        self.train_form["device"].set_choices({"auto": f"Best available: {devices[0][1]}", **dict(devices)})
         self._select_device()
         self._show_parameters()
 
     def _select_device(self) -> None:
-        index = self.device.findData(self._saved_device)
-        self.device.setCurrentIndex(max(index, 0))
+        """The device the settings asked for, if this machine has it; else the best available."""
+        try:
+            self.train_form["device"].set_value(self._saved_device)
+        except SettingError:
+            self.train_form["device"].set_value("auto")
 
     # ---- files --------------------------------------------------------------------------------
 
@@ -584,7 +494,7 @@ class TrainingPanel(QWidget):
         config = checkpoint.train_config
         source = config.data
         stored = {
-            "training": asdict(replace(config, steps=max(config.steps, checkpoint.step + 1), device=self.device.currentData())),
+            "training": asdict(replace(config, steps=max(config.steps, checkpoint.step + 1), device=self.train_form["device"].value())),
             "data": source if source in DATA_CHOICES else "folder",
             "folder": "" if source in DATA_CHOICES else source,
             "image_size": getattr(checkpoint.model_config, "image_size", self.image_size.value()),
@@ -654,7 +564,7 @@ class TrainingPanel(QWidget):
         """Train the checkpoint on, up to Steps, with its own model, data and settings."""
         if self.session.checkpoint is None:
             return
-        config = replace(TrainConfig(), steps=self.steps.value(), device=self.device.currentData())
+        config = replace(TrainConfig(), steps=self.train_form["steps"].value(), device=self.train_form["device"].value())
         self._launch(TrainingRequest(self.session.checkpoint, config, self.state.schedule.config, NetworkSize(), resume=True,
                                      save_every=self.save_every.value(), preview_every=self.preview_every.value()))
 
@@ -691,9 +601,8 @@ class TrainingPanel(QWidget):
             self.status.emit("Training…")
 
     def _set_idle(self, idle: bool) -> None:
-        for widget in (self.data, self.folder, self.browse_button, self.preset, self.prediction, self.advanced_box,
-                       self.steps, self.batch_size, self.learning_rate, self.ema_decay, self.seed, self.device,
-                       self.preview_every, self.save_every, self.runs_folder, self.runs_button, self.schedule_form,
+        for widget in (self.data, self.folder, self.browse_button, self.preset, self.prediction_form, self.advanced_box,
+                       self.train_form, self.schedule_form,
                        self.image_size, self.channels, self.start_button, self.open_button):
             widget.setEnabled(idle)
         if idle:

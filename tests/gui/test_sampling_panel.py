@@ -23,12 +23,27 @@ def panel(window, default_model):
     return window.sampling
 
 
+def choose(panel, sampler):
+    box = panel.sampler_form["sampler"].widget
+    box.setCurrentIndex(box.findData(sampler))
+
+
 def settle(panel, sampler="ddim", steps=6, num=4, seed=3, every=1):
-    panel.sampler.setCurrentIndex(panel.sampler.findData(sampler))
-    panel.steps.setValue(steps)
-    panel.num.setValue(num)
-    panel.seed.setValue(seed)
-    panel.record_every.setValue(every)
+    choose(panel, sampler)
+    for name, value in {"steps": steps, "num": num, "seed": seed, "record_every": every}.items():
+        panel.run_form[name].widget.setValue(value)  # as typed and committed
+
+
+def test_the_form_offers_the_chosen_samplers_own_settings(panel):
+    choose(panel, "ddim")
+    assert panel.option_forms["ddim"].isVisibleTo(panel) and not panel.option_forms["ddpm"].isVisibleTo(panel)
+    assert panel.run_form["steps"].value() == 50
+    panel.option_forms["ddim"]["eta"].widget.setValue(0.5)
+    assert panel.config().options == {"eta": 0.5}
+    choose(panel, "ddpm")
+    assert panel.option_forms["ddpm"].isVisibleTo(panel) and not panel.option_forms["ddim"].isVisibleTo(panel)
+    assert panel.run_form["steps"].value() == panel.state.model.schedule_config.timesteps  # the full chain
+    assert panel.config().options == {"variance": "beta"} and panel.config().spacing == "trailing"
 
 
 def run_to_end(panel, qtbot):
@@ -78,7 +93,8 @@ def test_keys_step_through_the_frames(panel, qtbot):
 
 def test_the_gui_and_the_cli_give_the_same_samples(panel, qtbot, tmp_path):
     settle(panel, sampler="ddpm", steps=8, num=3, seed=11)
-    panel.variance.setCurrentIndex(panel.variance.findData("beta_tilde"))
+    variance = panel.option_forms["ddpm"]["variance"].widget
+    variance.setCurrentIndex(variance.findData("beta_tilde"))
     run_to_end(panel, qtbot)
     out = tmp_path / "cli.npy"
     assert cli_main(["sample", "--model", "default", "--sampler", "ddpm", "--steps", "8", "--num", "3", "--seed", "11",

@@ -2,6 +2,7 @@ import csv
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from diffusion_studio.core.schedules import ScheduleConfig, make_schedule
 from diffusion_studio.gui.schedule_lab import PLOTTED, curve_values
@@ -27,9 +28,9 @@ def test_curves_are_the_engine_arrays_and_follow_the_schedule(window):
         assert np.array_equal(plotted(lab.curves[key][1]), curve_values(cosine, key))
     assert np.array_equal(lab.curves["beta"][0].xData, np.arange(1, 1001))
     # change it in the forward panel's form: the lab's curves and its own form follow
-    window.forward.schedule_form.name.setCurrentText("quadratic")
+    window.forward.schedule_form.form["name"].widget.setCurrentText("quadratic")
     quadratic = make_schedule("quadratic")
-    assert lab.schedule_form.name.currentText() == "quadratic"
+    assert lab.schedule_form.form["name"].value() == "quadratic"
     for key in PLOTTED:
         assert np.array_equal(plotted(lab.curves[key][0]), curve_values(quadratic, key))
     # T and β range too
@@ -40,12 +41,19 @@ def test_curves_are_the_engine_arrays_and_follow_the_schedule(window):
 
 def test_an_impossible_schedule_is_refused_with_the_reason(window):
     form = window.forward.schedule_form
-    form.beta_start.setValue(0.05)
-    form.beta_end.setValue(0.01)
-    form.beta_end.editingFinished.emit()
+    form.form["beta_end"].widget.setValue(0.00005)  # below β_1 = 10⁻⁴
     assert "larger than β_end" in form.problem.text()
     assert window.state.schedule.config == ScheduleConfig()
-    assert form.beta_end.value() == pytest.approx(0.02)  # the form shows what is in use again
+    assert form.form["beta_end"].value() == pytest.approx(0.02)  # the form shows what is in use again
+
+
+def test_a_typed_t_applies_on_enter_not_per_keystroke(window, qtbot):
+    box = window.forward.schedule_form.form["timesteps"].widget
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box.lineEdit(), "50")
+    assert window.state.schedule.timesteps == 1000  # "5" was never a schedule
+    qtbot.keyClick(box.lineEdit(), Qt.Key.Key_Return)
+    assert window.state.schedule.timesteps == 50 and window.forward.t_slider.maximum() == 50
 
 
 def test_pin_compare_and_remove(window):

@@ -114,7 +114,7 @@ def test_continue_goes_on_from_the_saved_step(qtbot, window, tmp_path):
     finish(qtbot, panel)
     first = panel.session.checkpoint
     assert panel.continue_button.isEnabled()
-    panel.steps.setValue(50)
+    panel.train_form["steps"].widget.setValue(50)
     panel.continue_button.click()
     finish(qtbot, panel)
     steps, _ = panel.session.loss_curve()
@@ -134,7 +134,7 @@ def test_a_checkpoint_opened_from_disk_fills_the_form_and_continues(qtbot, make_
     drop(other, folder)  # a checkpoint dropped on the Training panel is one to continue
     qtbot.waitUntil(lambda: other.training.session.checkpoint == folder, timeout=20_000)
     assert other.training.data.currentData() == "two_moons" and other.state.schedule.config.timesteps == 50
-    other.training.steps.setValue(15)
+    other.training.train_form["steps"].widget.setValue(15)
     other.training.continue_button.click()
     finish(qtbot, other.training)
     assert other.training.session.loss_curve()[0].tolist() == list(range(11, 16))
@@ -209,12 +209,13 @@ def test_settings_persist_between_launches(make_window, tmp_path):
     first = make_window()
     configure(first.training, tmp_path, data="checkerboard", steps=1234)
     first.training.advanced.setChecked(True)
-    first.training.channel_mults.setText("1,2,4")
-    first.training.channel_mults.editingFinished.emit()
+    levels = first.training.size_form["channel_mults"].widget
+    levels.setText("1,2,4")
+    levels.editingFinished.emit()
     first.close()
     second = make_window().training
-    assert second.data.currentData() == "checkerboard" and second.steps.value() == 1234
-    assert second.learning_rate.value() == pytest.approx(0.001) and second.advanced.isChecked()
+    assert second.data.currentData() == "checkerboard" and second.train_form["steps"].value() == 1234
+    assert second.train_form["learning_rate"].value() == pytest.approx(0.001) and second.advanced.isChecked()
     assert second.network_size() == NetworkSize(8, (1, 2, 4), 1, None, 0.1, 1, 32, 1)
     assert second.preset.currentData() == "custom" and second.runs_folder.text() == str(tmp_path / "runs")
 
@@ -223,8 +224,9 @@ def test_devices_and_presets_show_what_this_machine_has(qtbot, window):
     window.show()
     window.tabs.setCurrentWidget(window.training)
     panel = window.training
-    qtbot.waitUntil(lambda: panel.device.count() > 1, timeout=20_000)
-    assert [panel.device.itemData(i) for i in range(panel.device.count())] == ["auto", *available_devices()]
+    device = panel.train_form["device"].widget
+    qtbot.waitUntil(lambda: device.count() > 1, timeout=20_000)
+    assert [device.itemData(i) for i in range(device.count())] == ["auto", *available_devices()]
     panel.data.setCurrentIndex(panel.data.findData("digits"))
     panel.image_size.setValue(16)
     for i, name in enumerate(PRESETS):
@@ -241,4 +243,4 @@ def test_unreadable_stored_settings_fall_back_to_the_first_launch_ones(make_wind
     settings.setValue("training/settings", json.dumps({"image_size": "big", "training": {"steps": "many"}}))
     settings.sync()
     panel = make_window().training
-    assert panel.steps.value() == 5000 and panel.image_size.value() == 16 and panel.data.currentData() == "digits"
+    assert panel.train_form["steps"].value() == 5000 and panel.image_size.value() == 16 and panel.data.currentData() == "digits"

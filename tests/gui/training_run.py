@@ -28,11 +28,9 @@ def configure(panel, folder: Path, data="swiss_roll", steps=40, preview_every=0,
     """Tiny settings on the form: T = 50, a small network, small batches, runs under folder."""
     panel.state.set_schedule_config(ScheduleConfig("linear", 50))
     panel.data.setCurrentIndex(panel.data.findData(data))
-    panel._show_size(TINY)
+    panel.size_form.set_values(TINY)
     panel.image_size.setValue(8)
-    panel.steps.setValue(steps)
-    panel.batch_size.setValue(16)
-    panel.learning_rate.setValue(0.001)
+    panel.train_form.set_values({"steps": steps, "batch_size": 16, "learning_rate": 0.001})
     panel.preview_every.setValue(preview_every)
     panel.save_every.setValue(save_every)
     panel.runs_folder.setText(str(folder / "runs"))

@@ -72,6 +72,12 @@ class Sampler(ABC):
     label: ClassVar[str]  # in menus
     Options: ClassVar[type] = NoOptions  # the frozen dataclass of its own settings, each a core.settings.setting
     nfe_per_step: ClassVar[int] = 1  # network evaluations per step
+    default_steps: ClassVar[int | None] = 50  # the steps a form offers first (None: all T)
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first line of the class's docstring: what the sampler does, for a tooltip."""
+        return (cls.__doc__ or cls.label).strip().splitlines()[0]
 
     def __init__(self, schedule: NoiseSchedule, prediction: Prediction = "eps", clip_x0: bool = False, **options: Any) -> None:
         check_prediction(prediction)

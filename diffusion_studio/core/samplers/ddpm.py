@@ -32,6 +32,7 @@ class DDPMSampler(Sampler):
     name = "ddpm"
     label = "DDPM (ancestral)"
     Options = DDPMOptions
+    default_steps = None  # the full chain, as Ho et al. sample
 
     def variance(self, t, prev_t=None):
         s = self._target(t, prev_t)
