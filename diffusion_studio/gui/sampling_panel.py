@@ -46,7 +46,7 @@ from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_traje
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
-from diffusion_studio.gui.settings_form import SettingsForm
+from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
@@ -176,6 +176,7 @@ class SamplingPanel(QWidget):
         self.run_form = SettingsForm(SampleConfig, ["steps", "spacing", "num", "seed", "clip", "record_every"])
         self.run_form["num"].set_maximum(MAX_SAMPLES)
         self.run_form.set_values(SampleConfig(clip=True))
+        align_labels(self.sampler_form, self.run_form, *self.option_forms.values())
         self.memory = QLabel()
         self.memory.setToolTip("x_t, x̂_0 and ε̂ of every recorded frame, one byte per pixel")
         self.run_button = QPushButton("Run")

@@ -209,9 +209,11 @@ class SettingsForm(QWidget):
                 layout.addRow(label, editor.widget)
             editor.connect(lambda name=name: self.edited.emit(name))
 
-    def add_row(self, label: str, field: QWidget | QHBoxLayout) -> None:
-        """A row of the panel's own below the settings (a form, not an inline one)."""
-        self.layout_.addRow(label, field)
+    def add_row(self, label: str, field: QWidget | QHBoxLayout, at: int = -1) -> None:
+        """A row of the panel's own among the settings (a form, not an inline one), last or at row ``at``."""
+        shown = QLabel(label)
+        self.labels[f"row {len(self.labels)}"] = shown
+        self.layout_.insertRow(at, shown, field)
 
     def __getitem__(self, name: str) -> SettingEditor:
         return self.editors[name]
@@ -230,11 +232,15 @@ class SettingsForm(QWidget):
             with QSignalBlocker(self.editors[name].widget):
                 self.editors[name].set_value(value)
 
-    def set_row_visible(self, name: str, visible: bool) -> None:
-        self.labels[name].setVisible(visible)
-        self.editors[name].widget.setVisible(visible)
-
     def set_enabled(self, names: Iterable[str], enabled: bool) -> None:
         for name in names:
             self.labels[name].setEnabled(enabled)
             self.editors[name].widget.setEnabled(enabled)
+
+
+def align_labels(*forms: SettingsForm) -> None:
+    """Give the forms one label column width, so forms stacked in a panel line up."""
+    labels = [label for form in forms for label in form.labels.values()]
+    width = max(label.sizeHint().width() for label in labels)
+    for label in labels:
+        label.setMinimumWidth(width)

@@ -42,7 +42,7 @@ from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
-from diffusion_studio.gui.settings_form import SettingsForm
+from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.app.training import RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
@@ -150,18 +150,18 @@ class TrainingPanel(QWidget):
         self.advanced = QCheckBox("Show all settings")
         self.size_form = SettingsForm(NetworkSize)
         self.tuning_form = SettingsForm(TrainConfig, ["warmup_steps", "weight_decay", "grad_clip", "mixed_precision"])
-        network_box = QGroupBox("Network")
-        network_form = QFormLayout(network_box)
-        network_form.addRow("Size", self.preset)
-        network_form.addRow("", self.parameters)
-        network_form.addRow(self.prediction_form)
-        network_form.addRow(self.advanced)
+        self.prediction_form.add_row("Size", self.preset, at=0)
+        self.prediction_form.add_row("", self.parameters, at=1)
+        self.prediction_form.add_row("", self.advanced)
         self.advanced_box = QWidget()
         advanced_layout = QVBoxLayout(self.advanced_box)
         advanced_layout.setContentsMargins(0, 0, 0, 0)
         advanced_layout.addWidget(self.size_form)
         advanced_layout.addWidget(self.tuning_form)
-        network_form.addRow(self.advanced_box)
+        network_box = QGroupBox("Network")
+        network_layout = QVBoxLayout(network_box)
+        network_layout.addWidget(self.prediction_form)
+        network_layout.addWidget(self.advanced_box)
 
         # training
         self.train_form = SettingsForm(TrainConfig, ["steps", "batch_size", "learning_rate", "ema_decay", "seed", "device"])
@@ -182,6 +182,7 @@ class TrainingPanel(QWidget):
         self.train_form.add_row("Preview every", self.preview_every)
         self.train_form.add_row("Save every", self.save_every)
         self.train_form.add_row("Runs folder", runs_row)
+        align_labels(self.prediction_form, self.size_form, self.tuning_form, self.train_form)
 
         settings = QWidget()
         settings_layout = QVBoxLayout(settings)
