@@ -172,17 +172,15 @@ def test_clicking_a_sample_enlarges_it(window, panel, qtbot):
     window.tabs.setCurrentWidget(panel)
     panel.timeline.setValue(1)
 
-    class Click:  # what the scene's sigMouseClicked hands over
-        def __init__(self, x, y):
-            self._pos = panel.items["pred_x0"].mapToScene(QPointF(x, y))
+    def click(x, y):  # at pixel (x, y) of x̂_0's grid, as the user clicks it
+        view = panel.image_views.graphics
+        at = view.mapFromScene(panel.items["pred_x0"].mapToScene(QPointF(x, y)))
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=at)
 
-        def scenePos(self):
-            return self._pos
-
-    panel._on_view_clicked(Click(16 + 2 + 5, 16 + 2 + 5))  # inside the bottom-right tile of x̂_0's 2×2 grid
+    click(16 + 2 + 5, 16 + 2 + 5)  # inside the bottom-right tile of x̂_0's 2×2 grid
     assert panel.session.focus == 3
     assert np.array_equal(panel.shown_frame()[..., None], panel.session.trajectory.x_t[1][3])
-    panel._on_view_clicked(Click(5, 5))  # any click brings the grid back
+    click(5, 5)  # any click brings the grid back
     assert panel.session.focus is None and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.session.trajectory.x_t[1]))
 
 

@@ -154,8 +154,8 @@ def test_closing_the_window_mid_training_stops_and_keeps_the_checkpoint(qtbot, w
     panel = window.training
     start_long_run(qtbot, panel, tmp_path)
     output = panel.session.output
-    window.close()
-    assert not panel.runner._thread or panel.runner._thread.isFinished()
+    window.close()  # waits for the worker, which saves
+    qtbot.waitUntil(lambda: not panel.running, timeout=1000)
     assert 0 < load_checkpoint(output).step < 1_000_000
 
 
