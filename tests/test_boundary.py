@@ -51,7 +51,7 @@ def test_window_is_on_screen_before_torch_loads():
     probe = (
         "import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]);"
         "from diffusion_studio.gui.main_window import MainWindow; w = MainWindow(); w.show(); app.processEvents();"
-        "print(w.isVisible(), len(w.forward.images), 'torch' in sys.modules)"
+        "print(w.isVisible(), len(w.forward.session.images), 'torch' in sys.modules)"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": tempfile.mkdtemp()}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)

@@ -1,14 +1,12 @@
 """Forward process: x_0, ε and x_t side by side; a t slider; the closed form or the Markov chain.
 
-Closed form (Ho et al. eq. 4): x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε with one ε held fixed, so moving t
-changes only t. Step by step (eq. 2): x_t = √α_t x_{t−1} + √β_t ε_t, fresh noise every step,
-which lands in the same distribution.
+The panel paints what its ForwardSession (app/forward.py, where the formulas are) shows, and
+walks the session's chain from a timer, a short budget per event-loop turn.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,40 +29,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffusion_studio.core.chain import ForwardChain
-from diffusion_studio.core.data.images import LoadedImages, load_image, load_images, save_image, to_uint8
-from diffusion_studio.core.errors import DiffusionStudioError, SettingError
-from diffusion_studio.core.export import forward_strip
-from diffusion_studio.core.process import q_sample
+from diffusion_studio.app.forward import HISTOGRAM_EDGES, ForwardImage, ForwardSession, ForwardView, normal_density, strip_times
+from diffusion_studio.app.state import StudioState
+from diffusion_studio.core.data.images import LoadedImages, load_image, load_images, to_uint8
+from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import ClosedFormRenderer, show_pixels, thumbnail_icon
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
-from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.symbols import QUANTITIES
 from diffusion_studio.gui.tasks import TaskRunner
 from diffusion_studio.resources import SAMPLE_IMAGE
 
 MAX_SIDE = 512
 """Images are shown at most this many pixels on a side (shrunk on loading, aspect kept)."""
-HISTOGRAM_PIXELS = 65_536
-"""The histogram of x_t uses this many pixels, picked once at random (enough for a smooth curve)."""
-HISTOGRAM_EDGES = np.linspace(-4.0, 4.0, 81)
-_BIN_WIDTH = HISTOGRAM_EDGES[1] - HISTOGRAM_EDGES[0]
 CHAIN_BUDGET_S = 0.015
 """Step-by-step mode walks the chain at most this long per event-loop turn, so the UI stays live."""
-MODES = ("closed", "chain")
-
-
-@dataclass
-class ForwardImage:
-    name: str
-    x0: np.ndarray  # H×W×C float32 in [−1, 1]
-
-
-def _normal_density(x: np.ndarray) -> np.ndarray:
-    """N(0, 1) density: exp(−x²/2)/√(2π)."""
-    return np.exp(-0.5 * x * x) / np.sqrt(2.0 * np.pi)
 
 
 class ForwardPanel(QWidget):
@@ -78,16 +58,11 @@ class ForwardPanel(QWidget):
         self.state = state
         self.tasks = tasks
         self.preferences = preferences
-        self.images: list[ForwardImage] = []
-        self._x0: np.ndarray | None = None
-        self._eps: np.ndarray | None = None
-        self._renderer: ClosedFormRenderer | None = None
-        self._chain: ForwardChain | None = None
-        self._picked: np.ndarray | None = None  # pixel indices for the histogram
-        self._x0_picked = self._eps_picked = np.zeros(0, np.float32)  # x_0 and ε at those pixels
+        self.session = ForwardSession(state)
+        self._renderer: ClosedFormRenderer | None = None  # x_t's pixels in closed form, for the session's x_0 and ε
         self._chain_timer = QTimer(self)
         self._chain_timer.setInterval(0)
-        self._chain_timer.timeout.connect(self._on_chain_tick)
+        self._chain_timer.timeout.connect(lambda: self.session.advance_chain(CHAIN_BUDGET_S))
         self._build()
         self._connect()
 
@@ -148,7 +123,7 @@ class ForwardPanel(QWidget):
             pen=pg.mkPen((230, 126, 34), width=2),
         )  # in the legend only while the chain runs
         grid = np.linspace(-4, 4, 200)
-        self.histogram.plot(grid, _normal_density(grid), pen=pg.mkPen("k", width=2, style=Qt.PenStyle.DashLine), name="N(0, 1)")
+        self.histogram.plot(grid, normal_density(grid), pen=pg.mkPen("k", width=2, style=Qt.PenStyle.DashLine), name="N(0, 1)")
         side = QVBoxLayout()
         side.addWidget(self.readout)
         side.addWidget(self.histogram, 1)
@@ -205,18 +180,24 @@ class ForwardPanel(QWidget):
         self._show_titles()
 
     def _connect(self) -> None:
-        self.thumbnails.currentRowChanged.connect(self._on_image_picked)
+        self.thumbnails.currentRowChanged.connect(self._on_row)
         self.open_button.clicked.connect(self.ask_open)
         self.remove_button.clicked.connect(self.remove_current)
         self.t_slider.valueChanged.connect(self.state.set_t)
         self.t_spin.valueChanged.connect(self.state.set_t)
-        self.seed.valueChanged.connect(self._on_seed)
-        self.new_noise.clicked.connect(lambda: self.seed.setValue(self.seed.value() + 1))
-        self.mode.currentIndexChanged.connect(self._on_mode)
+        self.seed.valueChanged.connect(self.session.set_seed)
+        self.new_noise.clicked.connect(self.session.new_noise)
+        self.mode.currentIndexChanged.connect(lambda: self.session.set_mode(self.mode.currentData()))
         self.save_xt_button.clicked.connect(self.ask_save_xt)
         self.save_strip_button.clicked.connect(self.ask_save_strip)
+        self.session.imagesAdded.connect(self._on_images_added)
+        self.session.imageRemoved.connect(self._on_image_removed)
+        self.session.imageChanged.connect(self._on_image)
+        self.session.noiseChanged.connect(self._on_noise)
+        self.session.modeChanged.connect(self._on_mode)
+        self.session.shown.connect(self._on_shown)
         self.state.tChanged.connect(self._on_t)
-        self.state.scheduleChanged.connect(self._on_schedule)
+        self.state.scheduleChanged.connect(self._show_range)
         self.state.notationChanged.connect(self._on_notation)
 
     # ---- images -------------------------------------------------------------------------------
@@ -224,7 +205,7 @@ class ForwardPanel(QWidget):
     def load_sample(self) -> None:
         """Show the bundled sample image (first launch, or nothing else loaded)."""
         try:
-            self.add_images([ForwardImage(SAMPLE_IMAGE.stem, load_image(SAMPLE_IMAGE, max_side=MAX_SIDE))])
+            self.session.add_images([ForwardImage(SAMPLE_IMAGE.stem, load_image(SAMPLE_IMAGE, max_side=MAX_SIDE))])
         except DiffusionStudioError as exc:  # a damaged install; the panel still works with the user's own images
             self.failed.emit("Sample image", str(exc))
 
@@ -245,7 +226,7 @@ class ForwardPanel(QWidget):
 
     def _on_loaded(self, loaded: LoadedImages) -> None:
         if loaded.images:
-            self.add_images([ForwardImage(path.name, array) for path, array in loaded.images])
+            self.session.add_images([ForwardImage(path.name, array) for path, array in loaded.images])
             for path, _ in loaded.images:
                 self.preferences.add_recent("images", path)
         if loaded.failed:
@@ -259,77 +240,60 @@ class ForwardPanel(QWidget):
             shape = loaded.images[-1][1].shape
             self.status.emit(f"Opened {len(loaded.images)} image(s); showing {loaded.images[-1][0].name} at {shape[1]}×{shape[0]}")
 
-    def add_images(self, images: list[ForwardImage]) -> None:
-        """Append to the strip and show the last one added."""
-        for image in images:
-            self.images.append(image)
-            item = QListWidgetItem(thumbnail_icon(image.x0), image.name)
-            item.setToolTip(f"{image.name}: {image.x0.shape[1]}×{image.x0.shape[0]}, {'RGB' if image.x0.shape[2] == 3 else 'gray'}")
-            self.thumbnails.addItem(item)
-        self.thumbnails.setCurrentRow(len(self.images) - 1)
-
     def remove_current(self) -> None:
-        row = self.thumbnails.currentRow()
-        if row < 0 or len(self.images) <= 1:
+        if not self.session.remove_current():
             self.status.emit("The last image stays: open another before removing it")
-            return
-        del self.images[row]
-        self.thumbnails.takeItem(row)
 
-    def _on_image_picked(self, row: int) -> None:
-        if not 0 <= row < len(self.images):
-            return
-        self._x0 = self.images[row].x0
-        show_pixels(self.images_items["x0"], to_uint8(self._x0))
-        rng = np.random.default_rng(0)
-        size = self._x0.size
-        self._picked = rng.choice(size, HISTOGRAM_PIXELS, replace=False) if size > HISTOGRAM_PIXELS else None
-        self._new_noise()
+    def _on_row(self, row: int) -> None:
+        if row >= 0:
+            self.session.select(row)
+
+    def _on_images_added(self, images: list[ForwardImage]) -> None:
+        with QSignalBlocker(self.thumbnails):
+            for image in images:
+                item = QListWidgetItem(thumbnail_icon(image.x0), image.name)
+                item.setToolTip(f"{image.name}: {image.x0.shape[1]}×{image.x0.shape[0]}, {'RGB' if image.x0.shape[2] == 3 else 'gray'}")
+                self.thumbnails.addItem(item)
+
+    def _on_image_removed(self, row: int) -> None:
+        with QSignalBlocker(self.thumbnails):
+            self.thumbnails.takeItem(row)
+
+    def _on_image(self, row: int) -> None:
+        with QSignalBlocker(self.thumbnails):
+            self.thumbnails.setCurrentRow(row)
+        show_pixels(self.images_items["x0"], to_uint8(self.session.x0))
         self.views.fit()
 
     # ---- noise, t, schedule, mode -------------------------------------------------------------
 
-    def _on_seed(self) -> None:
-        if self._x0 is not None:
-            self._new_noise()
+    def _on_noise(self, seed: int) -> None:
+        with QSignalBlocker(self.seed):
+            self.seed.setValue(seed)
+        if self.session.eps is not None:
+            self._renderer = ClosedFormRenderer(self.session.x0, self.session.eps)
+            self._show_noise()
 
-    def _new_noise(self) -> None:
-        self._eps = np.random.default_rng(self.seed.value()).standard_normal(self._x0.shape, dtype=np.float32)
-        self._renderer = ClosedFormRenderer(self._x0, self._eps)
-        self._x0_picked, self._eps_picked = self._pick(self._x0), self._pick(self._eps)
-        self._chain = None
-        self._show_noise()
-        self._show()
-
-    def _on_mode(self) -> None:
-        self._chain = None
+    def _on_mode(self, mode: str) -> None:
+        with QSignalBlocker(self.mode):
+            self.mode.setCurrentIndex(self.mode.findData(mode))
         self._show_titles()
         self._show_noise()
-        self._show()
 
     def _show_noise(self) -> None:
-        """The middle view: ε in closed form (fixed until the seed changes); the chain's view replaces it per step."""
-        if self._eps is not None and not self.chain_mode:
-            show_pixels(self.images_items["eps"], to_uint8(self._eps))
-
-    @property
-    def chain_mode(self) -> bool:
-        return self.mode.currentData() == "chain"
+        """The middle view: ε in closed form (fixed until the seed changes); in chain mode each view replaces it."""
+        if self.session.eps is not None and self.session.mode == "closed":
+            show_pixels(self.images_items["eps"], to_uint8(self.session.eps))
 
     def _on_t(self, t: int) -> None:
         for widget in (self.t_slider, self.t_spin):
             with QSignalBlocker(widget):
                 widget.setValue(t)
-        self._show()
-
-    def _on_schedule(self) -> None:
-        self._chain = None
-        self._show_range()
-        self._show()
 
     def _on_notation(self) -> None:
         self._show_titles()
-        self._show()
+        if (view := self.session.view()) is not None:
+            self._show_readout(view)
 
     def _show_range(self) -> None:
         T = self.state.schedule.timesteps
@@ -342,7 +306,7 @@ class ForwardPanel(QWidget):
     def _show_titles(self) -> None:
         notation = self.state.notation
         self.view_titles["x0"].setText("x<sub>0</sub> (the data)")
-        if self.chain_mode:
+        if self.session.mode == "chain":
             a, b = (QUANTITIES[k].name(notation) for k in ("sqrt_alpha_bar", "sqrt_one_minus_alpha_bar"))
             self.view_titles["eps"].setText(f"noise the chain added: (x<sub>t</sub> − {a} x<sub>0</sub>) / {b}")
             self.view_titles["xt"].setText("x<sub>t</sub> after t Markov steps")
@@ -352,32 +316,21 @@ class ForwardPanel(QWidget):
 
     # ---- what is on screen --------------------------------------------------------------------
 
-    def x_t(self) -> np.ndarray | None:
-        """The x_t on screen as floats: the closed form, or the chain's state once it has reached t."""
-        if self._x0 is None:
-            return None
-        if self.chain_mode:
-            return self._chain.x.copy() if self._chain is not None and self._chain.t == self.state.t else None
-        return q_sample(self.state.schedule, self._x0, self.state.t, self._eps)
-
-    def _coefficients(self, t: int) -> tuple[float, float]:
-        s = self.state.schedule
-        return float(s.sqrt_alpha_bars[t]), float(s.sqrt_one_minus_alpha_bars[t])
-
-    def _show(self) -> None:
-        if self._renderer is None:
-            return
-        t = self.state.t
-        if self.chain_mode:
+    def _on_shown(self, view: ForwardView) -> None:
+        """Paint x_t, the chain's noise, the histogram and the readout; walk on while the chain is short of t."""
+        if view.x_t is None:
+            show_pixels(self.images_items["xt"], self._renderer.render(view.signal, view.noise))
+        else:
+            show_pixels(self.images_items["xt"], to_uint8(view.x_t))
+            show_pixels(self.images_items["eps"], to_uint8(view.added))
+            self.hist_closed.setData(HISTOGRAM_EDGES, view.closed_density)
+        self.hist_bars.setData(HISTOGRAM_EDGES, view.density)
+        self._show_closed_histogram(view.closed_density is not None)
+        self._show_readout(view)
+        if self.session.chain_pending:
             self._chain_timer.start()
-            self._on_chain_tick()
-            return
-        self._chain_timer.stop()
-        a, b = self._coefficients(t)
-        show_pixels(self.images_items["xt"], self._renderer.render(a, b))
-        self.hist_bars.setData(HISTOGRAM_EDGES, self._histogram(a * self._x0_picked + b * self._eps_picked))
-        self._show_closed_histogram(False)
-        self._show_readout(t)
+        else:
+            self._chain_timer.stop()
 
     def _show_closed_histogram(self, shown: bool) -> None:
         """In chain mode the closed form's histogram is drawn over the chain's, to compare the two."""
@@ -390,56 +343,20 @@ class ForwardPanel(QWidget):
         else:
             legend.removeItem(self.hist_closed)
 
-    def _pick(self, array: np.ndarray) -> np.ndarray:
-        flat = array.reshape(-1)
-        return flat if self._picked is None else flat[self._picked]
-
-    @staticmethod
-    def _histogram(values: np.ndarray) -> np.ndarray:
-        """Density per bin of HISTOGRAM_EDGES: count / (all values × bin width), so the bars
-        integrate to the share of values inside [−4, 4], comparable with the N(0, 1) curve."""
-        bins = np.floor((values - HISTOGRAM_EDGES[0]) / _BIN_WIDTH).astype(np.intp)
-        bins = bins[(bins >= 0) & (bins < HISTOGRAM_EDGES.size - 1)]
-        return np.bincount(bins, minlength=HISTOGRAM_EDGES.size - 1) / (values.size * _BIN_WIDTH)
-
-    def _on_chain_tick(self) -> None:
-        """Walk the chain towards t for up to CHAIN_BUDGET_S, then show where it is."""
-        if self._renderer is None:
-            self._chain_timer.stop()
-            return
-        if self._chain is None:
-            self._chain = ForwardChain(self.state.schedule, self._x0, self.seed.value())
-        target = self.state.t
-        deadline = time.perf_counter() + CHAIN_BUDGET_S
-        while not self._chain.advance(target, max_steps=1) and time.perf_counter() < deadline:
-            pass
-        chain = self._chain
-        a, b = self._coefficients(chain.t)
-        effective = (chain.x - a * self._x0) / b if b > 0 else np.zeros_like(self._x0)
-        show_pixels(self.images_items["xt"], to_uint8(chain.x))
-        show_pixels(self.images_items["eps"], to_uint8(effective))
-        self.hist_bars.setData(HISTOGRAM_EDGES, self._histogram(self._pick(chain.x)))
-        self.hist_closed.setData(HISTOGRAM_EDGES, self._histogram(a * self._x0_picked + b * self._eps_picked))
-        self._show_closed_histogram(True)
-        self._show_readout(chain.t, effective if b > 0 else None)
-        if chain.t == target:
-            self._chain_timer.stop()
-
-    def _show_readout(self, t: int, chain_noise: np.ndarray | None = None) -> None:
+    def _show_readout(self, view: ForwardView) -> None:
         s, notation = self.state.schedule, self.state.notation
-        a, b = self._coefficients(t)
         name = {k: QUANTITIES[k].name(notation) for k in QUANTITIES}
-        snr = s.snr[t]
-        snr_text = "∞ (t = 0 is the data)" if not np.isfinite(snr) else f"{snr:.4g} = {10 * np.log10(snr):.1f} dB"
+        snr_text = "∞ (t = 0 is the data)" if not np.isfinite(view.snr) else f"{view.snr:.4g} = {10 * np.log10(view.snr):.1f} dB"
         lines = [
-            f"<b>t = {t}</b> of T = {s.timesteps}" + ("" if t == self.state.t else f" (walking to {self.state.t}…)"),
-            f"{name['sqrt_alpha_bar']} = {a:.4f} &nbsp;<span style='color:#777'>scale of x<sub>0</sub></span>",
-            f"{name['sqrt_one_minus_alpha_bar']} = {b:.4f} &nbsp;<span style='color:#777'>scale of ε</span>",
+            f"<b>t = {view.t}</b> of T = {s.timesteps}" + ("" if view.t == self.state.t else f" (walking to {self.state.t}…)"),
+            f"{name['sqrt_alpha_bar']} = {view.signal:.4f} &nbsp;<span style='color:#777'>scale of x<sub>0</sub></span>",
+            f"{name['sqrt_one_minus_alpha_bar']} = {view.noise:.4f} &nbsp;<span style='color:#777'>scale of ε</span>",
             f"SNR = ᾱ<sub>t</sub>/(1 − ᾱ<sub>t</sub>) = {snr_text}",
         ]
-        if chain_noise is not None:
+        if view.added_stats is not None:
+            mean, std = view.added_stats
             lines.append(
-                f"noise the chain added: mean {chain_noise.mean():+.3f}, std {chain_noise.std():.3f} "
+                f"noise the chain added: mean {mean:+.3f}, std {std:.3f} "
                 "<span style='color:#777'>(closed form: 0, 1)</span>"
             )
         self.readout.setText("<br>".join(lines))
@@ -454,34 +371,22 @@ class ForwardPanel(QWidget):
         return Path(path) if path.lower().endswith(".png") else Path(path + ".png")
 
     def ask_save_xt(self) -> None:
-        if self.images and (path := self._ask_path("Save x_t", f"{self.images[self.thumbnails.currentRow()].name}-t{self.state.t}.png")):
+        if (image := self.session.image) is not None and (path := self._ask_path("Save x_t", f"{image.name}-t{self.state.t}.png")):
             self.save_xt(path)
 
     def ask_save_strip(self) -> None:
-        if self.images and (path := self._ask_path("Save strip", f"{self.images[self.thumbnails.currentRow()].name}-strip.png")):
+        if (image := self.session.image) is not None and (path := self._ask_path("Save strip", f"{image.name}-strip.png")):
             self.save_strip(path)
 
     def save_xt(self, path: Path) -> bool:
-        x = self.x_t()
-        if x is None:
-            self.failed.emit("Save x_t", "The chain has not reached t yet; save again in a moment.")
-            return False
-        return self._save(lambda: save_image(x, path), path, "Save x_t")
-
-    def strip_times(self) -> list[int]:
-        """The t values typed for the strip (SettingError if they are not whole numbers in 0…T)."""
-        try:
-            return [int(part) for part in self.strip_ts.text().replace(";", ",").split(",") if part.strip()]
-        except ValueError:
-            raise SettingError("t", f"expected whole numbers separated by commas, got '{self.strip_ts.text()}'") from None
+        """Save the x_t on screen; False, with a message on ``failed``, if that did not work."""
+        return self._save(lambda: self.session.save_xt(path), path, "Save x_t")
 
     def save_strip(self, path: Path) -> bool:
-        def write() -> None:
-            save_image(forward_strip(self.state.schedule, self._x0, self._eps, self.strip_times()), path)
+        """Save the strip at the t values typed; False, with a message on ``failed``, if that did not work."""
+        return self._save(lambda: self.session.save_strip(path, strip_times(self.strip_ts.text())), path, "Save strip")
 
-        return self._save(write, path, "Save strip")
-
-    def _save(self, write, path: Path, title: str) -> bool:
+    def _save(self, write: Callable[[], None], path: Path, title: str) -> bool:
         try:
             write()
         except DiffusionStudioError as exc:

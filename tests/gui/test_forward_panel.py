@@ -13,7 +13,7 @@ def shown(item) -> np.ndarray:
 
 def test_window_opens_with_the_sample_image(window):
     panel = window.forward
-    assert [image.name for image in panel.images] == ["sample"]
+    assert [image.name for image in panel.session.images] == ["sample"]
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == ["Forward process", "Schedules", "Training", "Sampling"]
     expected = to_uint8(load_image(SAMPLE_IMAGE, max_side=512))
     assert np.array_equal(shown(panel.images_items["x0"]), expected)
@@ -23,9 +23,9 @@ def test_window_opens_with_the_sample_image(window):
 def test_dropping_an_image_file_loads_and_shows_it(window, qtbot, tmp_path):
     path = write_image(tmp_path / "photo.png", size=(48, 32))
     drop(window, path)
-    qtbot.waitUntil(lambda: len(window.forward.images) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.forward.session.images) == 2, timeout=5000)
     panel = window.forward
-    assert panel.images[-1].name == "photo.png"
+    assert panel.session.images[-1].name == "photo.png"
     assert panel.thumbnails.currentRow() == 1
     assert np.array_equal(shown(panel.images_items["x0"]), np.asarray(Image.open(path)))
     assert shown(panel.images_items["xt"]).shape == (32, 48, 3)
@@ -36,7 +36,7 @@ def test_dropping_a_folder_loads_its_images_and_reports_the_bad_ones(window, qtb
         write_image(tmp_path / f"im{i}.png", seed=i)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     drop(window, tmp_path)
-    qtbot.waitUntil(lambda: len(window.forward.images) == 4, timeout=5000)
+    qtbot.waitUntil(lambda: len(window.forward.session.images) == 4, timeout=5000)
     qtbot.waitUntil(lambda: window.error_box is not None, timeout=2000)
     assert "broken.png" in window.error_box.text() and "3 image(s) opened" in window.error_box.text()
 
@@ -71,19 +71,19 @@ def test_a_bad_drop_shows_a_message_and_changes_nothing(window, qtbot, tmp_path,
     qtbot.waitUntil(lambda: window.error_box is not None, timeout=5000)
     assert reason in window.error_box.text()
     assert "Nothing was opened" in window.error_box.text()
-    assert [image.name for image in panel.images] == ["sample"]
+    assert [image.name for image in panel.session.images] == ["sample"]
     assert np.array_equal(shown(panel.images_items["xt"]), before) and window.state.t == t
 
 
 def test_moving_the_slider_changes_x_t_as_the_closed_form_says(window):
     panel = window.forward
     schedule = window.state.schedule
-    x0 = panel.images[0].x0
+    x0 = panel.session.images[0].x0
     eps = np.random.default_rng(panel.seed.value()).standard_normal(x0.shape, dtype=np.float32)
     for t in (1, 300, 700, 1000):
         panel.t_slider.setValue(t)
         assert window.state.t == t and panel.t_spin.value() == t
-        x_t = panel.x_t()
+        x_t = panel.session.x_t()
         # regress x_t on x_0 and ε: the coefficients are √ᾱ_t and √(1 − ᾱ_t)
         basis = np.stack([x0.ravel(), eps.ravel()], axis=1).astype(np.float64)
         (a, b), *_ = np.linalg.lstsq(basis, x_t.ravel().astype(np.float64), rcond=None)
@@ -98,43 +98,46 @@ def test_moving_the_slider_changes_x_t_as_the_closed_form_says(window):
 def test_the_noise_is_held_fixed_until_the_seed_changes(window):
     panel = window.forward
     panel.t_slider.setValue(1000)
-    first = panel.x_t()
+    first = panel.session.x_t()
     panel.t_slider.setValue(10)
     panel.t_slider.setValue(1000)
-    assert np.array_equal(panel.x_t(), first)
+    assert np.array_equal(panel.session.x_t(), first)
     panel.new_noise.click()
-    assert panel.seed.value() == 1 and not np.allclose(panel.x_t(), first)
+    assert panel.seed.value() == 1 and not np.allclose(panel.session.x_t(), first)
+    assert np.array_equal(shown(panel.images_items["eps"]), to_uint8(panel.session.eps))
 
 
 def test_step_by_step_mode_runs_the_chain_into_the_same_distribution(window, qtbot):
     window.state.update_schedule(timesteps=200)
     panel = window.forward
     panel.mode.setCurrentIndex(panel.mode.findData("chain"))
+    assert panel.session.mode == "chain" and "Markov" in panel.view_titles["xt"].text()
     panel.t_spin.setValue(150)
-    qtbot.waitUntil(lambda: panel.x_t() is not None, timeout=20000)
+    qtbot.waitUntil(lambda: panel.session.x_t() is not None, timeout=20000)
     schedule = window.state.schedule
-    x0 = panel.images[0].x0
+    x0 = panel.session.images[0].x0
     a, b = schedule.sqrt_alpha_bars[150], schedule.sqrt_one_minus_alpha_bars[150]
-    added = (panel.x_t() - a * x0) / b
+    added = (panel.session.x_t() - a * x0) / b
     assert abs(added.mean()) < 0.01 and added.std() == pytest.approx(1.0, abs=0.01)
     closed = np.random.default_rng(panel.seed.value()).standard_normal(x0.shape, dtype=np.float32)
     assert abs(np.corrcoef(added.ravel(), closed.ravel())[0, 1]) < 0.01  # other noise, same law
     assert "std 1.0" in panel.readout.text() or "std 0.99" in panel.readout.text()
     assert panel.hist_closed.isVisible()
+    assert np.array_equal(shown(panel.images_items["xt"]), to_uint8(panel.session.x_t()))
     # going back re-walks from a kept state, and lands on the same x_t as before
-    kept = panel.x_t()
+    kept = panel.session.x_t()
     panel.t_spin.setValue(30)
-    qtbot.waitUntil(lambda: panel.x_t() is not None, timeout=20000)
+    qtbot.waitUntil(lambda: panel.session.x_t() is not None, timeout=20000)
     panel.t_spin.setValue(150)
-    qtbot.waitUntil(lambda: panel.x_t() is not None, timeout=20000)
-    assert np.allclose(panel.x_t(), kept, atol=1e-5)
+    qtbot.waitUntil(lambda: panel.session.x_t() is not None, timeout=20000)
+    assert np.allclose(panel.session.x_t(), kept, atol=1e-5)
 
 
 def test_save_x_t_and_a_strip(window, tmp_path):
     panel = window.forward
     panel.t_slider.setValue(400)
     assert panel.save_xt(tmp_path / "xt.png")
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "xt.png")), to_uint8(panel.x_t()))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "xt.png")), to_uint8(panel.session.x_t()))
     panel.strip_ts.setText("0, 500, 1000")
     assert panel.save_strip(tmp_path / "strip.png")
     assert Image.open(tmp_path / "strip.png").size == (4 * 512 + 3 * 2, 512)
@@ -155,10 +158,17 @@ def test_impossible_strip_or_unwritable_path_gives_a_message_and_no_file(window,
     assert "xt.png" in failed.args[1]
 
 
-def test_remove_keeps_at_least_one_image(window, qtbot, tmp_path):
-    drop(window, write_image(tmp_path / "a.png"))
-    qtbot.waitUntil(lambda: len(window.forward.images) == 2, timeout=5000)
-    window.forward.remove_current()
-    assert [image.name for image in window.forward.images] == ["sample"]
-    window.forward.remove_current()
-    assert len(window.forward.images) == 1
+def test_the_strip_follows_the_images_and_keeps_at_least_one(window, qtbot, tmp_path):
+    panel = window.forward
+    drop(window, path := write_image(tmp_path / "a.png"))
+    qtbot.waitUntil(lambda: len(panel.session.images) == 2, timeout=5000)
+    assert panel.thumbnails.count() == 2 and panel.thumbnails.currentRow() == 1
+    panel.thumbnails.setCurrentRow(0)  # clicking the sample shows it again
+    assert panel.session.image.name == "sample"
+    assert np.array_equal(shown(panel.images_items["x0"]), to_uint8(panel.session.x0))
+    panel.remove_button.click()
+    assert [image.name for image in panel.session.images] == ["a.png"] and panel.thumbnails.count() == 1
+    assert np.array_equal(shown(panel.images_items["x0"]), np.asarray(Image.open(path)))
+    panel.remove_button.click()
+    assert len(panel.session.images) == 1 and panel.thumbnails.count() == 1
+    assert "The last image stays" in window.statusBar().currentMessage()

@@ -63,7 +63,7 @@ def test_settings_persist_between_launches(make_window, qtbot, tmp_path):
     first.state.update_schedule(name="sigmoid")
     first.schedules.pin_current()
     drop(first, write_image(tmp_path / "kept.png"))
-    qtbot.waitUntil(lambda: len(first.forward.images) == 2, timeout=5000)
+    qtbot.waitUntil(lambda: len(first.forward.session.images) == 2, timeout=5000)
     first.tabs.setCurrentIndex(1)
     first.close()
 
@@ -86,12 +86,14 @@ def test_export_acts_on_the_current_panel(window, monkeypatch):
 
 
 def test_closing_while_the_chain_runs_stops_it(window, qtbot):
-    panel = window.forward
+    panel, session = window.forward, window.forward.session
     panel.mode.setCurrentIndex(panel.mode.findData("chain"))
     panel.t_spin.setValue(1000)  # a long walk on a 512×512 image
-    assert panel._chain_timer.isActive()
+    qtbot.waitUntil(lambda: session.chain.t > 0, timeout=5000)  # the panel walks it while the UI runs
     window.close()
-    assert not panel._chain_timer.isActive()
+    reached = session.chain.t
+    qtbot.wait(200)  # time for many steps, were it still walking
+    assert session.chain_pending and session.chain.t == reached
 
 
 def test_environment_report_names_versions_and_devices():
@@ -105,5 +107,5 @@ def test_x_t_survives_a_schedule_change(window):
     window.forward.t_slider.setValue(500)
     window.state.update_schedule(timesteps=100)
     assert window.state.t == 50 and window.forward.t_slider.value() == 50
-    x_t = window.forward.x_t()
+    x_t = window.forward.session.x_t()
     assert np.isfinite(x_t).all()
