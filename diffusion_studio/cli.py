@@ -26,7 +26,7 @@ from diffusion_studio.core.samplers import SAMPLERS, sampler_class
 from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_table
 from diffusion_studio.core.train_config import DEVICES, TrainConfig
-from diffusion_studio.flags import add_setting_flags, int_list, setting_values
+from diffusion_studio.flags import add_option_flags, add_setting_flags, int_list, setting_values
 
 PROG = "diffusion-studio"
 
@@ -103,16 +103,14 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
     sample = commands.add_parser(
         "sample",
-        help="sample from a trained model with DDPM or DDIM",
+        help="sample from a trained model with any of the samplers (DDPM, DDIM, Euler, Heun, DPM-Solver++ …)",
         description="Run the reverse process. --output by suffix: .png a grid (a scatter plot for 2-D "
         "models), .npy the raw samples in data space.",
     )
     sample.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
     add_setting_flags(sample, SampleConfig)
-    seen: set[str] = set()
-    for cls in SAMPLERS.values():
-        group = sample.add_argument_group(f"{cls.label} options")
-        seen.update(f.name for f in add_setting_flags(group, cls.Options, skip=seen, suppress=True))
+    add_option_flags(sample.add_argument_group("sampler options", "Each is taken by the samplers its help names"),
+                     {cls.label: cls.Options for cls in SAMPLERS.values()})
     sample.add_argument("--device", default="auto", choices=DEVICES)
     sample.add_argument("--output", "-o", type=Path, required=True, help=".png or .npy")
     sample.add_argument("--gif", type=Path, help="also write the denoising as an animated GIF")

@@ -7,7 +7,7 @@ the CLI, the app's forms and the validation agree on every setting without retyp
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from diffusion_studio.core.settings import SettingField, setting_fields
@@ -21,12 +21,21 @@ def int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got '{text}'") from None
 
 
-def _help(f: SettingField, default: Any) -> str:
-    text = f.setting.help.replace("%", "%%")
-    if default is None:
-        return text
-    shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-    return f"{text} (default: {shown})"
+def _shown(default: Any) -> str:
+    return ",".join(map(str, default)) if isinstance(default, tuple) else str(default)
+
+
+def _argument(f: SettingField, help: str, **options: Any) -> dict[str, Any]:
+    """add_argument's keywords for a setting: its type (or a switch), choices and help."""
+    options = {"dest": f.name, "help": help.replace("%", "%%"), **options}
+    if f.kind is bool:
+        options["action"] = argparse.BooleanOptionalAction
+    elif f.setting.choices is not None:
+        options.update(type=f.kind, choices=tuple(f.setting.choices))
+    else:
+        options.update(type=int_list if f.kind is tuple else f.kind,
+                       metavar="N[,N…]" if f.kind is tuple else f.flags[0].lstrip("-").replace("-", "_").upper())
+    return options
 
 
 def add_setting_flags(
@@ -50,20 +59,27 @@ def add_setting_flags(
             continue
         default = overrides.get(f.name, getattr(config, f.name) if not isinstance(config, type) else f.default)
         if f.name in required:
-            options: dict[str, Any] = {"dest": f.name, "required": True, "help": _help(f, None)}
+            options = _argument(f, f.setting.help, required=True)
         else:
-            options = {"dest": f.name, "default": argparse.SUPPRESS if suppress else default, "help": _help(f, default)}
-        if f.kind is bool:
-            options["action"] = argparse.BooleanOptionalAction
-        else:
-            options["type"] = int_list if f.kind is tuple else f.kind
-            options["metavar"] = "N[,N…]" if f.kind is tuple else f.flags[0].lstrip("-").replace("-", "_").upper()
-            if f.setting.choices is not None:
-                options["choices"] = tuple(f.setting.choices)
-                options.pop("metavar")
+            help = f.setting.help if default is None else f"{f.setting.help} (default: {_shown(default)})"
+            options = _argument(f, help, default=argparse.SUPPRESS if suppress else default)
         parser.add_argument(*f.flags, **options)
         added.append(f)
     return added
+
+
+def add_option_flags(parser: argparse.ArgumentParser, owners: Mapping[str, type]) -> None:
+    """One flag per option name across several options classes (label → class, e.g. each
+    sampler's), given or absent (suppressed). Its help names every owner with its own default,
+    so an option that two samplers share with different defaults says so."""
+    by_name: dict[str, list[tuple[str, SettingField]]] = {}
+    for label, options in owners.items():
+        for f in setting_fields(options):
+            by_name.setdefault(f.name, []).append((label, f))
+    for named in by_name.values():
+        f = named[0][1]
+        takers = "; ".join(f"{label}: default {_shown(g.default)}" for label, g in named)
+        parser.add_argument(*f.flags, **_argument(f, f"{f.setting.help} ({takers})", default=argparse.SUPPRESS))
 
 
 def setting_values(args: argparse.Namespace, fields: Iterable[SettingField]) -> dict[str, Any]:

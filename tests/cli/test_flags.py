@@ -7,9 +7,8 @@ import pytest
 
 from diffusion_studio.core.models.presets import NetworkSize
 from diffusion_studio.core.schedules import ScheduleConfig
-from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.train_config import TrainConfig
-from diffusion_studio.flags import add_setting_flags, setting_values
+from diffusion_studio.flags import add_option_flags, add_setting_flags, setting_values
 
 
 def parse(config, argv, **options):
@@ -38,3 +37,14 @@ def test_suppressed_flags_report_only_what_was_given_and_required_ones_are_requi
         parse(TrainConfig, [], required=("data",))
     with pytest.raises(argparse.ArgumentError):
         parse(TrainConfig, ["--prediction", "noise"])
+
+
+def test_an_option_shared_by_samplers_is_one_flag_whose_help_names_each_default():
+    from diffusion_studio.core.samplers import SAMPLERS
+
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_option_flags(parser, {cls.label: cls.Options for cls in SAMPLERS.values()})
+    eta = next(a for a in parser._actions if a.dest == "eta")
+    assert "DDIM: default 0.0" in eta.help and "Euler ancestral: default 1.0" in eta.help
+    assert vars(parser.parse_args([])) == {}
+    assert vars(parser.parse_args(["--eta", "0.5", "--variance", "beta_tilde"])) == {"eta": 0.5, "variance": "beta_tilde"}

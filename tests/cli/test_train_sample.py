@@ -40,6 +40,15 @@ def test_sample_writes_png_npy_gif_and_trajectory(trained, tmp_path):
     assert Image.open(png).size == (400, 400)
 
 
+@pytest.mark.parametrize("sampler, extra", [("euler", []), ("euler-a", ["--eta", "0.5"]), ("heun", []), ("dpmpp-2m", [])])
+def test_every_sampler_runs_from_the_command_line(trained, tmp_path, sampler, extra):
+    out = tmp_path / "s.npy"
+    args = ["sample", "--model", str(trained), "--sampler", sampler, "--steps", "8", "--num", "30", "--device", "cpu"]
+    assert main([*args, *extra, "-o", str(out)]) == 0
+    samples = np.load(out)
+    assert samples.shape == (30, 2) and np.isfinite(samples).all()
+
+
 def test_same_seed_same_samples(trained, tmp_path):
     outs = []
     for seed, name in ((5, "a.npy"), (5, "b.npy"), (6, "c.npy")):

@@ -13,9 +13,15 @@ from diffusion_studio.core.process import Prediction
 from diffusion_studio.core.samplers.base import SPACINGS, Denoise, NoOptions, Sampler, Spacing, StepOutput, spaced_timesteps
 from diffusion_studio.core.samplers.ddim import DDIMOptions, DDIMSampler
 from diffusion_studio.core.samplers.ddpm import DDPM_VARIANCES, DDPMOptions, DDPMSampler
+from diffusion_studio.core.samplers.dpmpp_2m import DPMPP2MSampler
+from diffusion_studio.core.samplers.euler import EulerSampler
+from diffusion_studio.core.samplers.euler_ancestral import EulerAncestralOptions, EulerAncestralSampler
+from diffusion_studio.core.samplers.heun import HeunSampler
 from diffusion_studio.core.schedules import NoiseSchedule
 
-REGISTERED: tuple[type[Sampler], ...] = (DDPMSampler, DDIMSampler)
+REGISTERED: tuple[type[Sampler], ...] = (
+    DDPMSampler, DDIMSampler, EulerSampler, EulerAncestralSampler, HeunSampler, DPMPP2MSampler,
+)
 
 SAMPLERS: dict[str, type[Sampler]] = {cls.name: cls for cls in REGISTERED}
 """Every sampler by the name the CLI, configs and trajectory files use."""
@@ -37,6 +43,7 @@ def build_sampler(
 
 
 __all__ = [
-    "DDIMOptions", "DDIMSampler", "DDPMOptions", "DDPMSampler", "DDPM_VARIANCES", "Denoise", "NoOptions", "SAMPLERS",
+    "DDIMOptions", "DDIMSampler", "DDPMOptions", "DDPMSampler", "DDPM_VARIANCES", "DPMPP2MSampler", "Denoise",
+    "EulerAncestralOptions", "EulerAncestralSampler", "EulerSampler", "HeunSampler", "NoOptions", "SAMPLERS",
     "SPACINGS", "Sampler", "Spacing", "StepOutput", "build_sampler", "sampler_class", "spaced_timesteps",
 ]
