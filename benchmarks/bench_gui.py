@@ -64,7 +64,7 @@ def slider(steps: int) -> dict[str, float]:
     from PySide6.QtCore import QSettings
 
     from diffusion_studio.gui.app import application
-    from diffusion_studio.gui.imaging import show_pixels
+    from diffusion_studio.gui.imaging import ClosedFormRenderer, show_pixels
     from diffusion_studio.gui.main_window import MainWindow
     from diffusion_studio.gui.preferences import Preferences
 
@@ -74,14 +74,15 @@ def slider(steps: int) -> dict[str, float]:
     window.resize(1400, 900)
     window.show()
     panel = window.forward
-    assert panel.images[0].x0.shape == (512, 512, 3), "the bundled sample is 512×512 RGB"
+    assert panel.session.images[0].x0.shape == (512, 512, 3), "the bundled sample is 512×512 RGB"
     views = panel.views
     schedule = window.state.schedule
     ts = np.resize(np.arange(1, schedule.timesteps + 1, 7), steps)
+    renderer = ClosedFormRenderer(panel.session.x0, panel.session.eps)  # what the panel paints x_t with
 
     def closed_form(i: int) -> None:
         t = ts[i]
-        panel._renderer.render(schedule.sqrt_alpha_bars[t], schedule.sqrt_one_minus_alpha_bars[t])
+        renderer.render(schedule.sqrt_alpha_bars[t], schedule.sqrt_one_minus_alpha_bars[t])
 
     def update(i: int) -> None:
         panel.t_slider.setValue(int(ts[i]))
@@ -90,7 +91,7 @@ def slider(steps: int) -> dict[str, float]:
         panel.t_slider.setValue(int(ts[i]))
         views.grab()  # paints the views into a pixmap: the full render path, on any platform
 
-    frame = panel._renderer.render(0.5, 0.5).copy()
+    frame = renderer.render(0.5, 0.5).copy()
     item = panel.images_items["xt"]
 
     def pyqtgraph_only(i: int) -> None:

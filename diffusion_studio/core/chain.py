@@ -32,6 +32,11 @@ class ForwardChain:
         self.x = self.x0
         self._kept: dict[int, np.ndarray] = {0: self.x0}
 
+    @property
+    def kept_times(self) -> list[int]:
+        """The t whose x_t is kept, in order: where a walk back to an earlier t restarts."""
+        return sorted(self._kept)
+
     def noise(self, t: int) -> np.ndarray:
         """ε_t, the fresh noise of step t (the same on every call)."""
         return np.random.default_rng((self.seed, t)).standard_normal(self.x0.shape, dtype=np.float32)

@@ -7,14 +7,13 @@ Workers never touch widgets: they emit signals, and the slots they reach run on 
 
 from __future__ import annotations
 
-import gc
-
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from diffusion_studio.app.jobs import Job, drive
 from diffusion_studio.core.errors import DiffusionStudioError
+from diffusion_studio.gui.garbage import settle_heap, ui_thread_collection
 
 
 def error_message(exc: BaseException) -> str:
@@ -132,11 +131,13 @@ class TaskRunner(QObject):
         """
         task = _Task(self, function, on_finished, on_failed, on_progress)
         self._running.append(task)
+        ui_thread_collection.hold()
         task.thread.start()
 
     def _forget(self, task: _Task) -> None:
         if task in self._running:
             self._running.remove(task)
+            ui_thread_collection.release()
             task.worker.deleteLater()
             task.thread.deleteLater()
             task.deleteLater()
@@ -146,15 +147,7 @@ class TaskRunner(QObject):
         for task in list(self._running):
             task.thread.quit()
             task.thread.wait()
-
-
-def settle_heap() -> None:
-    """Collect once, then freeze what survives (torch, Qt, the app), so that later full
-    collections scan only newer objects. A full collection holds the GIL: with torch loaded, one
-    paused the window for about 200 ms in the middle of training."""
-    if gc.get_freeze_count() == 0:
-        gc.collect()
-        gc.freeze()
+            self._forget(task)
 
 
 class WorkerThread(QObject):
@@ -187,8 +180,10 @@ class WorkerThread(QObject):
         on_failed: Callable[[str], None],
     ) -> None:
         """Drive the job; its updates, result or failure reach the callbacks on this (the UI) thread.
-        The first start also settles the heap (torch is loaded by then)."""
+        The first start also settles the heap (torch is loaded by then); while the job runs,
+        garbage is collected on this thread only (gui.garbage)."""
         settle_heap()
+        ui_thread_collection.hold()
         self._callbacks = (on_update, on_finished, on_failed)
         self.worker, self._thread = GeneratorWorker(job, throttle_s), QThread()
         self.worker.moveToThread(self._thread)
@@ -207,6 +202,7 @@ class WorkerThread(QObject):
             self.worker.stop()
             self._thread.quit()
             self._thread.wait()
+            self._ended()
 
     @Slot(object)
     def _on_updated(self, update: Any) -> None:
@@ -222,6 +218,9 @@ class WorkerThread(QObject):
 
     @Slot()
     def _ended(self) -> None:
+        if self.worker is None:  # already ended by stop_and_wait
+            return
+        ui_thread_collection.release()
         self.worker.deleteLater()
         self._thread.deleteLater()
         self.worker = self._thread = None

@@ -28,7 +28,7 @@ def test_x_t_is_the_same_however_the_chain_gets_there():
         pass
     assert wandering.advance(260)  # …and back, from the state kept at t = 250
     assert wandering.t == 260 and np.allclose(wandering.x, direct.x, atol=1e-6)
-    assert sorted(wandering._kept) == [0, 50, 100, 150, 200, 250, 300]
+    assert wandering.kept_times == [0, 50, 100, 150, 200, 250, 300]
 
 
 def test_the_chain_lands_where_the_closed_form_does():

@@ -1,0 +1,75 @@
+"""Garbage is collected on the UI thread while workers run (issue 16.6: a collection on a worker
+finalised a closed window's Qt objects there and deadlocked with the UI thread)."""
+
+import gc
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from diffusion_studio.app.jobs import Job
+from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
+
+SCRIPT = Path(__file__).with_name("window_churn.py")
+
+
+class CollectionThreads:
+    """The thread of every garbage collection while in the ``with`` block."""
+
+    def __enter__(self):
+        self.threads = []
+        gc.callbacks.append(self._note)
+        return self
+
+    def _note(self, phase, info):
+        if phase == "start":
+            self.threads.append(threading.get_ident())
+
+    def __exit__(self, *exc):
+        gc.callbacks.remove(self._note)
+
+
+def churn(seconds, threads):
+    """Makes reference cycles, which only the collector frees, for a while on the calling thread."""
+    threads.append(threading.get_ident())
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for _ in range(2000):
+            cycle = []
+            cycle.append(cycle)
+        yield None
+    return "done"
+
+
+def test_while_a_job_runs_garbage_is_collected_only_on_the_ui_thread(qtbot):
+    runner, worker_threads, during_run = WorkerThread(), [], []
+    with CollectionThreads() as seen:
+        runner.start(Job(lambda should_stop: churn(1.0, worker_threads)), 0.05,
+                     lambda update: None, lambda result: during_run.extend(seen.threads), pytest.fail)
+        qtbot.waitUntil(lambda: not runner.running, timeout=20_000)
+    assert worker_threads and worker_threads[0] not in during_run
+    assert threading.get_ident() in during_run  # the UI thread's timer collected the worker's cycles
+    assert gc.isenabled()
+
+
+def test_while_a_task_runs_garbage_is_collected_only_on_the_ui_thread(qtbot):
+    tasks, worker_threads, results = TaskRunner(), [], []
+    with CollectionThreads() as seen:
+        tasks.start(lambda: list(churn(1.0, worker_threads)), lambda result: results.append(list(seen.threads)), pytest.fail)
+        qtbot.waitUntil(lambda: bool(results), timeout=20_000)
+        tasks.wait()
+    assert worker_threads and worker_threads[0] not in results[0]
+    assert gc.isenabled()
+
+
+def test_windows_opened_and_closed_before_the_first_model_load_do_not_deadlock_it(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.splitlines()[-1])
+    assert report == {"torch_before": False, "samples": [[4, 1, 16, 16]]}
