@@ -25,7 +25,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from diffusion_studio.core.atomic import apply_umask
-from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, FileSaveError
+from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, FileSaveError, SettingError
 from diffusion_studio.core.models import build_model
 from diffusion_studio.core.models.config import ModelConfig, config_from_dict, config_to_dict
 from diffusion_studio.core.schedules import ScheduleConfig
@@ -50,6 +50,7 @@ class Checkpoint:
     model_state: dict[str, torch.Tensor]  # the raw weights (the EMA ones in an inference-only checkpoint)
     training_state: dict[str, Any] | None  # optimizer, step, random state; None in an inference-only checkpoint
     path: Path | None = None  # the folder it was read from; None for one not saved yet
+    data_range: tuple[float, float] | None = None  # the training data's least and greatest value (None: not recorded)
 
     def network(self, device: torch.device | str = "cpu", use_ema: bool = True) -> torch.nn.Module:
         """The denoiser with these weights (the EMA ones by default), in eval mode."""
@@ -87,6 +88,8 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint, inference_only: bo
         "step": checkpoint.step,
         "parameters": sum(v.numel() for v in checkpoint.ema_state.values()),
     }
+    if checkpoint.data_range is not None:
+        config["data_range"] = list(checkpoint.data_range)
     tensors = {f"ema.{k}": v.contiguous() for k, v in checkpoint.ema_state.items()}
     if not inference_only:
         tensors.update({f"model.{k}": v.contiguous() for k, v in checkpoint.model_state.items()})
@@ -175,6 +178,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model_config = config_from_dict(config.get("model") or {})
         schedule_config = _from_fields(ScheduleConfig, config.get("schedule"), "schedule", folder)
         train_config = _from_fields(TrainConfig, config.get("training", {}), "training", folder)
+        data_range = _data_range(config.get("data_range"))
     except (TypeError, DiffusionStudioError) as exc:
         raise CheckpointError(f"'{folder.name}': {exc}") from None
     weights = folder / WEIGHTS_FILE
@@ -197,7 +201,21 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model_state=raw or ema,
         training_state=_load_training_state(folder / STATE_FILE, folder),
         path=folder,
+        data_range=data_range,
     )
+
+
+def _data_range(value: Any) -> tuple[float, float] | None:
+    """A stored [low, high] as two floats, low < high (absent in checkpoints made before it was kept)."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise SettingError("data_range", f"must be [low, high], got {value!r}") from None
+    if not low < high:
+        raise SettingError("data_range", f"must be [low, high] with low < high, got {value!r}")
+    return low, high
 
 
 def _check_weights(folder: Path, model_config: ModelConfig, state: dict[str, torch.Tensor]) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import torch
 
-from diffusion_studio.core.checkpoint import load_checkpoint
-from diffusion_studio.core.models.config import sample_shape
+from diffusion_studio.core.checkpoint import Checkpoint, load_checkpoint
+from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
+from diffusion_studio.core.models.config import is_image_model, sample_shape
 from diffusion_studio.core.models.diffusers_unet import is_diffusers_unet, load_diffusers_unet
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.resources import DEFAULT_MODEL
@@ -24,10 +25,27 @@ class LoadedModel:
     sample_shape: tuple[int, ...]  # (C, H, W) or (D,)
     source: str  # the folder it came from
     data: str  # what it was trained on, when known ("" otherwise)
+    data_range: tuple[float, float] | None = None  # where the data's values lie; None: unknown
 
     @property
     def is_image(self) -> bool:
         return len(self.sample_shape) == 3
+
+
+IMAGE_RANGE = (-1.0, 1.0)
+"""Every image model's data lies in [−1, 1]."""
+
+
+def _data_range(checkpoint: Checkpoint) -> tuple[float, float] | None:
+    """The range the checkpoint recorded; for point models saved before it was recorded, the range
+    of the built-in set they were trained on (the sets are generated the same way every time)."""
+    if is_image_model(checkpoint.model_config):
+        return IMAGE_RANGE
+    if checkpoint.data_range is not None:
+        return checkpoint.data_range
+    if checkpoint.train_config.data in TOY_SETS:
+        return load_toy(checkpoint.train_config.data).value_range
+    return None
 
 
 def open_model(source: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
@@ -35,7 +53,7 @@ def open_model(source: str | Path, device: torch.device | str = "cpu") -> Loaded
     folder = DEFAULT_MODEL if str(source) == "default" else Path(source)
     if folder.is_dir() and is_diffusers_unet(folder):
         network, schedule, prediction, shape = load_diffusers_unet(folder)
-        return LoadedModel(network.to(device), schedule, prediction, shape, str(folder), "")
+        return LoadedModel(network.to(device), schedule, prediction, shape, str(folder), "", IMAGE_RANGE)
     checkpoint = load_checkpoint(folder)
     return LoadedModel(
         network=checkpoint.network(device),
@@ -44,4 +62,5 @@ def open_model(source: str | Path, device: torch.device | str = "cpu") -> Loaded
         sample_shape=sample_shape(checkpoint.model_config),
         source=str(checkpoint.path),
         data=checkpoint.train_config.data,
+        data_range=_data_range(checkpoint),
     )

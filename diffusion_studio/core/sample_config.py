@@ -22,8 +22,10 @@ class SampleConfig:
     steps: int | None = setting(None, "Steps", "Sampling steps on a subsequence of t (default: all T)", ge=1)
     spacing: str = setting("trailing", "Spacing", "Which timesteps K < T steps visit (trailing starts at T, Lin et al. 2024)",
                            choices=SPACING_LABELS)
-    clip: bool | None = setting(None, "Clip predicted x₀ to [−1, 1]",
-                                "Clip x̂_0 to the data's range at each step (default: on for images, off for points)")
+    clip: bool | None = setting(None, "Keep x̂₀ in the data's range",
+                                "Clamp each step's x̂_0 to the range of the training data ([−1, 1] for images, "
+                                "the points' extent for 2-D data): few-step samplers stay sound on every schedule "
+                                "(default: on when the model records its range)")
     num: int = setting(16, "Samples", "Samples drawn at once, shown as a grid", ge=1)
     seed: int = setting(0, "Seed", "Seeds x_T ~ N(0, I) and every step's noise: the same seed gives the same samples", ge=0)
     record_every: int = setting(1, "Record every", "Keep every k-th step for the timeline (and always the result)", ge=1)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import Sampler, build_sampler
 from diffusion_studio.core.schedules import NoiseSchedule
@@ -92,6 +93,15 @@ def sample_loop(
         x = x_prev
 
 
+def x0_range(model: LoadedModel, config: SampleConfig) -> tuple[float, float] | None:
+    """Where the run keeps x̂_0: the model's data range unless the config turns clipping off."""
+    if config.clip is False:
+        return None
+    if model.data_range is None and config.clip:
+        raise SettingError("clip", "this model does not record its data's range, so x̂_0 cannot be kept within it")
+    return model.data_range
+
+
 class SamplingRun:
     """One reverse-process run of a model with a SampleConfig: the CLI and the app both go through
     here, so the same settings and seed give the same samples."""
@@ -102,8 +112,7 @@ class SamplingRun:
         self.config = config
         self.device = torch.device(device)
         self.schedule = NoiseSchedule(model.schedule_config)
-        clip = model.is_image if config.clip is None else config.clip
-        self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, clip, **config.options)
+        self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, x0_range(model, config), **config.options)
         self.sampler.set_timesteps(config.steps or self.schedule.timesteps, config.spacing)
 
     @property

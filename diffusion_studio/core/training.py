@@ -20,7 +20,7 @@ from diffusion_studio.core.data.datasets import Dataset
 from diffusion_studio.core.devices import resolve_device
 from diffusion_studio.core.errors import SettingError, TrainingError
 from diffusion_studio.core.models import build_model, count_parameters
-from diffusion_studio.core.models.config import ModelConfig, is_image_model, sample_shape
+from diffusion_studio.core.models.config import ModelConfig, sample_shape
 from diffusion_studio.core.process import q_sample, training_target
 from diffusion_studio.core.samplers import DDIMSampler
 from diffusion_studio.core.sampling import sample_loop
@@ -188,7 +188,7 @@ class Trainer:
 
     def preview(self, count: int = 16, steps: int = 20, seed: int = 0) -> np.ndarray:
         """Samples from the EMA network by deterministic DDIM in ``steps`` steps, on the CPU."""
-        sampler = DDIMSampler(self.schedule, self.config.prediction, eta=0.0, clip_x0=is_image_model(self.model_config))
+        sampler = DDIMSampler(self.schedule, self.config.prediction, x0_range=self.dataset.value_range, eta=0.0)
         sampler.set_timesteps(min(steps, self.schedule.timesteps))
         generator = torch.Generator(self.device).manual_seed(seed)
         shape = (count, *sample_shape(self.model_config))
@@ -211,6 +211,7 @@ class Trainer:
             step=self.step,
             ema_state=_on_cpu(self.ema.state_dict()),
             model_state=_on_cpu(self.model.state_dict()),
+            data_range=self.dataset.value_range,
             training_state={
                 "step": self.step,
                 "optimizer": self.optimizer.state_dict(),

@@ -332,7 +332,8 @@ class SamplingPanel(QWidget):
                                  f"{model.schedule_config.name} T = {schedule.timesteps}")
         self.run_form["steps"].set_maximum(schedule.timesteps)
         self._on_sampler()
-        self.run_form.set_values({"clip": model.is_image})
+        self.run_form.set_values({"clip": model.data_range is not None})
+        self.run_form.set_enabled(["clip"], model.data_range is not None)
         self._reference = None
         if not model.is_image and model.data:
             from diffusion_studio.core.data.datasets import TOY_SETS, load_toy

@@ -34,6 +34,17 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     torch.testing.assert_close(loaded.network(use_ema=False).eval()(x, index), trainer.model.eval()(x, index), rtol=0, atol=0)
     model = open_model(tmp_path / "run")
     assert model.sample_shape == (2,) and model.prediction == "eps" and model.data == "two_moons"
+    assert model.data_range == trainer.dataset.value_range and model.data_range[0] < -1 < 1 < model.data_range[1]
+
+
+def test_a_point_checkpoint_from_before_ranges_were_kept_takes_its_built_in_sets_range(tmp_path):
+    trainer = make_trainer(steps=2)
+    list(trainer.train())
+    folder = ck.save_checkpoint(tmp_path / "run", trainer.checkpoint())
+    config = json.loads((folder / ck.CONFIG_FILE).read_text())
+    del config["data_range"]
+    (folder / ck.CONFIG_FILE).write_text(json.dumps(config))
+    assert open_model(folder).data_range == load_toy("two_moons").value_range
 
 
 def test_resume_continues_the_step_count_and_the_loss_curve(tmp_path):
@@ -98,7 +109,7 @@ def test_a_pickle_with_a_code_payload_is_refused_and_never_run(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("damage", ["no_config", "bad_json", "future_format", "truncated_weights", "no_weights",
-                                    "wrong_shape", "unknown_field", "not_a_folder"])
+                                    "wrong_shape", "unknown_field", "not_a_folder", "bad_range"])
 def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
     trainer = make_trainer(steps=2)
     list(trainer.train())
@@ -110,6 +121,7 @@ def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
         "no_config": "no config.json", "bad_json": "damaged", "future_format": "format 99",
         "truncated_weights": "damaged or truncated", "no_weights": "no model.safetensors",
         "wrong_shape": "do not match", "unknown_field": "unknown mlp settings", "not_a_folder": "not a checkpoint folder",
+        "bad_range": "data_range",
     }[damage]
     if damage == "no_config":
         config_file.unlink()
@@ -127,6 +139,9 @@ def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
     elif damage == "unknown_field":
         config["model"]["depth"] = 3
         config_file.write_text(json.dumps(config))
+    elif damage == "bad_range":
+        config["data_range"] = [2.0, -2.0]
+        config_file.write_text(json.dumps(config))
     else:
         shutil.rmtree(folder)
         folder.write_text("a file")
@@ -137,6 +152,6 @@ def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
 def test_the_bundled_default_model_loads_and_denoises():
     model = open_model("default")
     assert model.is_image and model.sample_shape == (1, 16, 16)
-    assert model.data == "digits"
+    assert model.data == "digits" and model.data_range == (-1.0, 1.0)
     x = torch.randn(2, 1, 16, 16)
     assert model.network(x, torch.tensor([999, 999])).shape == x.shape

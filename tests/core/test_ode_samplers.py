@@ -70,7 +70,7 @@ def test_the_new_samplers_are_registered_after_ddpm_and_ddim():
 STEPS = [(1000, 900), (900, 800), (100, 0), (37, 12), (1, 0)]
 
 
-@pytest.mark.parametrize("prediction, clip", [("eps", False), ("v", False), ("x0", True)])
+@pytest.mark.parametrize("prediction, clip", [("eps", None), ("v", None), ("x0", (-1.0, 1.0))])
 def test_euler_is_ddim_with_eta_zero(prediction, clip):
     """x̃_s = x̃_t + (σ_s − σ_t) ε̂ is x_s = √ᾱ_s x̂_0 + √(1 − ᾱ_s) ε̂ (Song et al. 2021 §4.3)."""
     euler, ddim = EulerSampler(SCHEDULE, prediction, clip), DDIMSampler(SCHEDULE, prediction, clip, eta=0.0)

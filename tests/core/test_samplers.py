@@ -124,7 +124,7 @@ def test_bad_sampler_settings_are_refused():
 
 def test_clipping_keeps_predicted_x0_in_range_and_eps_consistent():
     s = make_schedule("linear", 20)
-    sampler = DDPMSampler(s, "x0", clip_x0=True)
+    sampler = DDPMSampler(s, "x0", x0_range=(-1.0, 1.0))
     x_t = torch.randn(SHAPE, dtype=torch.float64)
     out = sampler.step(3.0 * torch.ones(SHAPE, dtype=torch.float64), 10, x_t)
     assert out.pred_x0.max() == 1.0

@@ -34,6 +34,14 @@ class Dataset:
     def is_image(self) -> bool:
         return self.data.ndim == 4
 
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """Where the data's values lie: [−1, 1] for images (by construction), the least and greatest
+        coordinate for points. Samplers keep x̂_0 within it."""
+        if self.is_image:
+            return -1.0, 1.0
+        return float(self.data.min()), float(self.data.max())
+
 
 def load_image_folder(root: str | Path, image_size: int, channels: int | None = None) -> Dataset:
     """Every image under ``root`` (recursively), resized and center-cropped to image_size².

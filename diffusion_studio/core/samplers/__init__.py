@@ -36,10 +36,14 @@ def sampler_class(name: str) -> type[Sampler]:
 
 
 def build_sampler(
-    name: str, schedule: NoiseSchedule, prediction: Prediction = "eps", clip_x0: bool = False, **options: Any
+    name: str,
+    schedule: NoiseSchedule,
+    prediction: Prediction = "eps",
+    x0_range: tuple[float, float] | None = None,
+    **options: Any,
 ) -> Sampler:
-    """A sampler by name, with its own options (DDPM: variance; DDIM: eta; …)."""
-    return sampler_class(name)(schedule, prediction, clip_x0, **options)
+    """A sampler by name, with its own options (DDPM: variance; DDIM: eta; …); x̂_0 clamped to x0_range."""
+    return sampler_class(name)(schedule, prediction, x0_range, **options)
 
 
 __all__ = [

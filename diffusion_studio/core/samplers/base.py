@@ -79,12 +79,14 @@ class Sampler(ABC):
         """The first line of the class's docstring: what the sampler does, for a tooltip."""
         return (cls.__doc__ or cls.label).strip().splitlines()[0]
 
-    def __init__(self, schedule: NoiseSchedule, prediction: Prediction = "eps", clip_x0: bool = False, **options: Any) -> None:
+    def __init__(
+        self, schedule: NoiseSchedule, prediction: Prediction = "eps", x0_range: tuple[float, float] | None = None, **options: Any
+    ) -> None:
         check_prediction(prediction)
         self.options = self.make_options(**options)
         self.schedule = schedule
         self.prediction = prediction
-        self.clip_x0 = clip_x0
+        self.x0_range = x0_range  # x̂_0 is clamped to [low, high] at every step; None: never
         self.set_timesteps(schedule.timesteps)
 
     @classmethod
@@ -135,7 +137,10 @@ class Sampler(ABC):
         return self.prev_timestep(t) if prev_t is None else int(prev_t)
 
     def predict(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, at: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x̂_0, ε̂) from the network output for x_t; with clipping, x̂_0 ∈ [−1, 1] and ε̂ recomputed to match.
+        """(x̂_0, ε̂) from the network output for x_t. With an ``x0_range``, x̂_0 is clamped to it (the
+        data's range: [−1, 1] for images) and ε̂ = (x_t − √ᾱ_t x̂_0)/√(1 − ᾱ_t) recomputed to match.
+        Near t = T, where ᾱ_t is tiny, x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t magnifies any error in ε̂
+        by 1/√ᾱ_t (about 2·10⁴ at cosine's T); the clamp keeps a large first step from carrying it.
 
         ``at``: the timestep the network was told, when not t (an ascending step tells it s > t,
         as DDIM inversion does): ε̂ is read at that level and x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t at t.
@@ -145,8 +150,8 @@ class Sampler(ABC):
         else:
             _, pred_eps = split_prediction(self.schedule, model_output, x_t, at, self.prediction)
             pred_x0 = predict_x0_from_eps(self.schedule, x_t, t, pred_eps)
-        if self.clip_x0 and t > 0:
-            pred_x0 = pred_x0.clamp(-1.0, 1.0)
+        if self.x0_range is not None and t > 0:
+            pred_x0 = pred_x0.clamp(*self.x0_range)
             pred_eps = predict_eps_from_x0(self.schedule, x_t, t, pred_x0)
         return pred_x0, pred_eps
 
