@@ -41,7 +41,7 @@ from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import batch_grid, grid_columns, save_frame, save_gif, trajectory_frames
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import SAMPLERS, sampler_class
-from diffusion_studio.core.schedules import NoiseSchedule
+from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_trajectory, recorded_frame_count, save_trajectory
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
@@ -57,7 +57,10 @@ GRID_PAD = 2  # pixels between tiles, as core.export.batch_grid draws them
 PREVIEW_INTERVAL_S = 0.1
 """At most this often a preview crosses to the UI thread, whatever the step rate."""
 MAX_SAMPLES = 1024
-"""The most samples one run draws from the form (each is a grid cell, recorded at every frame)."""
+"""The most images one run draws from the form (each is a grid cell, recorded at every frame)."""
+MAX_POINTS = 20_000
+"""The most points of a 2-D model: two numbers each, so thousands show its distribution."""
+DEFAULT_POINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class GifOptions:
 
 
 class GifDialog(QDialog):
-    """The GIF export options, over a trajectory of ``frames`` frames."""
+    """The GIF export options, over a trajectory of ``frames`` frames, numbered 1…frames as the
+    timeline numbers them."""
 
     def __init__(self, frames: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -88,10 +92,11 @@ class GifDialog(QDialog):
         self.content = QComboBox()
         self.content.addItems(["x_t", "x_t and x̂_0 side by side"])
         self.start = QSpinBox()
-        self.start.setRange(0, frames - 1)
+        self.start.setRange(1, frames)
         self.stop = QSpinBox()
         self.stop.setRange(1, frames)
         self.stop.setValue(frames)
+        self.start.valueChanged.connect(self.stop.setMinimum)
         self.every = QSpinBox()
         self.every.setRange(1, max(1, frames))
         self.every.setValue(max(1, frames // 100))
@@ -107,7 +112,7 @@ class GifDialog(QDialog):
         self.labels = QCheckBox("Write t on each frame")
         self.labels.setChecked(True)
         form = QFormLayout(self)
-        for label, widget in (("Show", self.content), ("From frame", self.start), ("To frame (exclusive)", self.stop),
+        for label, widget in (("Show", self.content), ("From frame", self.start), ("To frame", self.stop),
                               ("Every k-th frame", self.every), ("Frames per second", self.fps), ("", self.loop),
                               ("Scale", self.scale), ("", self.labels)):
             form.addRow(label, widget)
@@ -117,7 +122,7 @@ class GifDialog(QDialog):
         form.addRow(buttons)
 
     def options(self) -> GifOptions:
-        return GifOptions(self.content.currentIndex() == 1, self.start.value(), self.stop.value(), self.every.value(),
+        return GifOptions(self.content.currentIndex() == 1, self.start.value() - 1, self.stop.value(), self.every.value(),
                           self.fps.value(), self.loop.isChecked(), self.scale.value(), self.labels.isChecked())
 
 
@@ -220,20 +225,18 @@ class SamplingPanel(QWidget):
         self.point_views.setBackground("w")
         self.clouds: dict[str, pg.ScatterPlotItem] = {}
         self.references: dict[str, pg.ScatterPlotItem] = {}
-        first_plot = None
+        self.point_plots: dict[str, pg.PlotItem] = {}
         for column, key in enumerate(VIEWS):
-            plot = self.point_views.addPlot(row=0, col=column, title=TITLES[key])
+            plot = self.point_plots[key] = self.point_views.addPlot(row=0, col=column, title=TITLES[key])
             plot.setAspectLocked(True)
-            plot.setRange(xRange=(-3, 3), yRange=(-3, 3))
             self.references[key] = pg.ScatterPlotItem(size=3, pen=None, brush=(190, 190, 190))
             self.clouds[key] = pg.ScatterPlotItem(size=4, pen=None, brush=(31, 94, 200, 200))
             plot.addItem(self.references[key])
             plot.addItem(self.clouds[key])
-            if first_plot is None:
-                first_plot = plot
-            else:
-                plot.setXLink(first_plot)
-                plot.setYLink(first_plot)
+            if column:
+                plot.setXLink(self.point_plots[VIEWS[0]])
+                plot.setYLink(self.point_plots[VIEWS[0]])
+        self._fit_points()
         self.image_views.graphics.scene().sigMouseClicked.connect(self._on_view_clicked)
         self.image_views.setToolTip("Click a sample to enlarge it; click again for the whole grid")
         self.views = QStackedWidget()
@@ -265,6 +268,9 @@ class SamplingPanel(QWidget):
         self.schedule_plot.setLabel("bottom", "t")
         self.schedule_plot.setLabel("left", "√ᾱ<sub>t</sub>")
         self.schedule_plot.setMouseEnabled(x=False, y=False)
+        self.schedule_plot.invertX(True)  # T at the left, as the timeline starts from x_T
+        self.schedule_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.schedule_plot.setXRange(0, ScheduleConfig().timesteps)
         self.schedule_curve = self.schedule_plot.plot(pen=pg.mkPen((31, 119, 180), width=2))
         self.schedule_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("r", width=2))
         self.schedule_plot.addItem(self.schedule_marker)
@@ -340,6 +346,10 @@ class SamplingPanel(QWidget):
 
             if model.data in TOY_SETS:
                 self._reference = load_toy(model.data).data[:2000]
+        self.run_form["num"].set_maximum(MAX_SAMPLES if model.is_image else MAX_POINTS)
+        self.run_form.set_values({"num": SampleConfig().num if model.is_image else DEFAULT_POINTS})
+        if self.session.trajectory is None and not self.running:
+            self._show_kind(model.is_image, schedule, schedule.timesteps)
 
     @property
     def sampler(self) -> str:
@@ -389,6 +399,8 @@ class SamplingPanel(QWidget):
         self.progress.setRange(0, config.steps or 1)
         self.progress.setValue(0)
         self._set_idle(False)
+        model = self.state.model
+        self._show_kind(model.is_image, NoiseSchedule(model.schedule_config), model.schedule_config.timesteps)
         self.status.emit(f"Sampling {config.num} with {sampler_class(config.sampler).label}, {config.steps} steps…")
         self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_finished, self.session.on_failed)
 
@@ -429,21 +441,34 @@ class SamplingPanel(QWidget):
             self.frame_label.clear()
             self._set_idle(not self.running)
             return
-        self.views.setCurrentIndex(0 if trajectory.is_image else 1)
         T = int(trajectory.metadata.get("T", int(trajectory.timesteps.max())))
         model = self.state.model
         config = model.schedule_config if model is not None and model.schedule_config.timesteps == T else None
-        schedule = NoiseSchedule(config) if config is not None else None
+        self._show_kind(trajectory.is_image, NoiseSchedule(config) if config is not None else None, T,
+                        None if trajectory.is_image else trajectory.x_t[-1])
+        with QSignalBlocker(self.timeline):
+            self.timeline.setRange(0, len(trajectory) - 1)
+        self._set_idle(not self.running)
+
+    def _show_kind(self, is_image: bool, schedule: NoiseSchedule | None, T: int, result: np.ndarray | None = None) -> None:
+        """Image grids or point clouds, the training data (when known) behind x_t and x̂_0, and the
+        √ᾱ_t strip of this schedule over 0…T (no curve when the schedule is unknown)."""
+        self.views.setCurrentIndex(0 if is_image else 1)
         if schedule is not None:
             self.schedule_curve.setData(schedule.t, schedule.sqrt_alpha_bars[1:])
         self.schedule_curve.setVisible(schedule is not None)
         self.schedule_plot.setXRange(0, T)
-        reference = self._reference if not trajectory.is_image else None
+        reference = None if is_image else self._reference
         for key in VIEWS:
-            self.references[key].setData(pos=reference if reference is not None else np.zeros((0, 2)))
-        with QSignalBlocker(self.timeline):
-            self.timeline.setRange(0, len(trajectory) - 1)
-        self._set_idle(not self.running)
+            behind = reference if reference is not None and key != "pred_eps" else np.zeros((0, 2))
+            self.references[key].setData(pos=behind)
+        if not is_image:
+            self._fit_points(reference, result)
+
+    def _fit_points(self, *clouds: np.ndarray | None) -> None:
+        """Square point views that hold x_T ~ N(0, I) (±3) and these points, with a margin."""
+        reach = 1.1 * max([3.0] + [float(np.abs(c[np.isfinite(c)]).max(initial=0.0)) for c in clouds if c is not None])
+        self.point_plots[VIEWS[0]].setRange(xRange=(-reach, reach), yRange=(-reach, reach), padding=0)
 
     def _on_playhead(self, t: int) -> None:
         """Show the frame at the playhead in every view, the timeline and the schedule strip."""

@@ -9,7 +9,7 @@ from diffusion_studio.cli import main as cli_main
 from diffusion_studio.core.loaded_model import open_model
 from diffusion_studio.core.export import batch_grid
 from diffusion_studio.core.trajectory import load_trajectory, recorded_frame_count
-from diffusion_studio.gui.sampling_panel import GifOptions, tile_at
+from diffusion_studio.gui.sampling_panel import GifDialog, GifOptions, tile_at
 
 
 @pytest.fixture(scope="module")
@@ -184,14 +184,61 @@ def test_clicking_a_sample_enlarges_it(window, panel, qtbot):
     assert panel.session.focus is None and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.session.trajectory.x_t[1]))
 
 
-def test_a_two_dimensional_model_shows_a_point_cloud(window, qtbot, tmp_path):
+@pytest.fixture(scope="module")
+def moons(tmp_path_factory):
+    """A tiny two-moons model with T = 20 (the bundled digits model has another T)."""
+    folder = tmp_path_factory.mktemp("moons") / "moons"
     assert cli_main(["train", "--data", "two_moons", "--steps", "30", "--batch-size", "64", "--timesteps", "20",
-                     "--hidden", "32", "--output", str(tmp_path / "moons")]) == 0
-    window.state.set_model(open_model(tmp_path / "moons"))
+                     "--hidden", "32", "--output", str(folder)]) == 0
+    return open_model(folder)
+
+
+def test_a_two_dimensional_model_shows_a_point_cloud(window, qtbot, moons):
+    window.state.set_model(moons)
     panel = window.sampling
+    assert panel.run_form["num"].value() == 1000  # a distribution, not a handful of points
     settle(panel, sampler="ddpm", steps=20, num=50)
     run_to_end(panel, qtbot)
     assert panel.views.currentIndex() == 1 and panel.session.trajectory.x_t.shape == (21, 50, 2)
     panel.timeline.setValue(4)
     assert np.allclose(panel.shown_frame(), panel.session.trajectory.x_t[4])
-    assert len(panel.references["x_t"].data) == 2000  # the training data behind the cloud
+    assert len(panel.references["x_t"].data) == 2000  # the training data behind the cloud…
+    assert len(panel.references["pred_eps"].data) == 0  # …but not behind the predicted noise
+    view = panel.point_plots["x_t"].viewRange()
+    assert -4 < view[0][0] < -3 and 3 < view[0][1] < 4  # fitted to N(0, I) and the moons, not ±20
+
+
+def shown_while_running(panel, qtbot):
+    """The view kind and the √ᾱ_t strip's T at every live preview of one run."""
+    seen = []
+    panel.session.previewed.connect(lambda *_: seen.append((panel.views.currentIndex(), panel.schedule_curve.getData()[0].max())))
+    run_to_end(panel, qtbot)
+    return seen
+
+
+def test_the_views_and_schedule_strip_follow_the_model_from_the_first_preview(window, qtbot, moons, default_model):
+    panel = window.sampling
+    window.state.set_model(moons)  # opened, nothing sampled yet: the point views and its strip at once
+    assert panel.views.currentIndex() == 1 and panel.schedule_curve.getData()[0].max() == 20
+    settle(panel, sampler="ddim", steps=5, num=20)
+    assert set(shown_while_running(panel, qtbot)) == {(1, 20)}
+    window.state.set_model(default_model)  # the points stay until the next run starts…
+    settle(panel, sampler="ddim", steps=5, num=2)
+    T = default_model.schedule_config.timesteps
+    assert set(shown_while_running(panel, qtbot)) == {(0, T)}  # …which shows images from its first preview
+    window.state.set_model(moons)
+    settle(panel, sampler="ddim", steps=5, num=20)
+    assert set(shown_while_running(panel, qtbot)) == {(1, 20)}
+
+
+def test_the_gif_dialog_numbers_frames_as_the_timeline_does(qtbot):
+    dialog = GifDialog(51)
+    qtbot.addWidget(dialog)
+    assert (dialog.start.value(), dialog.stop.value()) == (1, 51)  # "frame 1 of 51" … "frame 51 of 51"
+    assert (dialog.options().start, dialog.options().stop) == (0, 51)
+    dialog.start.setValue(21)
+    dialog.stop.setValue(30)
+    options = dialog.options()
+    assert list(range(51))[options.start:options.stop] == list(range(20, 30))  # frames 21…30, both shown
+    dialog.start.setValue(40)
+    assert dialog.stop.value() == 40  # never ends before it starts
