@@ -32,8 +32,9 @@ MODEL_MARKERS = ("config.json", "model.safetensors")
 
 
 def configure_plots() -> None:
-    """pyqtgraph options the views rely on: numpy's row-major images shown upright, smooth curves."""
-    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+    """pyqtgraph options the views rely on: numpy's row-major images shown upright, smooth curves,
+    and titles, axes and labels in dark grey, readable on the white plots."""
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, foreground=(60, 60, 60))
 
 
 def split_drop(paths: list[Path]) -> tuple[list[Path], list[Path]]:

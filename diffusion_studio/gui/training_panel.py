@@ -103,6 +103,7 @@ class TrainingPanel(QWidget):
             self.apply_settings(self._stored_settings() or FIRST_SETTINGS)
         except (TypeError, ValueError):  # settings written by hand or by another version: start afresh
             self.apply_settings(FIRST_SETTINGS)
+        self._clear_plots()
         self._set_idle(True)
 
     # ---- layout -------------------------------------------------------------------------------
@@ -616,14 +617,19 @@ class TrainingPanel(QWidget):
         self.pause_button.setText("Pause")
 
     def _clear_plots(self) -> None:
+        """Empty plots framed on what a run will fill: steps 0…the run's length, losses 0.01…3, t 0…T."""
         self.raw_curve.setData([], [])
         self.smooth_curve.setData([], [])
         self.buckets.setOpts(x=[], height=[])
+        self.loss_plot.setRange(xRange=(0, self.train_form["steps"].value()), yRange=(-2, 0.5), padding=0)  # log10 axis
+        self.bucket_plot.setRange(xRange=(0, self.state.schedule.timesteps), yRange=(0, 1), padding=0)
         self.preview_item.clear()
         self.preview_cloud.setData(pos=np.zeros((0, 2)))
         self.preview_title.setText("Samples from the EMA model appear here while training")
 
     def _on_ready(self, info: RunInfo) -> None:
+        self.loss_plot.enableAutoRange()
+        self.bucket_plot.enableAutoRange()
         self.progress.setRange(0, info.total_steps)
         self.progress.setValue(info.start_step)
         self.run_label.setText(f"{info.description} → <b>{self.session.output}</b>")
