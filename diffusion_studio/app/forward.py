@@ -61,6 +61,7 @@ class ForwardView:
     added_stats: tuple[float, float] | None  # mean and standard deviation of ``added`` (ε's are 0, 1); None at t = 0
     density: np.ndarray  # histogram of x_t's pixels, density per bin of HISTOGRAM_EDGES
     closed_density: np.ndarray | None  # chain: the closed form's histogram at the same t, to compare; else None
+    outside: float  # the share of x_t's values outside [−1, 1], which a picture of x_t shows clipped
 
 
 def histogram_density(values: np.ndarray) -> np.ndarray:
@@ -69,6 +70,11 @@ def histogram_density(values: np.ndarray) -> np.ndarray:
     bins = np.floor((values - HISTOGRAM_EDGES[0]) / _BIN_WIDTH).astype(np.intp)
     bins = bins[(bins >= 0) & (bins < HISTOGRAM_EDGES.size - 1)]
     return np.bincount(bins, minlength=HISTOGRAM_EDGES.size - 1) / (values.size * _BIN_WIDTH)
+
+
+def share_outside(values: np.ndarray) -> float:
+    """The share of values with |x| > 1: those an image of x_t draws as pure black or white."""
+    return float(np.mean(np.abs(values) > 1.0))
 
 
 def normal_density(x: np.ndarray) -> np.ndarray:
@@ -241,17 +247,20 @@ class ForwardSession:
         chain = self.chain
         t = self.state.t if chain is None else chain.t
         a, b = self.coefficients(t)
-        closed = histogram_density(a * self._x0_picked + b * self._eps_picked)
+        closed_values = a * self._x0_picked + b * self._eps_picked
+        closed = histogram_density(closed_values)
         numbers = dict(t=t, signal=a, noise=b, snr=float(self.state.schedule.snr[t]))
         if chain is None:
-            return ForwardView(**numbers, x_t=None, added=None, added_stats=None, density=closed, closed_density=None)
+            return ForwardView(**numbers, x_t=None, added=None, added_stats=None, density=closed, closed_density=None,
+                               outside=share_outside(closed_values))
         if b > 0:
             added = (chain.x - a * x0) / b
             stats = (float(added.mean()), float(added.std()))
         else:
             added, stats = np.zeros_like(x0), None
+        values = self._pick(chain.x)
         return ForwardView(**numbers, x_t=chain.x, added=added, added_stats=stats,
-                           density=histogram_density(self._pick(chain.x)), closed_density=closed)
+                           density=histogram_density(values), closed_density=closed, outside=share_outside(values))
 
     def _pick(self, array: np.ndarray) -> np.ndarray:
         flat = array.reshape(-1)

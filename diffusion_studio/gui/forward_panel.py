@@ -308,10 +308,12 @@ class ForwardPanel(QWidget):
         self.view_titles["x0"].setText("x<sub>0</sub> (the data)")
         if self.session.mode == "chain":
             a, b = (QUANTITIES[k].name(notation) for k in ("sqrt_alpha_bar", "sqrt_one_minus_alpha_bar"))
-            self.view_titles["eps"].setText(f"noise the chain added: (x<sub>t</sub> − {a} x<sub>0</sub>) / {b}")
+            self.view_titles["eps"].setText("noise the chain added")
+            self.view_titles["eps"].setToolTip(f"(x<sub>t</sub> − {a} x<sub>0</sub>) / {b}: what the closed form calls ε")
             self.view_titles["xt"].setText("x<sub>t</sub> after t Markov steps")
         else:
             self.view_titles["eps"].setText("ε ~ N(0, I), held fixed")
+            self.view_titles["eps"].setToolTip("One draw of ε per seed: x_t changes with t only through √ᾱ_t and √(1 − ᾱ_t)")
             self.view_titles["xt"].setText("x<sub>t</sub> (closed form)")
 
     # ---- what is on screen --------------------------------------------------------------------
@@ -352,6 +354,8 @@ class ForwardPanel(QWidget):
             f"{name['sqrt_alpha_bar']} = {view.signal:.4f} &nbsp;<span style='color:#777'>scale of x<sub>0</sub></span>",
             f"{name['sqrt_one_minus_alpha_bar']} = {view.noise:.4f} &nbsp;<span style='color:#777'>scale of ε</span>",
             f"SNR = ᾱ<sub>t</sub>/(1 − ᾱ<sub>t</sub>) = {snr_text}",
+            f"<span style='color:#777'>x<sub>t</sub> is drawn clipped to [−1, 1]: {view.outside:.0%} of its values "
+            "lie outside (the histogram shows them all)</span>",
         ]
         if view.added_stats is not None:
             mean, std = view.added_stats

@@ -158,6 +158,18 @@ def test_the_histogram_goes_from_x0_to_the_standard_normal(state, session):
     assert np.abs(at_end - normal_density(CENTRES)).max() < 0.06
 
 
+@pytest.mark.parametrize("mode", ["closed", "chain"])
+def test_the_view_says_how_much_of_x_t_a_picture_clips(state, session, mode):
+    """x_0 lies in [−1, 1]; at t = T, x_t is about N(0, 1), of which P(|x| > 1) = 31.7 % is drawn black or white."""
+    session.set_mode(mode)
+    state.set_t(0)
+    walk(session)
+    assert session.view().outside == 0.0
+    state.set_t(300)
+    walk(session)
+    assert session.view().outside == pytest.approx(0.317, abs=0.01)
+
+
 def test_images_are_added_selected_and_removed_but_one_stays(state):
     session = ForwardSession(state)
     seen = Recorder(session)
