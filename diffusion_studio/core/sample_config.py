@@ -9,7 +9,17 @@ from typing import Any
 from diffusion_studio.core.samplers import SAMPLERS, sampler_class
 from diffusion_studio.core.settings import check_settings, setting
 
-SPACING_LABELS = {"trailing": "trailing (from T)", "linspace": "evenly spaced", "leading": "leading (DDIM paper)"}
+AUTO_SPACING = "auto"
+"""The spacing each sampler is best run with (Sampler.default_spacing)."""
+SPACING_LABELS = {AUTO_SPACING: "the sampler's own", "trailing": "trailing (from T)", "linspace": "evenly spaced",
+                  "leading": "leading (DDIM paper)", "karras": "Karras σ (ρ = 7)"}
+SPACING_HELP = {
+    AUTO_SPACING: "Karras σ for Heun, trailing for the others",
+    "trailing": "T − k·T/K: starts at T (Lin et al. 2024)",
+    "linspace": "evenly from T down to 1",
+    "leading": "1 + k·⌊T/K⌋ as in the DDIM paper: never visits T",
+    "karras": "noise levels σ evenly spaced in σ^(1/7) from min(σ_T, 80) to σ_1 (Karras et al. 2022, eq. 5)",
+}
 
 
 @dataclass(frozen=True)
@@ -20,8 +30,8 @@ class SampleConfig:
                            choices={name: cls.label for name, cls in SAMPLERS.items()},
                            choice_help={name: cls.summary() for name, cls in SAMPLERS.items()})
     steps: int | None = setting(None, "Steps", "Sampling steps on a subsequence of t (default: all T)", ge=1)
-    spacing: str = setting("trailing", "Spacing", "Which timesteps K < T steps visit (trailing starts at T, Lin et al. 2024)",
-                           choices=SPACING_LABELS)
+    spacing: str = setting(AUTO_SPACING, "Spacing", "Which timesteps K < T steps visit",
+                           choices=SPACING_LABELS, choice_help=SPACING_HELP)
     clip: bool | None = setting(None, "Keep x̂₀ in the data's range",
                                 "Clamp each step's x̂_0 to the range of the training data ([−1, 1] for images, "
                                 "the points' extent for 2-D data): few-step samplers stay sound on every schedule "

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from diffusion_studio.core.errors import SettingError
-from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
+from diffusion_studio.core.sample_config import AUTO_SPACING, SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import Sampler, build_sampler
 from diffusion_studio.core.schedules import NoiseSchedule
 
@@ -113,7 +113,8 @@ class SamplingRun:
         self.device = torch.device(device)
         self.schedule = NoiseSchedule(model.schedule_config)
         self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, x0_range(model, config), **config.options)
-        self.sampler.set_timesteps(config.steps or self.schedule.timesteps, config.spacing)
+        spacing = None if config.spacing == AUTO_SPACING else config.spacing
+        self.sampler.set_timesteps(config.steps or self.schedule.timesteps, spacing)
 
     @property
     def num_steps(self) -> int:

@@ -101,7 +101,7 @@ def test_heun_calls_the_network_twice_a_step_but_once_on_the_last():
     network = gaussian_eps()
     counted = lambda x, i: calls.append(int(i[0]) + 1) or network(x, i)  # noqa: E731
     sampler = HeunSampler(SCHEDULE)
-    sampler.set_timesteps(4)
+    sampler.set_timesteps(4, "trailing")
     steps = list(sample_loop(counted, sampler, (5, 2), generator=torch.Generator().manual_seed(0)))
     assert calls == [1000, 750, 750, 500, 500, 250, 250]
     assert [st.nfe for st in steps] == [2, 4, 6, 7]

@@ -96,9 +96,10 @@ def test_ddim_eta_zero_is_deterministic_and_eta_scales_the_noise():
 
 @pytest.mark.parametrize("spacing", SPACINGS)
 def test_timestep_spacing(spacing):
-    full = spaced_timesteps(1000, 1000, spacing)
+    schedule = make_schedule("linear", 1000)
+    full = spaced_timesteps(schedule, 1000, spacing)
     np.testing.assert_array_equal(full, np.arange(1000, 0, -1))
-    ts = spaced_timesteps(1000, 50, spacing)
+    ts = spaced_timesteps(schedule, 50, spacing)
     assert len(ts) == 50 and np.all(np.diff(ts) < 0) and ts.min() >= 1 and ts.max() <= 1000
     if spacing in ("linspace", "trailing"):
         assert ts[0] == 1000
@@ -159,3 +160,34 @@ def test_network_receives_zero_based_index():
     net = lambda x, i: seen.append(int(i[0])) or torch.zeros_like(x)  # noqa: E731
     run(net, DDPMSampler(s))
     assert seen == list(range(11, -1, -1))
+
+
+@pytest.mark.parametrize("name, T", [("linear", 1000), ("cosine", 1000), ("linear", 50)])
+def test_karras_spacing_follows_rho_7_in_sigma_from_at_most_80(name, T):
+    """σ_i^(1/7) evenly spaced from min(σ_T, 80)^(1/7) to σ_1^(1/7) (Karras et al. 2022, eq. 5), K distinct steps."""
+    schedule = make_schedule(name, T)
+    sigma = np.sqrt(schedule.one_minus_alpha_bars / schedule.alpha_bars)
+    for steps in (2, 10, 30, T):
+        ts = spaced_timesteps(schedule, steps, "karras")
+        assert len(ts) == steps and np.all(np.diff(ts) < 0) and ts[-1] >= 1
+        if steps < T:
+            assert sigma[ts[0]] <= 80 * 1.5 and ts[-1] == 1
+        if steps <= T // 5:  # with few steps, rounding to whole t leaves the spacing visible
+            gaps = -np.diff(sigma[ts] ** (1 / 7))
+            assert gaps.max() < 3 * np.median(gaps)  # evenly spaced in σ^(1/7)
+    if name == "cosine":
+        ts = spaced_timesteps(schedule, 10, "karras")
+        assert (sigma[ts[:-1]] / sigma[ts[1:]]).max() < 10  # no step spans decades of σ, as trailing's first from σ_T ≈ 2·10⁴ does
+
+
+def test_each_sampler_spaces_its_steps_its_own_way_unless_told():
+    from diffusion_studio.core.samplers import HeunSampler
+
+    schedule = make_schedule("cosine", 1000)
+    heun, ddim = HeunSampler(schedule), DDIMSampler(schedule)
+    heun.set_timesteps(10)
+    ddim.set_timesteps(10)
+    np.testing.assert_array_equal(heun.timesteps, spaced_timesteps(schedule, 10, "karras"))
+    np.testing.assert_array_equal(ddim.timesteps, spaced_timesteps(schedule, 10, "trailing"))
+    heun.set_timesteps(10, "trailing")
+    assert heun.timesteps[0] == 1000

@@ -124,7 +124,7 @@ def test_timesteps_are_diffusers_plus_one_where_the_spacings_agree(name, spacing
         theirs = scheduler.timesteps.numpy().astype(np.float64)
         if name == "heun":
             theirs = np.concatenate([theirs[:1], theirs[1::2]])  # diffusers lists each later timestep twice
-        ours = spaced_timesteps(T, num_steps, spacing) - 1
+        ours = spaced_timesteps(SCHEDULE, num_steps, spacing) - 1
         same = len(theirs) == len(ours) and np.array_equal(theirs, ours)
         if spacing == "trailing" or (spacing == "leading" and name != "dpmpp-2m"):
             assert same, (num_steps, theirs, ours)
@@ -155,7 +155,7 @@ def test_one_step_matches_diffusers(name, prediction):
     z = torch.randn(SHAPE, generator=torch.Generator().manual_seed(5))
     theirs = diffusers_run(scheduler, network(prediction), x, generator=torch.Generator().manual_seed(5))[0]
     sampler = build_sampler(name, SCHEDULE, prediction)
-    sampler.set_timesteps(10)
+    sampler.set_timesteps(10, "trailing")  # as the diffusers schedulers here space them
     calls = []
     net = network(prediction)
 
@@ -212,7 +212,7 @@ def test_dpm_solver_second_order_steps_are_what_diffusers_takes():
     scheduler.set_timesteps(20)
     theirs = diffusers_run(scheduler, network("eps"), x)
     sampler = build_sampler("dpmpp-2m", SCHEDULE)
-    sampler.set_timesteps(20)
+    sampler.set_timesteps(20, "trailing")
     net, sample = network("eps"), x
     for t in sampler.timesteps.tolist():
         sampler.reset()

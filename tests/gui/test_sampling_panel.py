@@ -43,7 +43,7 @@ def test_the_form_offers_the_chosen_samplers_own_settings(panel):
     choose(panel, "ddpm")
     assert panel.option_forms["ddpm"].isVisibleTo(panel) and not panel.option_forms["ddim"].isVisibleTo(panel)
     assert panel.run_form["steps"].value() == panel.state.model.schedule_config.timesteps  # the full chain
-    assert panel.config().options == {"variance": "beta"} and panel.config().spacing == "trailing"
+    assert panel.config().options == {"variance": "beta"} and panel.config().spacing == "auto"
 
 
 def run_to_end(panel, qtbot):

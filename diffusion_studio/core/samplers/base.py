@@ -25,8 +25,12 @@ from diffusion_studio.core.settings import check_settings
 if TYPE_CHECKING:  # torch is loaded by whoever hands us tensors; naming samplers needs none
     import torch
 
-Spacing = Literal["linspace", "leading", "trailing"]
-SPACINGS: tuple[str, ...] = ("linspace", "leading", "trailing")
+Spacing = Literal["linspace", "leading", "trailing", "karras"]
+SPACINGS: tuple[str, ...] = ("linspace", "leading", "trailing", "karras")
+KARRAS_RHO = 7.0
+"""ρ of Karras et al. (2022) eq. 5: larger ρ puts more of the steps at low noise."""
+KARRAS_SIGMA_MAX = 80.0
+"""The highest noise level Karras et al. (2022, Table 1) start from, for every model they test."""
 
 Denoise = Callable[["torch.Tensor", int], "torch.Tensor"]
 """denoise(x, t) → the network's output for the batch x at timestep t (1…T)."""
@@ -46,16 +50,20 @@ class NoOptions:
     """The settings of a sampler that has none of its own."""
 
 
-def spaced_timesteps(num_train: int, num_steps: int, spacing: Spacing) -> np.ndarray:
+def spaced_timesteps(schedule: NoiseSchedule, num_steps: int, spacing: Spacing) -> np.ndarray:
     """K of the T training steps, descending, as the papers count them (1…T).
 
     "linspace": evenly from T down to 1; "leading": 1 + k·⌊T/K⌋ (DDIM paper, never reaches T);
-    "trailing": T − k·T/K rounded (starts at T, recommended by Lin et al. 2024).
+    "trailing": T − k·T/K rounded (starts at T, recommended by Lin et al. 2024); "karras": the
+    noise levels of Karras et al. (2022) eq. 5 (``karras_timesteps``).
     """
+    num_train = schedule.timesteps
     if spacing not in SPACINGS:
         raise SettingError("spacing", f"unknown spacing '{spacing}' (choose from {', '.join(SPACINGS)})")
     if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or not 1 <= num_steps <= num_train:
         raise SettingError("steps", f"the number of sampling steps must be between 1 and T = {num_train}, got {num_steps!r}")
+    if spacing == "karras":
+        return karras_timesteps(schedule, num_steps)
     if spacing == "linspace":
         ts = np.round(np.linspace(num_train, 1, num_steps))
     elif spacing == "leading":
@@ -63,6 +71,28 @@ def spaced_timesteps(num_train: int, num_steps: int, spacing: Spacing) -> np.nda
     else:
         ts = np.round(np.arange(num_train, 0, -num_train / num_steps))
     return np.unique(ts.astype(np.int64))[::-1].copy()
+
+
+def karras_timesteps(schedule: NoiseSchedule, num_steps: int) -> np.ndarray:
+    """K timesteps whose noise levels σ_t = √((1 − ᾱ_t)/ᾱ_t) follow Karras et al. (2022) eq. 5:
+
+        σ_i = (σ_max^{1/ρ} + i/(K − 1) · (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ,  i = 0…K − 1, ρ = 7,
+
+    from σ_max = min(σ_T, 80) down to σ_min = σ_1, each taken to the t nearest in log σ, and
+    nudged down where two would share a t, so that all K differ. Steps shrink as the noise does;
+    and on a schedule whose σ_T is huge (cosine: ᾱ_T ≈ 2·10⁻⁹, σ_T ≈ 2·10⁴) no step spans
+    decades of σ, which a second-order step (Heun's trapezoid) cannot bridge.
+    """
+    sigmas = np.sqrt(schedule.one_minus_alpha_bars[1:] / schedule.alpha_bars[1:])  # σ_1 … σ_T, rising
+    if num_steps == 1:
+        return np.array([schedule.timesteps])
+    high, low = min(float(sigmas[-1]), KARRAS_SIGMA_MAX) ** (1 / KARRAS_RHO), float(sigmas[0]) ** (1 / KARRAS_RHO)
+    wanted = (high + np.linspace(0.0, 1.0, num_steps) * (low - high)) ** KARRAS_RHO
+    nearest = 1 + np.abs(np.log(sigmas)[None, :] - np.log(wanted)[:, None]).argmin(axis=1)
+    ts = np.empty(num_steps, dtype=np.int64)
+    for i, t in enumerate(nearest):  # strictly descending, leaving room for the steps still to come
+        ts[i] = max(min(int(t), ts[i - 1] - 1 if i else int(t)), num_steps - i)
+    return ts
 
 
 class Sampler(ABC):
@@ -73,6 +103,7 @@ class Sampler(ABC):
     Options: ClassVar[type] = NoOptions  # the frozen dataclass of its own settings, each a core.settings.setting
     nfe_per_step: ClassVar[int] = 1  # network evaluations per step
     default_steps: ClassVar[int | None] = 50  # the steps a form offers first (None: all T)
+    default_spacing: ClassVar[Spacing] = "trailing"  # the timesteps a run visits unless told otherwise
 
     @classmethod
     def summary(cls) -> str:
@@ -106,13 +137,14 @@ class Sampler(ABC):
         """Deterministic, so that it can also run upwards from x_0 to x_T (inversion)."""
         return False
 
-    def set_timesteps(self, num_steps: int, spacing: Spacing = "trailing", ascending: bool = False) -> None:
-        """Choose the K timesteps to visit (all T by default, where every spacing agrees).
+    def set_timesteps(self, num_steps: int, spacing: Spacing | None = None, ascending: bool = False) -> None:
+        """Choose the K timesteps to visit (all T by default, where every spacing agrees), spaced
+        as told or as this sampler does by default.
 
         Descending: t_1 = T > … > t_K, then 0. Ascending (inversion, deterministic samplers only):
         the same edges walked upwards, 0 → t_K → … → t_1.
         """
-        descending = spaced_timesteps(self.schedule.timesteps, num_steps, spacing)
+        descending = spaced_timesteps(self.schedule, num_steps, spacing or self.default_spacing)
         if ascending:
             if not self.invertible:
                 raise SettingError("sampler", f"{self.label} adds fresh noise at each step, so it cannot run from x_0 up to x_T")

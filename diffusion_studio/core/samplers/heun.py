@@ -33,6 +33,7 @@ class HeunSampler(Sampler):
     label = "Heun (2nd order)"
     nfe_per_step = 2
     default_steps = 30
+    default_spacing = "karras"  # its trapezoid cannot bridge one step across decades of σ (karras_timesteps)
 
     def variance(self, t, prev_t=None):
         return 0.0
