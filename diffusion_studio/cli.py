@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     noise.set_defaults(run=run_noise)
     _add_train_parser(commands)
     _add_sample_parser(commands)
+    _add_compare_parser(commands)
     return parser
 
 
@@ -252,11 +253,86 @@ def _sampler_options(args: argparse.Namespace) -> dict[str, object]:
     return mine
 
 
+def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
+    compare = commands.add_parser(
+        "compare",
+        help="run several samplers from the same noise and compare cost and result",
+        description="Every run starts from the same x_T (one seed). Prints each run's network calls (NFE), "
+        "seconds and distance: for 2-D models the sliced Wasserstein distance to the training data, for image "
+        "models the RMS distance to the probability-flow ODE solved on all T steps (DDIM, η = 0) from that x_T.",
+    )
+    compare.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
+    compare.add_argument("--samplers", required=True, metavar="RUNS",
+                         help="runs separated by ';', each sampler[:key=value,…], e.g. "
+                         "\"ddpm;ddim:steps=50;dpmpp-2m:steps=20\" (keys: steps, spacing, clip, record_every and "
+                         "the sampler's options such as eta, variance)")
+    add_setting_flags(compare, SampleConfig, skip=("sampler", "steps", "spacing", "clip", "options"))
+    compare.add_argument("--device", default="auto", choices=DEVICES)
+    compare.add_argument("--output", "-o", type=Path, help=".png: one row of results per run")
+    compare.add_argument("--gif", type=Path, help="also write the runs as an animated GIF, rows in step by t")
+    compare.add_argument("--gif-frames", type=int, default=60, help="GIF frames, evenly spread over t (default: 60)")
+    compare.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default: 12.0)")
+    compare.add_argument("--format", choices=("table", "json"), default="table", help="what is printed (default: table)")
+    compare.set_defaults(run=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    from diffusion_studio.core.compare import compare_items, measure, ode_reference, parse_runs
+    from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
+    from diffusion_studio.core.devices import resolve_device
+    from diffusion_studio.core.export import comparison_frame, comparison_times, display_scale, save_frame, save_gif
+    from diffusion_studio.core.loaded_model import open_model
+
+    for path, suffix in ((args.output, ".png"), (args.gif, ".gif")):
+        if path is not None and path.suffix.lower() != suffix:
+            raise SettingError("output", f"'{path.name}': use a {suffix} file")
+    base = SampleConfig(**setting_values(args, setting_fields(SampleConfig)))
+    configs = parse_runs(args.samplers, base)
+    device = resolve_device(args.device)
+    model = open_model(args.model, device)
+    progress, items = _Progress(), compare_items(model, configs, device)
+    while True:
+        try:
+            index, step = next(items)
+        except StopIteration as end:
+            runs = end.value
+            break
+        progress.show(f"run {index + 1}/{len(configs)} {configs[index].sampler} step {step.index + 1}/{step.total}",
+                      final=index + 1 == len(configs) and step.index + 1 == step.total)
+    data = load_toy(model.data).data[:2000] if model.data in TOY_SETS else None
+    if model.is_image:
+        progress.show("the reference: DDIM with η = 0 on all T steps", final=True)
+        runs = measure(runs, ode_reference(model, base, device))
+    else:
+        runs = measure(runs, data)
+    if args.format == "json":
+        print(json.dumps([{"label": r.label, "sampler": r.config.sampler, "steps": len(r.trajectory.timesteps) - 1,
+                           "nfe": r.nfe, "seconds": round(r.seconds, 4), "distance": r.distance} for r in runs], indent=2))
+    else:
+        what = "RMS to the fine ODE solution" if model.is_image else "sliced W2 to the data"
+        width = max(len(r.label) for r in runs)
+        print(f"{'run'.ljust(width)}  {'NFE':>5}  {'seconds':>8}  {what}")
+        for r in runs:
+            distance = "—" if r.distance is None else f"{r.distance:.4f}"
+            print(f"{r.label.ljust(width)}  {r.nfe:>5}  {r.seconds:>8.2f}  {distance}")
+    trajectories, labels = [r.trajectory for r in runs], [f"{r.label} · {r.nfe} NFE" for r in runs]
+    scale = display_scale(runs[0].trajectory, 240)
+    if args.output:
+        save_frame(comparison_frame(trajectories, labels, 0, with_x0=False, reference=data, scale=scale), args.output)
+    if args.gif:
+        frames = [comparison_frame(trajectories, labels, t, reference=data, scale=scale)
+                  for t in comparison_times(trajectories, args.gif_frames)]
+        save_gif(frames, args.gif, fps=args.fps)
+    written = [str(p) for p in (args.output, args.gif) if p]
+    if written:
+        print(f"wrote {', '.join(written)}", file=sys.stderr)
+
+
 def run_sample(args: argparse.Namespace) -> None:
     from diffusion_studio.core import trajectory as trajectories
     from diffusion_studio.core.loaded_model import open_model
     from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
-    from diffusion_studio.core.export import batch_grid, save_gif, trajectory_frames
+    from diffusion_studio.core.export import display_scale, save_gif, trajectory_frames
     from diffusion_studio.core.sampling import SamplingRun
     from diffusion_studio.core.devices import resolve_device
 
@@ -277,7 +353,7 @@ def run_sample(args: argparse.Namespace) -> None:
     if args.gif:
         recorded = recorder.trajectory()
         every = max(1, -(-len(recorded) // max(args.gif_frames, 1)))
-        scale = args.gif_scale or (max(1, 320 // batch_grid(recorded.x_t[0]).shape[1]) if recorded.is_image else 1)
+        scale = args.gif_scale or display_scale(recorded, 320)
         save_gif(trajectory_frames(recorded, every=every, reference=reference, scale=scale), args.gif, fps=args.fps)
     _write_samples(recorder.final, args.output, reference)
     print(f"wrote {args.output}" + "".join(f", {p}" for p in (args.gif, args.trajectory) if p), file=sys.stderr)

@@ -65,14 +65,28 @@ def scatter_frame(
 
 
 def label_frame(frame: np.ndarray, text: str) -> np.ndarray:
-    """The frame with a white band on top holding ``text`` (e.g. "t = 500")."""
+    """The frame with a white band on top holding ``text`` (e.g. "t = 500"), widened with white on
+    the right when the text is wider than the frame."""
     font = ImageFont.load_default(size=max(10, min(frame.shape[1] // 12, 18)))
     band = font.size + 6
     rgb = frame if frame.shape[2] == 3 else np.repeat(frame, 3, axis=2)
-    canvas = Image.new("RGB", (frame.shape[1], frame.shape[0] + band), "white")
+    width = max(frame.shape[1], math.ceil(font.getlength(text)) + 8)
+    canvas = Image.new("RGB", (width, frame.shape[0] + band), "white")
     canvas.paste(Image.fromarray(rgb), (0, band))
     ImageDraw.Draw(canvas).text((4, 3), text, fill=(20, 20, 20), font=font)
     return np.asarray(canvas)
+
+
+def display_scale(trajectory: Trajectory, width: int) -> int:
+    """How many times to enlarge an image trajectory's grid to be about ``width`` pixels wide (1 for points)."""
+    return max(1, width // batch_grid(trajectory.x_t[0]).shape[1]) if trajectory.is_image else 1
+
+
+def _panel(batch: np.ndarray, reference: np.ndarray | None, scale: int) -> np.ndarray:
+    """One recorded batch as a picture: images as a grid enlarged ``scale`` times, points as a scatter."""
+    if batch.ndim == 2:
+        return scatter_frame(batch, reference=reference)
+    return np.repeat(np.repeat(batch_grid(batch), scale, axis=0), scale, axis=1)
 
 
 def trajectory_frames(
@@ -98,20 +112,46 @@ def trajectory_frames(
     if picks[-1] != stop - 1:
         picks.append(stop - 1)
 
-    def panel(batch: np.ndarray) -> np.ndarray:
-        if not trajectory.is_image:
-            return scatter_frame(batch, reference=reference)
-        return np.repeat(np.repeat(batch_grid(batch), scale, axis=0), scale, axis=1)
-
     frames = []
     for k in picks:
-        frame = panel(trajectory.x_t[k])
+        frame = _panel(trajectory.x_t[k], reference, scale)
         if with_x0:
-            frame = image_grid([frame, panel(trajectory.pred_x0[k])], columns=2, pad=8)
+            frame = image_grid([frame, _panel(trajectory.pred_x0[k], reference, scale)], columns=2, pad=8)
         t = int(trajectory.timesteps[k])
         text = ("x_0 (result)" if t == 0 else f"t = {t}") + ("   |   left x_t, right x̂_0" if with_x0 else "")
         frames.append(label_frame(frame, text) if labels else frame)
     return frames
+
+
+def comparison_frame(
+    trajectories: Sequence[Trajectory],
+    labels: Sequence[str],
+    t: float,
+    with_x0: bool = True,
+    reference: np.ndarray | None = None,
+    scale: int = 1,
+) -> np.ndarray:
+    """Several runs at one timestep t, a row each: the frame nearest t (``Trajectory.frame_at``),
+    x_t beside x̂_0, under the run's label and that frame's own t. Runs of different step counts
+    line up in t, not in frame number."""
+    rows = []
+    for trajectory, label in zip(trajectories, labels):
+        k = trajectory.frame_at(t)
+        panels = [_panel(trajectory.x_t[k], reference, scale)]
+        if with_x0:
+            panels.append(_panel(trajectory.pred_x0[k], reference, scale))
+        shown = int(trajectory.timesteps[k])
+        text = f"{label}   " + ("result" if shown == 0 else f"t = {shown}") + ("   (x_t | x̂_0)" if with_x0 else "")
+        rows.append(label_frame(image_grid(panels, columns=len(panels), pad=8), text))
+    width = max(row.shape[1] for row in rows)  # labels of different lengths may widen rows unequally
+    return image_grid([np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows],
+                      columns=1, pad=6)
+
+
+def comparison_times(trajectories: Sequence[Trajectory], frames: int) -> list[int]:
+    """``frames`` timesteps from the largest any run starts at down to 0, evenly (fewer if they coincide)."""
+    start = max(int(trajectory.timesteps[0]) for trajectory in trajectories)
+    return sorted({int(t) for t in np.round(np.linspace(start, 0, max(frames, 2)))}, reverse=True)
 
 
 def _as_image(frame: np.ndarray, scale: int) -> Image.Image:

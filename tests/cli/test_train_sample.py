@@ -49,6 +49,22 @@ def test_every_sampler_runs_from_the_command_line(trained, tmp_path, sampler, ex
     assert samples.shape == (30, 2) and np.isfinite(samples).all()
 
 
+def test_compare_prints_each_run_and_writes_rows_in_step_by_t(trained, tmp_path, capsys):
+    png, gif = tmp_path / "cmp.png", tmp_path / "cmp.gif"
+    args = ["compare", "--model", str(trained), "--samplers", "ddpm;ddim:steps=10;heun:steps=5", "--num", "200",
+            "--device", "cpu", "--format", "json", "-o", str(png), "--gif", str(gif), "--gif-frames", "8"]
+    assert main(args) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [(r["sampler"], r["nfe"]) for r in runs] == [("ddpm", 30), ("ddim", 10), ("heun", 9)]
+    assert all(r["seconds"] > 0 and r["distance"] > 0 for r in runs)
+    with Image.open(png) as picture:
+        assert picture.width == 400 and picture.height > 3 * 400  # a row of results per run
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 8
+    assert main([*args[:4], "ddim:eta=-1", "-o", str(png)]) == 1
+    assert "eta" in capsys.readouterr().err
+
+
 def test_same_seed_same_samples(trained, tmp_path):
     outs = []
     for seed, name in ((5, "a.npy"), (5, "b.npy"), (6, "c.npy")):

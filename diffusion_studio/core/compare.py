@@ -1,0 +1,185 @@
+"""Several samplers from the same x_T, side by side: what each costs and where it lands.
+
+Every run starts from the same seed, so from the same x_T ~ N(0, I) (``sample_loop`` draws x_T
+first). A run is measured by its network evaluations (NFE), its wall time, and a distance:
+
+- 2-D models: the sliced Wasserstein distance from its samples to the training data;
+- image models: the root mean square distance, sample by sample, to the probability-flow ODE
+  solved finely from the same x_T (DDIM with η = 0 on all T steps). A deterministic sampler
+  that solves the ODE well lands near it; a stochastic one (DDPM, Euler ancestral) lands
+  elsewhere by design, and its distance says how far its noise took it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
+from diffusion_studio.core.samplers import sampler_class
+from diffusion_studio.core.trajectory import Trajectory
+
+if TYPE_CHECKING:
+    import torch
+
+    from diffusion_studio.core.loaded_model import LoadedModel
+    from diffusion_studio.core.sampling import SamplingStep
+
+MAX_RUNS = 6
+"""At most this many runs in one comparison."""
+
+_RUN_KEYS = ("steps", "spacing", "clip", "record_every")
+"""The SampleConfig fields a run may set for itself; seed and number of samples are shared."""
+
+
+def parse_runs(text: str, base: SampleConfig = SampleConfig()) -> list[SampleConfig]:
+    """Runs written as ``sampler[:key=value,…]`` separated by ';', e.g.
+    ``"ddpm;ddim:steps=50,eta=0.5;dpmpp-2m:steps=20"``. A key is one of steps, spacing, clip,
+    record_every, or an option of that sampler (eta, variance); the rest comes from ``base``.
+    SettingError names what cannot be read."""
+    configs = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        name, _, settings = part.partition(":")
+        cls = sampler_class(name.strip())
+        values: dict[str, Any] = {"sampler": cls.name, "steps": None, "options": {}}
+        option_types = {f.name: f.type for f in fields(cls.Options)}
+        for item in (s.strip() for s in settings.split(",") if s.strip()):
+            key, equals, raw = item.partition("=")
+            key, raw = key.strip().replace("-", "_"), raw.strip()
+            if not equals:
+                raise SettingError("samplers", f"'{item}' in '{part}' is not key=value")
+            if key in _RUN_KEYS:
+                values[key] = _read(key, raw, {f.name: f.type for f in fields(SampleConfig)}[key])
+            elif key in option_types:
+                values["options"][key] = _read(key, raw, option_types[key])
+            else:
+                takes = ", ".join([*_RUN_KEYS, *option_types])
+                raise SettingError("samplers", f"'{key}' is not a setting of {cls.label} (it takes {takes})")
+        config = replace(base, **values)
+        validate_sample_config(config)
+        configs.append(config)
+    if not 1 <= len(configs) <= MAX_RUNS:
+        raise SettingError("samplers", f"name 1 to {MAX_RUNS} runs separated by ';', got {len(configs)}")
+    return configs
+
+
+def _read(key: str, raw: str, kind: Any) -> Any:
+    """A setting's value from its text, by the field's annotation."""
+    kind = str(kind)
+    try:
+        if "bool" in kind:
+            if raw.lower() not in ("true", "false", "on", "off", "1", "0"):
+                raise ValueError
+            return raw.lower() in ("true", "on", "1")
+        if "int" in kind:
+            return int(raw)
+        if "float" in kind:
+            return float(raw)
+    except ValueError:
+        raise SettingError(key, f"cannot read '{raw}' as {kind.split(' |')[0]}") from None
+    return raw
+
+
+def run_label(config: SampleConfig, timesteps: int) -> str:
+    """A run in a few words, e.g. "DDIM 50 steps η=0.5"."""
+    cls = sampler_class(config.sampler)
+    options = "".join(f" {key}={value}" for key, value in config.options.items())
+    return f"{cls.label} {config.steps or timesteps} steps{options}"
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    """One sampler's run in a comparison."""
+
+    label: str
+    config: SampleConfig
+    trajectory: Trajectory  # recorded as config.record_every asks
+    final: np.ndarray  # the samples at full precision: N×C×H×W or N×D
+    nfe: int  # network evaluations
+    seconds: float  # wall time of the run (recording included)
+    distance: float | None = None  # see the module docstring; None until measured
+
+
+def compare_items(
+    model: LoadedModel,
+    configs: Sequence[SampleConfig],
+    device: torch.device | str = "cpu",
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Generator[tuple[int, SamplingStep], None, list[ComparedRun]]:
+    """Run each config in turn from the same seed, yielding (run index, step); returns the runs
+    (those finished before a stop)."""
+    from diffusion_studio.core.sampling import SamplingRun
+    from diffusion_studio.core.trajectory import Recorder
+
+    if len({config.seed for config in configs}) > 1 or len({config.num for config in configs}) > 1:
+        raise SettingError("samplers", "runs compared must share the seed and the number of samples")
+    runs = []
+    for index, config in enumerate(configs):
+        run = SamplingRun(model, config, device)
+        recorder = Recorder(config.record_every, run.metadata())
+        started, nfe = time.perf_counter(), 0
+        for step in run.steps(should_stop=should_stop):
+            recorder.add(step)
+            nfe = step.nfe
+            yield index, step
+        if should_stop() or recorder.final is None:
+            break
+        label = run_label(config, run.schedule.timesteps)
+        runs.append(ComparedRun(label, config, recorder.trajectory(), recorder.final, nfe, time.perf_counter() - started))
+    return runs
+
+
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 256, seed: int = 0) -> float:
+    """SW_2(a, b) = √(mean over directions θ of W_2²(θ·a, θ·b)), θ uniform on the unit sphere.
+
+    In one dimension W_2 matches quantiles: with the sorted projections as empirical quantile
+    functions, W_2² = ∫₀¹ (F_a⁻¹(u) − F_b⁻¹(u))² du, taken here on a common grid of u.
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    directions = np.random.default_rng(seed).standard_normal((a.shape[1], projections))
+    directions /= np.linalg.norm(directions, axis=0, keepdims=True)
+    u = (np.arange(max(len(a), len(b))) + 0.5) / max(len(a), len(b))
+    quantiles = [_quantiles(np.sort(points @ directions, axis=0), u) for points in (a, b)]
+    return float(np.sqrt(np.mean((quantiles[0] - quantiles[1]) ** 2)))
+
+
+def _quantiles(ordered: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """F⁻¹(u) of each column of sorted samples, the i-th of n standing at u = (i + ½)/n, linear between."""
+    position = np.clip(u * len(ordered) - 0.5, 0, len(ordered) - 1)
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, len(ordered) - 1)
+    weight = (position - low)[:, None]
+    return ordered[low] * (1 - weight) + ordered[high] * weight
+
+
+def ode_reference(model: LoadedModel, config: SampleConfig, device: torch.device | str = "cpu") -> np.ndarray:
+    """The probability-flow ODE solved finely from the runs' x_T: DDIM, η = 0, all T steps."""
+    from diffusion_studio.core.sampling import SamplingRun
+
+    fine = replace(config, sampler="ddim", steps=None, spacing="trailing", record_every=1, options={"eta": 0.0})
+    last = None
+    for last in SamplingRun(model, fine, device).steps():
+        pass
+    return last.x_prev.numpy()
+
+
+def measure(runs: Sequence[ComparedRun], reference: np.ndarray | None) -> list[ComparedRun]:
+    """Each run with its distance: sliced Wasserstein to the data for points, RMS to the fine ODE
+    solution for images (``reference`` is the data, or ode_reference's samples; None: unmeasured)."""
+    if reference is None:
+        return list(runs)
+    measured = []
+    for run in runs:
+        if run.final.ndim == 2:
+            distance = sliced_wasserstein(run.final, reference)
+        else:
+            distance = float(np.sqrt(np.mean((run.final - reference) ** 2)))
+        measured.append(replace(run, distance=distance))
+    return measured
