@@ -91,6 +91,18 @@ def strip_times(text: str) -> list[int]:
         raise SettingError("t", f"expected whole numbers separated by commas, got '{text}'") from None
 
 
+def unread_report(opened: int, unread: Sequence[tuple[Path, str]]) -> str:
+    """What to tell the user when some files could not be read as images: a summary on one line
+    naming the first file and its reason; for several files, then a blank line and every file with
+    its reason, one a line (details the window keeps out of the status bar)."""
+    kept = f"{opened} image(s) opened" if opened else "Nothing was opened"
+    (path, reason), others = unread[0], len(unread) - 1
+    if not others:
+        return f"{kept}; {path.name} could not be read ({reason})"
+    listed = "\n".join(f"{p.name}: {r}" for p, r in unread)
+    return f"{kept}; {len(unread)} files could not be read: {path.name} ({reason}) and {others} more\n\n{listed}"
+
+
 class ForwardSession:
     """Watch q(x_t | x_0) destroy an image: one x_0 of the loaded images, one ε per seed, t from the state."""
 

@@ -29,7 +29,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffusion_studio.app.forward import HISTOGRAM_EDGES, ForwardImage, ForwardSession, ForwardView, normal_density, strip_times
+from diffusion_studio.app.forward import (
+    HISTOGRAM_EDGES,
+    ForwardImage,
+    ForwardSession,
+    ForwardView,
+    normal_density,
+    strip_times,
+    unread_report,
+)
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.core.data.images import LoadedImages, load_image, load_images, to_uint8
 from diffusion_studio.core.errors import DiffusionStudioError
@@ -51,7 +59,7 @@ class ForwardPanel(QWidget):
     """Watch q(x_t | x_0) destroy an image, t by t."""
 
     status = Signal(str)  # what just happened, for the status bar
-    failed = Signal(str, str)  # title, message: something the user asked for did not work
+    failed = Signal(str, str)  # title, message (a summary; details after a blank line): something asked for did not work
 
     def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -230,10 +238,7 @@ class ForwardPanel(QWidget):
             for path, _ in loaded.images:
                 self.preferences.add_recent("images", path)
         if loaded.failed:
-            listed = "\n".join(f"• {path.name}: {reason}" for path, reason in loaded.failed[:12])
-            more = f"\n… and {len(loaded.failed) - 12} more" if len(loaded.failed) > 12 else ""
-            kept = f"{len(loaded.images)} image(s) opened; " if loaded.images else "Nothing was opened; "
-            self.failed.emit("Open images", f"{kept}{len(loaded.failed)} could not be read:\n{listed}{more}")
+            self.failed.emit("Open images", unread_report(len(loaded.images), loaded.failed))
         elif not loaded.images:
             self.failed.emit("Open images", "There were no image files there.")
         else:

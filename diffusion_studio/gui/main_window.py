@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QByteArray, QUrl, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QMimeData, QObject, QUrl, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragMoveEvent, QDropEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
 
 from diffusion_studio import __version__
@@ -29,12 +29,19 @@ from diffusion_studio.gui.training_panel import TrainingPanel
 TITLE = "Diffusion Studio"
 MODEL_MARKERS = ("config.json", "model.safetensors")
 """A dropped folder holding one of these is a model (ours or a diffusers UNet2DModel), not images."""
+DRAG_EVENTS = (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop)
 
 
 def configure_plots() -> None:
     """pyqtgraph options the views rely on: numpy's row-major images shown upright, smooth curves,
     and titles, axes and labels in dark grey, readable on the white plots."""
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, foreground=(60, 60, 60))
+
+
+def dragged_files(mime: QMimeData) -> list[Path]:
+    """The local files a drag carries; none unless all it points to are local files."""
+    urls = mime.urls()
+    return [Path(url.toLocalFile()) for url in urls] if urls and all(url.isLocalFile() for url in urls) else []
 
 
 def split_drop(paths: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -109,6 +116,7 @@ class MainWindow(QMainWindow):
         for panel in (self.forward, self.schedules, self.training, self.sampling):
             panel.status.connect(self.say)
             panel.failed.connect(self.show_error)
+        self.tabs.currentChanged.connect(self.statusBar().clearMessage)  # a panel's message does not outlive its tab
         self.sampling.modelRequested.connect(self.open_model)
         self.training.modelRequested.connect(
             lambda folder: self.open_model(folder, then=lambda: self.tabs.setCurrentWidget(self.sampling))
@@ -195,15 +203,23 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def say(self, text: str) -> None:
-        self.statusBar().showMessage(text)
+        """Show ``text`` in the status bar on one line (the bar would show only the first of several)."""
+        self.statusBar().showMessage(" ".join(text.split()))
 
     @Slot(str, str)
     def show_error(self, title: str, message: str) -> None:
-        """A clear message that does not block: the status bar and a window the user closes."""
-        self.say(f"{title}: {message.splitlines()[0]}")
+        """A clear message that does not block: the status bar and a window the user closes.
+
+        ``message`` is a summary, then, where there is more to say (every file that could not be
+        read), a blank line and the details: the status bar and the window show the summary, and
+        the window keeps the details behind its Show Details… button.
+        """
+        summary, _, details = message.partition("\n\n")
+        self.say(f"{title}: {summary}")
         if self.error_box is not None:
             self.error_box.close()
-        self.error_box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        self.error_box = QMessageBox(QMessageBox.Icon.Warning, title, summary, QMessageBox.StandardButton.Ok, self)
+        self.error_box.setDetailedText(details)
         self.error_box.open()
 
     # ---- opening things -----------------------------------------------------------------------
@@ -250,9 +266,9 @@ class MainWindow(QMainWindow):
             model, description = result
             self.preferences.add_recent("models", folder)
             self.state.set_model(model)
-            self.say(f"Model {description}")
             if then is not None:
                 then()
+            self.say(f"Model {description}")  # after ``then``: a tab it switches to clears the status bar
 
         self.tasks.start(load, loaded, lambda message: self.show_error("Open model", message))
 
@@ -261,15 +277,36 @@ class MainWindow(QMainWindow):
 
     # ---- drag and drop ------------------------------------------------------------------------
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        urls = event.mimeData().urls()
-        if urls and all(url.isLocalFile() for url in urls):
+    def showEvent(self, event: QShowEvent) -> None:
+        """Once the window is on screen, its drags pass through ``eventFilter`` (a second install changes nothing)."""
+        super().showEvent(event)
+        self.windowHandle().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Files dragged anywhere on the window are the window's to open, whatever widget is under the cursor.
+
+        File managers send the paths as text too, which a line edit would take and paste as
+        file:///…. So file drags are caught on the window's QWindow, where Qt delivers every drag
+        before it picks the widget under the cursor. That covers every widget (line edits, those of
+        spin and combo boxes, plots), ones made later too, where setAcceptDrops(False) would have to
+        reach each; and unlike an application-wide filter, it runs for this window's input events
+        only, not for every timer, paint and worker signal in the app.
+        """
+        if watched is self.windowHandle() and event.type() in DRAG_EVENTS and dragged_files(event.mimeData()):
+            (self.dropEvent if event.type() == QEvent.Type.Drop else self.dragEnterEvent)(event)
+            return True
+        return super().eventFilter(watched, event)
+
+    def dragEnterEvent(self, event: QDragMoveEvent) -> None:
+        """Take a drag (entering, or moving over the window) of local files; refuse anything else."""
+        if dragged_files(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        """Open the local files dropped."""
+        paths = dragged_files(event.mimeData())
         if not paths:
             event.ignore()
             return

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffusion_studio.core.data.images import load_image, to_uint8
+from diffusion_studio.core.data.images import load_image, load_images, to_uint8
 from diffusion_studio.gui.forward_panel import SAMPLE_IMAGE
 from tests.gui.conftest import drop, write_image
 
@@ -41,6 +41,30 @@ def test_dropping_a_folder_loads_its_images_and_reports_the_bad_ones(window, qtb
     assert "broken.png" in window.error_box.text() and "3 image(s) opened" in window.error_box.text()
 
 
+def test_a_bad_file_is_named_with_its_reason_in_the_status_bar(window, qtbot, tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (_, reason), = load_images([broken]).failed
+    drop(window, broken)
+    qtbot.waitUntil(lambda: window.error_box is not None, timeout=5000)
+    assert window.statusBar().currentMessage() == f"Open images: Nothing was opened; broken.png could not be read ({reason})"
+
+
+def test_many_bad_files_give_a_short_summary_and_every_one_in_the_details(window, qtbot, tmp_path):
+    write_image(tmp_path / "good.png")
+    bad = [tmp_path / f"bad{i:02}.png" for i in range(20)]
+    for path in bad:
+        path.write_bytes(b"not an image")
+    drop(window, tmp_path)
+    qtbot.waitUntil(lambda: window.error_box is not None, timeout=5000)
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Open images: 1 image(s) opened; 20 files could not be read: bad00.png (")
+    assert message.endswith(" and 19 more") and len(message) < 150
+    details = window.error_box.detailedText().splitlines()
+    assert [line.split(":")[0] for line in details] == [path.name for path in bad]
+    assert len(window.forward.session.images) == 2
+
+
 def _huge_png(path):
     """A valid PNG header claiming 10000×8000 pixels (the pixel data is never reached)."""
     import struct
@@ -71,6 +95,7 @@ def test_a_bad_drop_shows_a_message_and_changes_nothing(window, qtbot, tmp_path,
     qtbot.waitUntil(lambda: window.error_box is not None, timeout=5000)
     assert reason in window.error_box.text()
     assert "Nothing was opened" in window.error_box.text()
+    assert reason in window.statusBar().currentMessage()  # the file or the reason, not a cut "could not be read:"
     assert [image.name for image in panel.session.images] == ["sample"]
     assert np.array_equal(shown(panel.images_items["xt"]), before) and window.state.t == t
 

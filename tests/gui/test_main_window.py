@@ -1,9 +1,12 @@
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 
 from diffusion_studio.resources import DEFAULT_MODEL
-from diffusion_studio.gui.main_window import environment_report, split_drop
+from diffusion_studio.gui.main_window import MainWindow, environment_report, split_drop
 from tests.gui.conftest import drop, write_image
 
 
@@ -26,6 +29,64 @@ def test_drag_enter_accepts_local_files_only(window, tmp_path):
 
     assert entered([QUrl.fromLocalFile(str(tmp_path / "a.png"))])
     assert not entered([QUrl("https://example.com/a.png")])
+
+
+def drag_files_onto(window: MainWindow, widget: QWidget, *paths: Path) -> None:
+    """Drag files from a file manager and drop them on ``widget``: DragEnter, DragMove, Drop.
+
+    The events go to the window's QWindow at the widget's centre, as the platform sends them;
+    Qt then hands them to the widget under the cursor (the first one that accepts drops).
+    Sending them to the widget itself would skip that choice. Like file managers, the drag
+    carries the files as text too: the text a line edit would paste.
+    """
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    mime.setText(" ".join(QUrl.fromLocalFile(str(p)).toString() for p in paths))
+    at = QPointF(widget.mapTo(window, widget.rect().center()))
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    for event in (QDragEnterEvent(at.toPoint(), *args), QDragMoveEvent(at.toPoint(), *args), QDropEvent(at, *args)):
+        QApplication.sendEvent(window.windowHandle(), event)
+
+
+def test_an_image_dropped_on_a_text_field_opens_and_leaves_the_text(window, qtbot, tmp_path):
+    window.show()
+    qtbot.waitExposed(window)
+    field = window.forward.strip_ts
+    text = field.text()
+    drag_files_onto(window, field, write_image(tmp_path / "photo.png"))
+    qtbot.waitUntil(lambda: len(window.forward.session.images) == 2, timeout=5000)
+    assert window.forward.session.images[-1].name == "photo.png" and field.text() == text
+
+
+def test_files_dropped_on_any_line_edit_reach_the_window(window, qtbot, tmp_path, monkeypatch):
+    """Every tab's line edits, those inside spin boxes and combo boxes too."""
+    opened = []
+    monkeypatch.setattr(window, "open_paths", opened.append)
+    path = write_image(tmp_path / "photo.png")
+    window.show()
+    qtbot.waitExposed(window)
+    for index in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(index)
+        fields = [f for f in window.tabs.currentWidget().findChildren(QLineEdit) if f.isVisible()]
+        assert fields
+        for field in fields:
+            text = field.text()
+            drag_files_onto(window, field, path)
+            assert opened.pop() == [path] and field.text() == text, window.tabs.tabText(index)
+
+
+def test_a_panels_message_goes_when_the_tab_changes(window):
+    window.forward.remove_current()  # the sample is the only image: the Forward panel says it stays
+    assert "The last image stays" in window.statusBar().currentMessage()
+    window.tabs.setCurrentWidget(window.schedules)
+    assert window.statusBar().currentMessage() == ""
+
+
+def test_a_model_opened_for_another_tab_is_announced_there(window, qtbot):
+    """As the Training panel's "Sample from it" does: the model's message outlives the switch it asks for."""
+    window.open_model(DEFAULT_MODEL, then=lambda: window.tabs.setCurrentWidget(window.sampling))
+    qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.sampling, timeout=30000)
+    assert "1.6M parameters" in window.statusBar().currentMessage()
 
 
 def test_split_drop_tells_models_from_images(tmp_path):
