@@ -17,7 +17,7 @@ import numpy as np
 
 from diffusion_studio import __version__
 from diffusion_studio.core.atomic import atomic_write
-from diffusion_studio.core.control import RunControl
+from diffusion_studio.core.control import RunControl, drain
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
@@ -277,8 +277,7 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> None:
-    from diffusion_studio.core.compare import compare_items, measure, ode_reference, parse_runs
-    from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
+    from diffusion_studio.core.compare import compare_items, measure, parse_runs, reference_for
     from diffusion_studio.core.devices import resolve_device
     from diffusion_studio.core.export import comparison_frame, comparison_times, display_scale, save_frame, save_gif
     from diffusion_studio.core.loaded_model import open_model
@@ -290,21 +289,15 @@ def run_compare(args: argparse.Namespace) -> None:
     configs = parse_runs(args.samplers, base)
     device = resolve_device(args.device)
     model = open_model(args.model, device)
-    progress, items = _Progress(), compare_items(model, configs, device)
-    while True:
-        try:
-            index, step = next(items)
-        except StopIteration as end:
-            runs = end.value
-            break
-        progress.show(f"run {index + 1}/{len(configs)} {configs[index].sampler} step {step.index + 1}/{step.total}",
-                      final=index + 1 == len(configs) and step.index + 1 == step.total)
-    data = load_toy(model.data).data[:2000] if model.data in TOY_SETS else None
-    if model.is_image:
-        progress.show("the reference: DDIM with η = 0 on all T steps", final=True)
-        runs = measure(runs, ode_reference(model, base, device))
-    else:
-        runs = measure(runs, data)
+    progress = _Progress()
+
+    def report(what: str, step) -> None:
+        progress.show(f"{what} step {step.index + 1}/{step.total}", final=step.index + 1 == step.total)
+
+    runs = drain(compare_items(model, configs, device), lambda item: report(f"run {item[0] + 1}/{len(configs)}", item[1]))
+    reference = drain(reference_for(model, base, device), lambda step: report("reference (DDIM, η = 0, all T)", step))
+    runs = measure(runs, reference)
+    data = None if model.is_image or reference is None else reference[:2000]
     if args.format == "json":
         print(json.dumps([{"label": r.label, "sampler": r.config.sampler, "steps": len(r.trajectory.timesteps) - 1,
                            "nfe": r.nfe, "seconds": round(r.seconds, 4), "distance": r.distance} for r in runs], indent=2))

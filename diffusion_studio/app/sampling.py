@@ -8,6 +8,7 @@ be scrubbed together: each shows its frame nearest t (``Trajectory.frame_at``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ import numpy as np
 from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, ShouldStop
+from diffusion_studio.core.compare import ComparedRun
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.trajectory import Trajectory
@@ -33,6 +35,7 @@ class SamplingPreview:
     x_t: np.ndarray  # N×H×W×C uint8 or N×D float32
     pred_x0: np.ndarray
     pred_eps: np.ndarray
+    run: int = 0  # in a comparison: which run (the number of runs: the reference being solved)
 
 
 @dataclass(frozen=True)
@@ -60,16 +63,48 @@ def _sampling_items(model: LoadedModel, config: SampleConfig, control: RunContro
 
 
 def _preview(steps: list) -> SamplingPreview:
-    """The last of the steps since the last update, as stored frames (on the worker's thread)."""
+    """The last of the steps since the last update, as stored frames (on the worker's thread);
+    a comparison's items are (run, step)."""
     from diffusion_studio.core.trajectory import stored_frame
 
-    step = steps[-1]
+    run, step = steps[-1] if isinstance(steps[-1], tuple) else (0, steps[-1])
     return SamplingPreview(step.index + 1, step.total, step.t, stored_frame(step.x_t), stored_frame(step.pred_x0),
-                           stored_frame(step.pred_eps))
+                           stored_frame(step.pred_eps), run)
+
+
+@dataclass(frozen=True)
+class ComparisonResult:
+    runs: list[ComparedRun]  # those that finished, measured when the reference could be had
+    cancelled: bool
+
+
+def _comparison_items(model: LoadedModel, configs: list[SampleConfig], control: RunControl, should_stop: ShouldStop):
+    """The comparison job's generator: (run, step) for every step of every run, then of the
+    reference (run = the number of runs); returns the ComparisonResult."""
+    from diffusion_studio.core.compare import compare_items, measure, reference_for
+
+    device = next(model.network.parameters()).device
+    runs = yield from compare_items(model, configs, device, should_stop)
+    if control.stopped:
+        return ComparisonResult(runs, True)
+    reference_steps = reference_for(model, configs[0], device, should_stop)
+    reference = yield from _tagged(len(configs), reference_steps)
+    return ComparisonResult(measure(runs, reference), control.stopped)
+
+
+def _tagged(tag: int, items):
+    """(tag, item) for each item of a generator; returns what it returns."""
+    while True:
+        try:
+            item = next(items)
+        except StopIteration as end:
+            return end.value
+        yield tag, item
 
 
 class SamplingSession:
-    """Runs one sampler at a time and holds what it recorded, with a playhead that scrubs it."""
+    """Runs one sampler, or a comparison of several from one x_T, and holds what they recorded,
+    with a playhead in t that scrubs them together."""
 
     runningChanged = Signal(bool)
     previewed = Signal(object)  # SamplingPreview while a run goes on
@@ -82,11 +117,14 @@ class SamplingSession:
 
     def __init__(self) -> None:
         self.trajectories: list[Trajectory] = []
+        self.runs: list[ComparedRun] = []  # a comparison's runs, one per trajectory (empty for a single run)
+        self.times = np.zeros(0, int)  # every trajectory's recorded timesteps, descending: the timeline's stops
         self.final: np.ndarray | None = None  # the last run's samples at full precision
         self.t = 0
         self.focus: int | None = None
         self.playing = False
         self.running = False
+        self.comparing = False  # the run going on is a comparison
         self._job: Job | None = None
 
     @property
@@ -107,6 +145,29 @@ class SamplingSession:
                         control=control)
         self._set_running(True)
         return self._job
+
+    def start_comparison(self, model: LoadedModel, configs: list[SampleConfig]) -> Job:
+        """A Job running each config from the same x_T, then the reference they are measured by
+        (core.compare); the result goes to ``on_compared``."""
+        for config in configs:
+            validate_sample_config(config)
+        if self.running:
+            raise RuntimeError("a run is going on")
+        self.stop_playing()
+        control = RunControl()
+        self._job = Job(run=lambda should_stop: _comparison_items(model, list(configs), control, should_stop),
+                        digest=_preview, control=control)
+        self.comparing = True
+        self._set_running(True)
+        return self._job
+
+    def on_compared(self, result: ComparisonResult) -> None:
+        self._set_running(False)
+        if not result.runs:
+            self.failed.emit("Cancelled before the first run ended")
+            return
+        self.set_trajectories([run.trajectory for run in result.runs], runs=result.runs)
+        self.finished.emit(f"Compared {len(result.runs)} runs" + (" (cancelled: no distances)" if result.cancelled else ""))
 
     def cancel(self) -> None:
         if self._job is not None:
@@ -133,14 +194,19 @@ class SamplingSession:
         self.running = running
         if not running:
             self._job = None
+            self.comparing = False
         self.runningChanged.emit(running)
 
     # ---- trajectories and the playhead --------------------------------------------------------
 
-    def set_trajectories(self, trajectories: list[Trajectory], final: np.ndarray | None = None) -> None:
-        """Show these (just sampled, or opened from a file), the playhead at the result; ``final``:
-        the samples at full precision, when a run made them here."""
+    def set_trajectories(self, trajectories: list[Trajectory], final: np.ndarray | None = None,
+                         runs: Sequence[ComparedRun] = ()) -> None:
+        """Show these (just sampled, compared, or opened from a file), the playhead at the result;
+        ``final``: the samples at full precision, when a single run made them here; ``runs``: a
+        comparison's runs, one per trajectory."""
         self.trajectories = list(trajectories)
+        self.runs = list(runs)
+        self.times = np.unique(np.concatenate([tr.timesteps for tr in trajectories]))[::-1] if trajectories else np.zeros(0, int)
         self.final = final
         self.focus = None
         self.t = int(self.trajectory.timesteps[-1]) if trajectories else 0
@@ -160,14 +226,19 @@ class SamplingSession:
             self.t = int(t)
             self.playheadChanged.emit(self.t)
 
+    def position(self) -> int:
+        """Where the playhead is among ``times`` (the stop nearest t)."""
+        return int(np.abs(self.times - self.t).argmin())
+
     def set_frame(self, k: int) -> None:
-        """Move the playhead to frame k of the first trajectory (clamped to its frames)."""
-        if self.trajectory is not None:
-            self.set_t(int(self.trajectory.timesteps[max(0, min(k, len(self.trajectory) - 1))]))
+        """Move the playhead to the k-th stop of ``times``, clamped: with one trajectory its k-th
+        frame; with several, every frame of any of them is a stop."""
+        if len(self.times):
+            self.set_t(int(self.times[max(0, min(k, len(self.times) - 1))]))
 
     def step_frames(self, delta: int) -> None:
-        if self.trajectory is not None:
-            self.set_frame(self.frame() + delta)
+        if len(self.times):
+            self.set_frame(self.position() + delta)
 
     def set_focus(self, index: int | None) -> None:
         """Enlarge one sample in every view, or None for the whole grid."""
@@ -181,7 +252,7 @@ class SamplingSession:
         if self.playing:
             self.stop_playing()
         elif self.trajectory is not None:
-            if self.frame() == len(self.trajectory) - 1:
+            if self.position() == len(self.times) - 1:
                 self.set_frame(0)
             self.playing = True
             self.playingChanged.emit(True)
@@ -195,7 +266,7 @@ class SamplingSession:
         """One frame on while playing; playback stops at the last frame."""
         if not self.playing or self.trajectory is None:
             return
-        if self.frame() >= len(self.trajectory) - 1:
+        if self.position() >= len(self.times) - 1:
             self.stop_playing()
         else:
             self.step_frames(1)

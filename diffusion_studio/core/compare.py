@@ -22,6 +22,7 @@ import numpy as np
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import sampler_class
+from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from diffusion_studio.core.loaded_model import LoadedModel
     from diffusion_studio.core.sampling import SamplingStep
 
-MAX_RUNS = 6
+MAX_RUNS = 8
 """At most this many runs in one comparison."""
 
 _RUN_KEYS = ("steps", "spacing", "clip", "record_every")
@@ -88,9 +89,11 @@ def _read(key: str, raw: str, kind: Any) -> Any:
 
 
 def run_label(config: SampleConfig, timesteps: int) -> str:
-    """A run in a few words, e.g. "DDIM 50 steps η=0.5"."""
+    """A run in a few words, e.g. "DDIM 50 steps η=0.5": the options that differ from the sampler's defaults."""
     cls = sampler_class(config.sampler)
-    options = "".join(f" {key}={value}" for key, value in config.options.items())
+    defaults = cls.Options()
+    changed = [f for f in setting_fields(cls.Options) if f.name in config.options and config.options[f.name] != getattr(defaults, f.name)]
+    options = "".join(f" {f.setting.label}={config.options[f.name]}" for f in changed)
     return f"{cls.label} {config.steps or timesteps} steps{options}"
 
 
@@ -159,15 +162,35 @@ def _quantiles(ordered: np.ndarray, u: np.ndarray) -> np.ndarray:
     return ordered[low] * (1 - weight) + ordered[high] * weight
 
 
-def ode_reference(model: LoadedModel, config: SampleConfig, device: torch.device | str = "cpu") -> np.ndarray:
-    """The probability-flow ODE solved finely from the runs' x_T: DDIM, η = 0, all T steps."""
+def ode_reference(
+    model: LoadedModel,
+    config: SampleConfig,
+    device: torch.device | str = "cpu",
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Generator[SamplingStep, None, np.ndarray | None]:
+    """The probability-flow ODE solved finely from the runs' x_T (DDIM, η = 0, all T steps):
+    yields its steps, returns its samples (None if stopped)."""
     from diffusion_studio.core.sampling import SamplingRun
 
     fine = replace(config, sampler="ddim", steps=None, spacing="trailing", record_every=1, options={"eta": 0.0})
     last = None
-    for last in SamplingRun(model, fine, device).steps():
-        pass
+    for last in SamplingRun(model, fine, device).steps(should_stop=should_stop):
+        yield last
+    if should_stop() or last is None:
+        return None
     return last.x_prev.numpy()
+
+
+def reference_for(
+    model: LoadedModel, config: SampleConfig, device: torch.device | str = "cpu", should_stop: Callable[[], bool] = lambda: False
+) -> Generator[SamplingStep, None, np.ndarray | None]:
+    """What runs of this model are measured against: the training data of a 2-D model (when it is a
+    built-in set; nothing to run), the fine ODE solution for an image model (its steps yielded)."""
+    from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
+
+    if not model.is_image:
+        return load_toy(model.data).data if model.data in TOY_SETS else None
+    return (yield from ode_reference(model, config, device, should_stop))
 
 
 def measure(runs: Sequence[ComparedRun], reference: np.ndarray | None) -> list[ComparedRun]:

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Generator
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class RunControl:
@@ -45,3 +50,12 @@ class RunControl:
             self._running.wait()
             self.paused_seconds += time.monotonic() - paused_at
         return self._stop.is_set()
+
+
+def drain(items: Generator[T, None, R], each: Callable[[T], object] = lambda item: None) -> R:
+    """Run a job's generator to its end on this thread, calling ``each`` on every item; its return value."""
+    while True:
+        try:
+            each(next(items))
+        except StopIteration as end:
+            return end.value

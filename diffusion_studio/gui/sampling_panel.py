@@ -8,7 +8,7 @@ Scrubbing only displays what was recorded; nothing is recomputed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +24,14 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGridLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QListWidget,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QStackedWidget,
@@ -37,12 +40,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from diffusion_studio.core.compare import MAX_RUNS, run_label
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import batch_grid, grid_columns, save_frame, save_gif, trajectory_frames
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import SAMPLERS, sampler_class
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_trajectory, recorded_frame_count, save_trajectory
+from diffusion_studio.gui.comparison_view import ComparisonView
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
@@ -154,6 +159,8 @@ class SamplingPanel(QWidget):
         self._reference: np.ndarray | None = None  # the training points behind a 2-D model's cloud
         self._shown_shape: tuple[int, ...] | None = None
         self._asked_for_default = False  # opened the bundled model on first show
+        self.compare_configs: list[SampleConfig] = []  # the runs listed under "Compare samplers"
+        self._runs_total = 0  # runs in the comparison going on
         self.play_timer = QTimer(self)
         self.play_timer.timeout.connect(self.session.tick)
         self._build()
@@ -217,7 +224,33 @@ class SamplingPanel(QWidget):
         for i, button in enumerate((self.gif_button, self.frames_button, self.save_button, self.load_button)):
             files.addWidget(button, i // 2, i % 2)
         form.addRow(files)
-        settings.setMaximumWidth(330)
+
+        self.compare_list = QListWidget()
+        self.compare_list.setToolTip("Runs to compare, all from the seed and number of samples above")
+        self.compare_list.setMaximumHeight(90)
+        self.add_run_button = QPushButton("Add these settings")
+        self.add_run_button.setToolTip("Add the sampler and settings above as a run of the comparison")
+        self.remove_run_button = QPushButton("Remove")
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setToolTip("Run each from the same x_T and show them as rows, scrubbed together in t")
+        comparison = QGroupBox("Compare samplers")
+        compare_layout = QGridLayout(comparison)
+        compare_layout.addWidget(self.compare_list, 0, 0, 1, 3)
+        compare_layout.addWidget(self.add_run_button, 1, 0)
+        compare_layout.addWidget(self.remove_run_button, 1, 1)
+        compare_layout.addWidget(self.compare_button, 1, 2)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(settings)
+        left_layout.addWidget(comparison)
+        left_layout.addStretch(1)
+        self.left = QScrollArea()
+        self.left.setWidget(left)
+        self.left.setWidgetResizable(True)
+        self.left.setFrameShape(QFrame.Shape.NoFrame)
+        self.left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.left.setMinimumWidth(left.sizeHint().width() + self.left.verticalScrollBar().sizeHint().width())
 
         self.image_views = ImageRow(TITLES)
         self.items = self.image_views.items
@@ -239,9 +272,11 @@ class SamplingPanel(QWidget):
         self._fit_points()
         self.image_views.graphics.scene().sigMouseClicked.connect(self._on_view_clicked)
         self.image_views.setToolTip("Click a sample to enlarge it; click again for the whole grid")
+        self.comparison_view = ComparisonView()
         self.views = QStackedWidget()
         self.views.addWidget(self.image_views)
         self.views.addWidget(self.point_views)
+        self.views.addWidget(self.comparison_view)
 
         icon = self.style().standardIcon
         self.first_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSkipBackward), "")
@@ -287,7 +322,7 @@ class SamplingPanel(QWidget):
         right.addLayout(timeline)
         right.addWidget(self.schedule_plot)
         layout = QHBoxLayout(self)
-        layout.addWidget(settings)
+        layout.addWidget(self.left)
         layout.addLayout(right, 1)
 
         self.default_button.clicked.connect(lambda: self.modelRequested.emit("default"))
@@ -295,10 +330,13 @@ class SamplingPanel(QWidget):
         self.sampler_form.edited.connect(self._on_sampler)
         self.run_form.edited.connect(self._show_memory)
         self.run_button.clicked.connect(self.run)
+        self.add_run_button.clicked.connect(self.add_run)
+        self.remove_run_button.clicked.connect(self.remove_run)
+        self.compare_button.clicked.connect(self.compare)
         self.cancel_button.clicked.connect(self.cancel)
         self.timeline.valueChanged.connect(self.session.set_frame)
         self.first_button.clicked.connect(lambda: self.session.set_frame(0))
-        self.last_button.clicked.connect(lambda: self.session.set_frame(len(self.session.trajectory) - 1))
+        self.last_button.clicked.connect(lambda: self.session.set_frame(len(self.session.times) - 1))
         self.back_button.clicked.connect(lambda: self.session.step_frames(-1))
         self.forward_button.clicked.connect(lambda: self.session.step_frames(1))
         self.play_button.clicked.connect(self.session.toggle_play)
@@ -404,6 +442,49 @@ class SamplingPanel(QWidget):
         self.status.emit(f"Sampling {config.num} with {sampler_class(config.sampler).label}, {config.steps} steps…")
         self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_finished, self.session.on_failed)
 
+    # ---- comparing samplers -------------------------------------------------------------------
+
+    def add_run(self) -> None:
+        """The settings on screen become a run of the comparison (up to core.compare.MAX_RUNS)."""
+        if len(self.compare_configs) >= MAX_RUNS:
+            self.failed.emit("Compare samplers", f"A comparison holds at most {MAX_RUNS} runs")
+            return
+        try:
+            config = self.config()
+        except SettingError as exc:
+            self.failed.emit("Compare samplers", str(exc))
+            return
+        self.compare_configs.append(config)
+        timesteps = self.state.model.schedule_config.timesteps if self.state.model is not None else 0
+        self.compare_list.addItem(run_label(config, timesteps))
+        self._set_idle(not self.running)
+
+    def remove_run(self) -> None:
+        row = self.compare_list.currentRow()
+        if 0 <= row < len(self.compare_configs):
+            del self.compare_configs[row]
+            self.compare_list.takeItem(row)
+        self._set_idle(not self.running)
+
+    def compare(self) -> None:
+        """Run every listed run from the seed and number of samples on screen, one after another."""
+        if self.state.model is None or self.running or not self.compare_configs:
+            return
+        shared = self.run_form.values()
+        configs = [replace(config, seed=shared["seed"], num=shared["num"]) for config in self.compare_configs]
+        try:
+            job = self.session.start_comparison(self.state.model, configs)
+        except SettingError as exc:
+            self.failed.emit("Compare samplers", str(exc))
+            return
+        self._runs_total = len(configs)
+        self.progress.setFormat("%v / %m steps")
+        self._set_idle(False)
+        model = self.state.model
+        self._show_kind(model.is_image, NoiseSchedule(model.schedule_config), model.schedule_config.timesteps)
+        self.status.emit(f"Comparing {len(configs)} runs from one x_T…")
+        self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_compared, self.session.on_failed)
+
     def cancel(self) -> None:
         if self.running:
             self.session.cancel()
@@ -420,6 +501,8 @@ class SamplingPanel(QWidget):
         for button in (self.gif_button, self.frames_button, self.save_button):
             button.setEnabled(idle and self.session.trajectory is not None)
         self.load_button.setEnabled(idle)
+        self.compare_button.setEnabled(idle and self.state.model is not None and bool(self.compare_configs))
+        self.remove_run_button.setEnabled(bool(self.compare_configs))
         for widget in (self.timeline, self.first_button, self.back_button, self.play_button, self.forward_button, self.last_button):
             widget.setEnabled(idle and self.session.trajectory is not None)
 
@@ -427,7 +510,11 @@ class SamplingPanel(QWidget):
         self.progress.setMaximum(preview.total)
         self.progress.setValue(preview.index)
         self._show_arrays(preview.x_t, preview.pred_x0, preview.pred_eps, preview.t)
-        self.frame_label.setText(f"sampling: step {preview.index} of {preview.total}, t = {preview.t}")
+        which = "step "
+        if self.session.comparing:
+            which = "reference " if preview.run == self._runs_total else f"run {preview.run + 1}/{self._runs_total}: "
+        self.frame_label.setText(f"sampling {which}{preview.index}/{preview.total}, t = {preview.t}")
+        self.schedule_marker.setValue(preview.t)
 
     # ---- the timeline -------------------------------------------------------------------------
 
@@ -446,8 +533,12 @@ class SamplingPanel(QWidget):
         config = model.schedule_config if model is not None and model.schedule_config.timesteps == T else None
         self._show_kind(trajectory.is_image, NoiseSchedule(config) if config is not None else None, T,
                         None if trajectory.is_image else trajectory.x_t[-1])
+        if self.session.runs:
+            measured_by = "RMS to the fine ODE solution" if trajectory.is_image else "sliced W₂ to the data"
+            self.views.setCurrentWidget(self.comparison_view)  # first: views laid out while hidden lose their range
+            self.comparison_view.show_runs(self.session.runs, self._reference, measured_by)
         with QSignalBlocker(self.timeline):
-            self.timeline.setRange(0, len(trajectory) - 1)
+            self.timeline.setRange(0, len(self.session.times) - 1)
         self._set_idle(not self.running)
 
     def _show_kind(self, is_image: bool, schedule: NoiseSchedule | None, T: int, result: np.ndarray | None = None) -> None:
@@ -475,9 +566,14 @@ class SamplingPanel(QWidget):
         trajectory = self.session.trajectory
         if trajectory is None:
             return
-        k = self.session.frame()
         with QSignalBlocker(self.timeline):
-            self.timeline.setValue(k)
+            self.timeline.setValue(self.session.position())
+        if self.session.runs:
+            self.comparison_view.show_t([self.session.frame(i) for i in range(len(self.session.runs))])
+            self.frame_label.setText("x₀, the results" if t == 0 else f"t = {t}")
+            self.schedule_marker.setValue(t)
+            return
+        k = self.session.frame()
         eps = trajectory.pred_eps[k] if trajectory.pred_eps is not None else None
         t = int(trajectory.timesteps[k])
         self._show_arrays(trajectory.x_t[k], trajectory.pred_x0[k], eps, t)
@@ -531,7 +627,7 @@ class SamplingPanel(QWidget):
         elif key == Qt.Key.Key_Home:
             session.set_frame(0)
         elif key == Qt.Key.Key_End:
-            session.set_frame(len(session.trajectory) - 1)
+            session.set_frame(len(session.times) - 1)
         else:
             super().keyPressEvent(event)
 

@@ -1,5 +1,6 @@
 """The Sampling panel's session, with no widget: a run's Job, the playhead in t, playback, focus."""
 
+import numpy as np
 import pytest
 
 from diffusion_studio.app.jobs import drive
@@ -87,12 +88,13 @@ def test_the_playhead_is_a_timestep_shared_by_trajectories_of_any_length(model):
     coarse = session.trajectory
     session.set_trajectories([coarse, fine])
     seen = events(session)
-    session.set_frame(1)  # the coarse run's second frame: t = 30
+    assert session.times.tolist() == list(range(40, -1, -1))  # every frame of either run is a stop
+    session.set_frame(10)
     assert session.t == 30 and session.frame(0) == 1 and fine.timesteps[session.frame(1)] == 30
     session.set_t(17)
     assert coarse.timesteps[session.frame(0)] == 20 and fine.timesteps[session.frame(1)] == 17
-    session.step_frames(-10)
-    assert session.t == 40
+    session.step_frames(-30)
+    assert session.t == 40 and session.position() == 0
     assert [args for name, args in seen if name == "playheadChanged"] == [(30,), (17,), (40,)]
 
 
@@ -117,3 +119,40 @@ def test_focus_enlarges_one_sample(model):
     session.set_focus(3)
     session.set_focus(None)
     assert [args for name, args in seen if name == "focusChanged"] == [(3,), (None,)]
+
+
+def compare(session, model, configs, stop_after=None):
+    job = session.start_comparison(model, configs)
+    seen = []
+
+    def on_update(preview):
+        seen.append(preview)
+        if stop_after is not None and len(seen) >= stop_after:
+            session.cancel()
+
+    session.on_compared(drive(job, on_update, 0.0))
+    return seen
+
+
+def test_a_comparison_runs_each_sampler_from_one_x_T_and_scrubs_them_together(model):
+    session = SamplingSession()
+    finished = []
+    session.finished.connect(finished.append)
+    configs = [SampleConfig(sampler="ddim", steps=4, num=8), SampleConfig(sampler="heun", steps=10, num=8)]
+    previews = compare(session, model, configs)
+    assert sorted({p.run for p in previews}) == [0, 1]  # the tiny model's data is unknown: no reference run
+    coarse, fine = session.trajectories
+    assert [r.nfe for r in session.runs] == [4, 19] and len(coarse) == 5 and len(fine) == 11
+    assert np.array_equal(coarse.x_t[0], fine.x_t[0])  # the same x_T
+    assert finished == ["Compared 2 runs"] and session.t == 0
+    session.set_t(30)
+    assert coarse.timesteps[session.frame(0)] == 30 and abs(int(fine.timesteps[session.frame(1)]) - 30) <= 2
+    sample(session, model, sampler="ddim", steps=3)  # a single run clears the comparison
+    assert session.runs == [] and len(session.trajectories) == 1
+
+
+def test_a_cancelled_comparison_keeps_the_runs_that_ended(model):
+    session = SamplingSession()
+    configs = [SampleConfig(sampler="ddim", steps=3, num=8), SampleConfig(sampler="ddpm", num=8)]
+    compare(session, model, configs, stop_after=5)
+    assert len(session.runs) == 1 and session.runs[0].config.sampler == "ddim" and not session.running

@@ -35,7 +35,7 @@ def test_runs_are_read_with_their_own_settings_and_share_the_rest():
 
 @pytest.mark.parametrize("text, needle", [
     ("lms", "unknown sampler"), ("ddim:steps", "not key=value"), ("ddim:variance=beta", "not a setting of DDIM"),
-    ("ddim:steps=many", "cannot read 'many'"), ("ddim:eta=-1", "eta"), ("", "1 to 6 runs"), (";".join(["ddim"] * 7), "1 to 6 runs"),
+    ("ddim:steps=many", "cannot read 'many'"), ("ddim:eta=-1", "eta"), ("", "1 to 8 runs"), (";".join(["ddim"] * 9), "1 to 8 runs"),
 ])
 def test_runs_that_cannot_be_read_say_why(text, needle):
     with pytest.raises(SettingError, match=needle):

@@ -242,3 +242,31 @@ def test_the_gif_dialog_numbers_frames_as_the_timeline_does(qtbot):
     assert list(range(51))[options.start:options.stop] == list(range(20, 30))  # frames 21…30, both shown
     dialog.start.setValue(40)
     assert dialog.stop.value() == 40  # never ends before it starts
+
+
+def test_a_comparison_shows_a_row_per_run_scrubbed_together_in_t(window, qtbot, moons):
+    window.state.set_model(moons)
+    panel = window.sampling
+    settle(panel, sampler="ddim", steps=4, num=30)
+    panel.add_run()
+    settle(panel, sampler="heun", steps=10, num=30)
+    panel.add_run()
+    assert panel.compare_list.count() == 2 and panel.compare_button.isEnabled()
+    qtbot.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.running and len(panel.session.runs) == 2, timeout=60_000)
+    assert panel.views.currentWidget() is panel.comparison_view
+    coarse, fine = panel.session.trajectories
+    assert np.array_equal(coarse.x_t[0], fine.x_t[0])  # one x_T
+    assert all(run.distance is not None for run in panel.session.runs)  # measured against the moons
+    only_fine = next(k for k, t in enumerate(panel.session.times) if t not in coarse.timesteps)
+    panel.timeline.setValue(only_fine)  # a stop of the shared timeline that only the finer run visits
+    t = panel.session.t
+    assert t in fine.timesteps and len(panel.session.times) > len(coarse)
+    for row, trajectory in enumerate((coarse, fine)):
+        assert np.allclose(panel.comparison_view.shown(row), trajectory.x_t[trajectory.frame_at(t)])
+    panel.timeline.setValue(panel.timeline.maximum())
+    assert np.allclose(panel.comparison_view.shown(0), coarse.x_t[-1])
+    assert panel.comparison_view.quality_points.data.size == 2  # distance against NFE, a point per run
+    settle(panel, sampler="ddim", steps=3, num=5)
+    run_to_end(panel, qtbot)  # a single run goes back to the three views
+    assert panel.views.currentIndex() == 1 and panel.session.runs == []
