@@ -45,13 +45,22 @@ class SamplingResult:
     cancelled: bool  # stopped by the user; the trajectory holds the steps done
 
 
-def _sampling_items(model: LoadedModel, config: SampleConfig, control: RunControl, should_stop: ShouldStop):
+def _on_device(model: LoadedModel, device: str):
+    """The device by name ("auto": the best here), with the model's network moved there."""
+    from diffusion_studio.core.devices import resolve_device
+
+    resolved = resolve_device(device)
+    model.network.to(resolved)
+    return resolved
+
+
+def _sampling_items(model: LoadedModel, config: SampleConfig, device: str, control: RunControl, should_stop: ShouldStop):
     """The job's generator: every step, recorded on the worker's thread; returns the SamplingResult
     (None if cancelled before the first step)."""
     from diffusion_studio.core.sampling import SamplingRun
     from diffusion_studio.core.trajectory import Recorder
 
-    device = next(model.network.parameters()).device
+    device = _on_device(model, device)
     run = SamplingRun(model, config, device)
     recorder = Recorder(config.record_every, run.metadata())
     for step in run.steps(should_stop=should_stop):
@@ -78,12 +87,14 @@ class ComparisonResult:
     cancelled: bool
 
 
-def _comparison_items(model: LoadedModel, configs: list[SampleConfig], control: RunControl, should_stop: ShouldStop):
+def _comparison_items(
+    model: LoadedModel, configs: list[SampleConfig], device: str, control: RunControl, should_stop: ShouldStop
+):
     """The comparison job's generator: (run, step) for every step of every run, then of the
     reference (run = the number of runs); returns the ComparisonResult."""
     from diffusion_studio.core.compare import compare_items, measure, reference_for
 
-    device = next(model.network.parameters()).device
+    device = _on_device(model, device)
     runs = yield from compare_items(model, configs, device, should_stop)
     if control.stopped:
         return ComparisonResult(runs, True)
@@ -134,19 +145,20 @@ class SamplingSession:
 
     # ---- running ------------------------------------------------------------------------------
 
-    def start(self, model: LoadedModel, config: SampleConfig) -> Job:
-        """A Job sampling ``model`` with ``config`` (SettingError, before anything starts, if it cannot)."""
+    def start(self, model: LoadedModel, config: SampleConfig, device: str = "cpu") -> Job:
+        """A Job sampling ``model`` with ``config`` on ``device`` (its network is moved there; "auto":
+        the best here). SettingError, before anything starts, if it cannot."""
         validate_sample_config(config)
         if self.running:
             raise RuntimeError("a run is going on")
         self.stop_playing()
         control = RunControl()
-        self._job = Job(run=lambda should_stop: _sampling_items(model, config, control, should_stop), digest=_preview,
+        self._job = Job(run=lambda should_stop: _sampling_items(model, config, device, control, should_stop), digest=_preview,
                         control=control)
         self._set_running(True)
         return self._job
 
-    def start_comparison(self, model: LoadedModel, configs: list[SampleConfig]) -> Job:
+    def start_comparison(self, model: LoadedModel, configs: list[SampleConfig], device: str = "cpu") -> Job:
         """A Job running each config from the same x_T, then the reference they are measured by
         (core.compare); the result goes to ``on_compared``."""
         for config in configs:
@@ -155,7 +167,7 @@ class SamplingSession:
             raise RuntimeError("a run is going on")
         self.stop_playing()
         control = RunControl()
-        self._job = Job(run=lambda should_stop: _comparison_items(model, list(configs), control, should_stop),
+        self._job = Job(run=lambda should_stop: _comparison_items(model, list(configs), device, control, should_stop),
                         digest=_preview, control=control)
         self.comparing = True
         self._set_running(True)

@@ -54,7 +54,7 @@ from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
 from diffusion_studio.app.state import StudioState
-from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
+from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
 
 VIEWS = ("x_t", "pred_x0", "pred_eps")
 TITLES = {"x_t": "x<sub>t</sub>", "pred_x0": "predicted x<sub>0</sub>", "pred_eps": "predicted noise ε"}
@@ -158,7 +158,7 @@ class SamplingPanel(QWidget):
         self.runner.done.connect(lambda: self._set_idle(True))
         self._reference: np.ndarray | None = None  # the training points behind a 2-D model's cloud
         self._shown_shape: tuple[int, ...] | None = None
-        self._asked_for_default = False  # opened the bundled model on first show
+        self._shown_before = False  # the first show opens the bundled model and finds the devices
         self.compare_configs: list[SampleConfig] = []  # the runs listed under "Compare samplers"
         self._runs_total = 0  # runs in the comparison going on
         self.play_timer = QTimer(self)
@@ -188,6 +188,11 @@ class SamplingPanel(QWidget):
         self.run_form = SettingsForm(SampleConfig, ["steps", "spacing", "num", "seed", "clip", "record_every"])
         self.run_form["num"].set_maximum(MAX_SAMPLES)
         self.run_form.set_values(SampleConfig(clip=True))
+        self.device = QComboBox()
+        self.device.addItem("Best available", "auto")
+        self.device.setToolTip("Where the network runs; the same seed gives the same samples as "
+                               "diffusion-studio sample --device on that device")
+        self.run_form.add_row("Device", self.device)
         align_labels(self.sampler_form, self.run_form, *self.option_forms.values())
         self.memory = QLabel()
         self.memory.setToolTip("x_t, x̂_0 and ε̂ of every recorded frame, one byte per pixel")
@@ -357,12 +362,20 @@ class SamplingPanel(QWidget):
             self.modelRequested.emit(folder)
 
     def showEvent(self, event) -> None:
-        """Works on first launch: with no model yet, the bundled one is opened."""
-        if self.state.model is None and not self._asked_for_default:
-            self._asked_for_default = True
-            self.model_label.setText("Opening the bundled model…")
-            self.modelRequested.emit("default")
+        """Works on first launch: with no model yet, the bundled one is opened; the devices of this
+        machine are found (off the UI thread)."""
+        if not self._shown_before:
+            self._shown_before = True
+            self.tasks.start(find_devices, self._on_devices, lambda message: self.failed.emit("Devices", message))
+            if self.state.model is None:
+                self.model_label.setText("Opening the bundled model…")
+                self.modelRequested.emit("default")
         super().showEvent(event)
+
+    def _on_devices(self, devices: list[tuple[str, str]]) -> None:
+        self.device.setItemText(0, f"Best available: {devices[0][1]}")
+        for name, label in devices:
+            self.device.addItem(label, name)
 
     def _on_model(self) -> None:
         model = self.state.model
@@ -429,7 +442,7 @@ class SamplingPanel(QWidget):
             return
         try:
             config = self.config()
-            job = self.session.start(self.state.model, config)
+            job = self.session.start(self.state.model, config, self.device.currentData())
         except SettingError as exc:
             self.failed.emit("Sampling", str(exc))
             return
@@ -473,7 +486,7 @@ class SamplingPanel(QWidget):
         shared = self.run_form.values()
         configs = [replace(config, seed=shared["seed"], num=shared["num"]) for config in self.compare_configs]
         try:
-            job = self.session.start_comparison(self.state.model, configs)
+            job = self.session.start_comparison(self.state.model, configs, self.device.currentData())
         except SettingError as exc:
             self.failed.emit("Compare samplers", str(exc))
             return

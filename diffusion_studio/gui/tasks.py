@@ -225,3 +225,14 @@ class WorkerThread(QObject):
         self._thread.deleteLater()
         self.worker = self._thread = None
         self.done.emit()
+
+
+def find_devices() -> list[tuple[str, str]]:
+    """This machine's devices as (name, label), best first: a TaskRunner function, since it loads
+    torch (and warms AdamW, whose first use imports for a second, so that it does not delay a Start)."""
+    import torch
+
+    from diffusion_studio.core.devices import available_devices, device_label
+
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+    return [(name, device_label(name)) for name in available_devices()]

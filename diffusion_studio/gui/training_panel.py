@@ -45,7 +45,7 @@ from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.app.training import RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth
-from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
+from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
 
 DATA_CHOICES = {
     "digits": "Digits (bundled: 1,797 handwritten digits)",
@@ -432,16 +432,7 @@ class TrainingPanel(QWidget):
         """On first show, find the devices (this loads torch, off the UI thread)."""
         if not self._devices_known:
             self._devices_known = True
-
-            def find():
-                import torch
-
-                from diffusion_studio.core.devices import available_devices, device_label
-
-                torch.optim.AdamW([torch.zeros(1, requires_grad=True)])  # its first use imports for a second: not at Start
-                return [(name, device_label(name)) for name in available_devices()]
-
-            self.tasks.start(find, self._on_devices, lambda message: self.failed.emit("Devices", message))
+            self.tasks.start(find_devices, self._on_devices, lambda message: self.failed.emit("Devices", message))
         super().showEvent(event)
 
     def _on_devices(self, devices: list[tuple[str, str]]) -> None:

@@ -91,7 +91,13 @@ def test_keys_step_through_the_frames(panel, qtbot):
     assert panel.timeline.value() == 5
 
 
-def test_the_gui_and_the_cli_give_the_same_samples(panel, qtbot, tmp_path):
+def test_the_gui_and_the_cli_give_the_same_samples_on_the_device_chosen(panel, qtbot, tmp_path):
+    window = panel.window()
+    window.show()
+    window.tabs.setCurrentWidget(panel)  # the first show finds this machine's devices
+    qtbot.waitUntil(lambda: panel.device.findData("cpu") >= 0, timeout=30_000)
+    assert panel.device.itemData(0) == "auto" and panel.device.itemText(0).startswith("Best available: ")
+    panel.device.setCurrentIndex(panel.device.findData("cpu"))
     settle(panel, sampler="ddpm", steps=8, num=3, seed=11)
     variance = panel.option_forms["ddpm"]["variance"].widget
     variance.setCurrentIndex(variance.findData("beta_tilde"))
