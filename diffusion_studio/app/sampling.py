@@ -18,6 +18,7 @@ from psygnal import Signal
 from diffusion_studio.app.jobs import Job, ShouldStop
 from diffusion_studio.core.compare import ComparedRun
 from diffusion_studio.core.control import RunControl
+from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.trajectory import Trajectory
 
@@ -85,6 +86,7 @@ def _preview(steps: list) -> SamplingPreview:
 class ComparisonResult:
     runs: list[ComparedRun]  # those that finished, measured when the reference could be had
     cancelled: bool
+    reference: np.ndarray | None = None  # what the runs were measured against (core.compare.reference_for)
 
 
 def _comparison_items(
@@ -100,7 +102,17 @@ def _comparison_items(
         return ComparisonResult(runs, True)
     reference_steps = reference_for(model, configs[0], device, should_stop)
     reference = yield from _tagged(len(configs), reference_steps)
-    return ComparisonResult(measure(runs, reference), control.stopped)
+    return ComparisonResult(measure(runs, reference), control.stopped, reference)
+
+
+def _fork_items(model: LoadedModel, parent: ComparedRun, t: int, child: SampleConfig, device: str,
+                reference: np.ndarray | None, should_stop: ShouldStop):
+    """The fork job's generator: the parent's steps down to t, then the child's; returns the fork,
+    measured like the comparison's runs (None if stopped)."""
+    from diffusion_studio.core.compare import fork_items, measure
+
+    fork = yield from fork_items(model, parent, t, child, _on_device(model, device), should_stop)
+    return None if fork is None else measure([fork], reference)[0]
 
 
 def _tagged(tag: int, items):
@@ -129,6 +141,7 @@ class SamplingSession:
     def __init__(self) -> None:
         self.trajectories: list[Trajectory] = []
         self.runs: list[ComparedRun] = []  # a comparison's runs, one per trajectory (empty for a single run)
+        self.reference: np.ndarray | None = None  # what the comparison's runs were measured against
         self.times = np.zeros(0, int)  # every trajectory's recorded timesteps, descending: the timeline's stops
         self.final: np.ndarray | None = None  # the last run's samples at full precision
         self.t = 0
@@ -179,7 +192,36 @@ class SamplingSession:
             self.failed.emit("Cancelled before the first run ended")
             return
         self.set_trajectories([run.trajectory for run in result.runs], runs=result.runs)
+        self.reference = result.reference
         self.finished.emit(f"Compared {len(result.runs)} runs" + (" (cancelled: no distances)" if result.cancelled else ""))
+
+    def start_fork(self, model: LoadedModel, row: int, t: int, child: SampleConfig, device: str = "cpu") -> Job:
+        """A Job that goes back to x_t of the comparison's run ``row`` and goes on with ``child``'s
+        settings (core.compare.fork_items); the fork becomes a new row (``on_forked``)."""
+        validate_sample_config(child)
+        if not 0 <= row < len(self.runs):
+            raise SettingError("run", "fork from a run of a comparison")
+        if self.running:
+            raise RuntimeError("a run is going on")
+        parent = self.runs[row]
+        if t <= 0 or t not in parent.trajectory.timesteps:
+            raise SettingError("t", f"fork from one of the frames before the result (t = {t} is not one of {parent.label})")
+        self.stop_playing()
+        control = RunControl()
+        self._job = Job(run=lambda should_stop: _fork_items(model, parent, t, child, device, self.reference, should_stop),
+                        digest=_preview, control=control)
+        self._set_running(True)
+        return self._job
+
+    def on_forked(self, fork: ComparedRun | None) -> None:
+        self._set_running(False)
+        if fork is None:
+            self.failed.emit("Cancelled: no fork made")
+            return
+        reference = self.reference
+        self.set_trajectories([*self.trajectories, fork.trajectory], runs=[*self.runs, fork])
+        self.reference = reference
+        self.finished.emit(f"Forked: {fork.label}")
 
     def cancel(self) -> None:
         if self._job is not None:
@@ -218,6 +260,7 @@ class SamplingSession:
         comparison's runs, one per trajectory."""
         self.trajectories = list(trajectories)
         self.runs = list(runs)
+        self.reference = None
         self.times = np.unique(np.concatenate([tr.timesteps for tr in trajectories]))[::-1] if trajectories else np.zeros(0, int)
         self.final = final
         self.focus = None

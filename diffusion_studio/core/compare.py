@@ -139,6 +139,54 @@ def compare_items(
     return runs
 
 
+def fork_items(
+    model: LoadedModel,
+    parent: ComparedRun,
+    t: int,
+    child: SampleConfig,
+    device: torch.device | str = "cpu",
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Generator[SamplingStep, None, ComparedRun | None]:
+    """Go back to x_t of a run and go on with other settings: the parent runs again from its seed
+    (so along the same path) down to x_t, and the child's sampler, steps and seed take over from
+    there. The fork's trajectory is the parent's frames above t, then its own; its NFE counts the
+    parent's calls down to t too. Yields every step; returns the run (None if stopped)."""
+    from diffusion_studio.core.sampling import SamplingRun
+    from diffusion_studio.core.trajectory import Recorder
+
+    if t <= 0 or t not in parent.trajectory.timesteps:
+        raise SettingError("t", f"a fork starts from a recorded frame before the result; t = {t} is not one of {parent.label}")
+    x_t, parent_nfe = None, 0
+    for step in SamplingRun(model, parent.config, device).steps(should_stop):
+        if step.t == t:
+            x_t = step.x_t
+            break
+        parent_nfe = step.nfe
+        yield step
+    if x_t is None:
+        return None
+    run = SamplingRun(model, child, device, start_t=t)
+    label = f"{run_label(child, t)} from t = {t} of {parent.label}"
+    recorder = Recorder(child.record_every, {**run.metadata(), "forked_from": parent.label, "fork_t": t})
+    started, nfe = time.perf_counter(), 0
+    for step in run.steps(should_stop, x_start=x_t):
+        recorder.add(step)
+        nfe = step.nfe
+        yield step
+    if should_stop() or recorder.final is None:
+        return None
+    own, above = recorder.trajectory(), parent.trajectory.timesteps > t
+    prefix_eps = parent.trajectory.pred_eps
+    joined = Trajectory(
+        np.concatenate([parent.trajectory.timesteps[above], own.timesteps]),
+        np.concatenate([parent.trajectory.x_t[above], own.x_t]),
+        np.concatenate([parent.trajectory.pred_x0[above], own.pred_x0]),
+        own.metadata,
+        None if prefix_eps is None else np.concatenate([prefix_eps[above], own.pred_eps]),
+    )
+    return ComparedRun(label, child, joined, recorder.final, parent_nfe + nfe, time.perf_counter() - started)
+
+
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 256, seed: int = 0) -> float:
     """SW_2(a, b) = √(mean over directions θ of W_2²(θ·a, θ·b)), θ uniform on the unit sphere.
 

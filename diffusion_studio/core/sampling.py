@@ -104,9 +104,12 @@ def x0_range(model: LoadedModel, config: SampleConfig) -> tuple[float, float] | 
 
 class SamplingRun:
     """One reverse-process run of a model with a SampleConfig: the CLI and the app both go through
-    here, so the same settings and seed give the same samples."""
+    here, so the same settings and seed give the same samples. With ``start_t``, the run goes on
+    from a given x_{start_t} (``steps(x_start=…)``), its steps spaced over 1…start_t."""
 
-    def __init__(self, model: LoadedModel, config: SampleConfig, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, model: LoadedModel, config: SampleConfig, device: torch.device | str = "cpu", start_t: int | None = None
+    ) -> None:
         validate_sample_config(config)
         self.model = model
         self.config = config
@@ -114,7 +117,8 @@ class SamplingRun:
         self.schedule = NoiseSchedule(model.schedule_config)
         self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, x0_range(model, config), **config.options)
         spacing = None if config.spacing == AUTO_SPACING else config.spacing
-        self.sampler.set_timesteps(config.steps or self.schedule.timesteps, spacing)
+        start = self.schedule.timesteps if start_t is None else start_t
+        self.sampler.set_timesteps(min(config.steps or start, start), spacing, start=start_t)
 
     @property
     def num_steps(self) -> int:
@@ -129,7 +133,8 @@ class SamplingRun:
         return {"model": self.model.source, "data": self.model.data, "T": self.schedule.timesteps,
                 **asdict(self.config), "steps": self.num_steps}
 
-    def steps(self, should_stop: Callable[[], bool] = lambda: False) -> Iterator[SamplingStep]:
+    def steps(self, should_stop: Callable[[], bool] = lambda: False, x_start: torch.Tensor | None = None) -> Iterator[SamplingStep]:
+        """The run's steps, from x_T ~ N(0, I) drawn from the seed, or from ``x_start``."""
         generator = torch.Generator(self.device).manual_seed(self.config.seed)
         return sample_loop(self.model.network, self.sampler, self.shape, generator=generator, device=self.device,
-                           should_stop=should_stop)
+                           x_T=x_start, should_stop=should_stop)

@@ -238,12 +238,19 @@ class SamplingPanel(QWidget):
         self.remove_run_button = QPushButton("Remove")
         self.compare_button = QPushButton("Compare")
         self.compare_button.setToolTip("Run each from the same x_T and show them as rows, scrubbed together in t")
+        self.fork_row = QComboBox()
+        self.fork_row.setToolTip("The run of the comparison to fork")
+        self.fork_button = QPushButton("Fork here")
+        self.fork_button.setToolTip("Go back to this run's frame at the playhead and go on from there with the "
+                                    "sampler and settings above (seed included): a new row")
         comparison = QGroupBox("Compare samplers")
         compare_layout = QGridLayout(comparison)
         compare_layout.addWidget(self.compare_list, 0, 0, 1, 3)
         compare_layout.addWidget(self.add_run_button, 1, 0)
         compare_layout.addWidget(self.remove_run_button, 1, 1)
         compare_layout.addWidget(self.compare_button, 1, 2)
+        compare_layout.addWidget(self.fork_row, 2, 0, 1, 2)
+        compare_layout.addWidget(self.fork_button, 2, 2)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -338,6 +345,7 @@ class SamplingPanel(QWidget):
         self.add_run_button.clicked.connect(self.add_run)
         self.remove_run_button.clicked.connect(self.remove_run)
         self.compare_button.clicked.connect(self.compare)
+        self.fork_button.clicked.connect(self.fork)
         self.cancel_button.clicked.connect(self.cancel)
         self.timeline.valueChanged.connect(self.session.set_frame)
         self.first_button.clicked.connect(lambda: self.session.set_frame(0))
@@ -498,6 +506,22 @@ class SamplingPanel(QWidget):
         self.status.emit(f"Comparing {len(configs)} runs from one x_T…")
         self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_compared, self.session.on_failed)
 
+    def fork(self) -> None:
+        """Fork the chosen run of the comparison at its frame nearest the playhead, with the settings on screen."""
+        row = self.fork_row.currentIndex()
+        if self.state.model is None or self.running or not 0 <= row < len(self.session.runs):
+            return
+        parent = self.session.trajectories[row]
+        t = int(parent.timesteps[self.session.frame(row)])
+        try:
+            job = self.session.start_fork(self.state.model, row, t, self.config(), self.device.currentData())
+        except SettingError as exc:
+            self.failed.emit("Fork", str(exc))
+            return
+        self._set_idle(False)
+        self.status.emit(f"Forking {self.session.runs[row].label} at t = {t}…")
+        self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_forked, self.session.on_failed)
+
     def cancel(self) -> None:
         if self.running:
             self.session.cancel()
@@ -515,6 +539,7 @@ class SamplingPanel(QWidget):
             button.setEnabled(idle and self.session.trajectory is not None)
         self.load_button.setEnabled(idle)
         self.compare_button.setEnabled(idle and self.state.model is not None and bool(self.compare_configs))
+        self.fork_button.setEnabled(idle and self.state.model is not None and bool(self.session.runs))
         self.remove_run_button.setEnabled(bool(self.compare_configs))
         for widget in (self.timeline, self.first_button, self.back_button, self.play_button, self.forward_button, self.last_button):
             widget.setEnabled(idle and self.session.trajectory is not None)
@@ -548,6 +573,9 @@ class SamplingPanel(QWidget):
                         None if trajectory.is_image else trajectory.x_t[-1])
         if self.session.runs:
             measured_by = "RMS to the fine ODE solution" if trajectory.is_image else "sliced W₂ to the data"
+            with QSignalBlocker(self.fork_row):
+                self.fork_row.clear()
+                self.fork_row.addItems([f"{i + 1}. {run.label}" for i, run in enumerate(self.session.runs)])
             self.views.setCurrentWidget(self.comparison_view)  # first: views laid out while hidden lose their range
             self.comparison_view.show_runs(self.session.runs, self._reference, measured_by)
         with QSignalBlocker(self.timeline):

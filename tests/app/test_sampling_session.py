@@ -156,3 +156,18 @@ def test_a_cancelled_comparison_keeps_the_runs_that_ended(model):
     configs = [SampleConfig(sampler="ddim", steps=3, num=8), SampleConfig(sampler="ddpm", num=8)]
     compare(session, model, configs, stop_after=5)
     assert len(session.runs) == 1 and session.runs[0].config.sampler == "ddim" and not session.running
+
+
+def test_a_fork_becomes_a_new_row_sharing_its_parents_prefix(model):
+    session = SamplingSession()
+    compare(session, model, [SampleConfig(sampler="ddpm", num=8, seed=2)])
+    parent = session.trajectories[0]
+    t = int(parent.timesteps[10])  # 30
+    job = session.start_fork(model, 0, t, SampleConfig(sampler="euler", steps=3, num=8, seed=5))
+    session.on_forked(drive(job, lambda update: None, 0.0))
+    assert len(session.runs) == 2 and len(session.trajectories) == 2
+    fork = session.trajectories[1]
+    assert np.array_equal(fork.x_t[:10], parent.x_t[:10]) and fork.timesteps[10:].tolist() == [30, 20, 10, 0]
+    assert session.runs[1].nfe == 10 + 3
+    with pytest.raises(SettingError, match="before the result"):
+        session.start_fork(model, 0, 0, SampleConfig(sampler="euler", steps=3, num=8))

@@ -79,3 +79,23 @@ def test_every_run_starts_from_the_same_noise_and_counts_its_network_calls(moons
 def test_runs_must_share_seed_and_count(moons):
     with pytest.raises(SettingError, match="share the seed"):
         next(compare_items(moons, [SampleConfig(seed=1), SampleConfig(seed=2)]))
+
+
+def test_a_fork_shares_its_parents_frames_above_t_and_goes_on_from_the_same_x_t(moons):
+    from diffusion_studio.core.compare import fork_items
+    from diffusion_studio.core.control import drain
+
+    ddpm, = drain(compare_items(moons, parse_runs("ddpm:steps=20", SampleConfig(num=300, seed=4))))
+    t = int(ddpm.trajectory.timesteps[5])  # 75: five steps down
+    child = parse_runs("ddim:steps=5", SampleConfig(num=300, seed=9))[0]
+    fork = drain(fork_items(moons, ddpm, t, child))
+    above = ddpm.trajectory.timesteps > t
+    assert np.array_equal(fork.trajectory.timesteps[: above.sum()], ddpm.trajectory.timesteps[above])
+    assert np.array_equal(fork.trajectory.x_t[: above.sum()], ddpm.trajectory.x_t[above])  # the prefix is the parent's
+    k = above.sum()
+    assert fork.trajectory.timesteps[k] == t and np.allclose(fork.trajectory.x_t[k], ddpm.trajectory.x_t[5], atol=1e-6)
+    assert fork.trajectory.timesteps.tolist()[k:] == [75, 60, 45, 30, 15, 0]  # five DDIM steps spaced over 1…75
+    assert fork.nfe == 5 + 5 and "from t = 75" in fork.label
+    assert not np.allclose(fork.final, ddpm.final)  # it went its own way after t
+    with pytest.raises(SettingError, match="recorded frame"):
+        drain(fork_items(moons, ddpm, 74, child))

@@ -276,3 +276,22 @@ def test_a_comparison_shows_a_row_per_run_scrubbed_together_in_t(window, qtbot, 
     settle(panel, sampler="ddim", steps=3, num=5)
     run_to_end(panel, qtbot)  # a single run goes back to the three views
     assert panel.views.currentIndex() == 1 and panel.session.runs == []
+
+
+def test_forking_a_run_at_the_playhead_adds_a_row_with_its_prefix(window, qtbot, moons):
+    window.state.set_model(moons)
+    panel = window.sampling
+    settle(panel, sampler="ddpm", steps=20, num=40)
+    panel.add_run()
+    panel.compare()
+    qtbot.waitUntil(lambda: not panel.running and len(panel.session.runs) == 1, timeout=60_000)
+    assert panel.fork_button.isEnabled() and panel.fork_row.count() == 1
+    panel.timeline.setValue(8)  # t = 12 of the parent's 20 frames
+    t = panel.session.t
+    settle(panel, sampler="ddim", steps=4, num=40, seed=9)
+    qtbot.mouseClick(panel.fork_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.running and len(panel.session.runs) == 2, timeout=60_000)
+    parent, fork = panel.session.trajectories
+    above = parent.timesteps > t
+    assert np.array_equal(fork.x_t[: above.sum()], parent.x_t[above]) and fork.timesteps[above.sum()] == t
+    assert panel.fork_row.count() == 2 and len(panel.comparison_view.items) == 2

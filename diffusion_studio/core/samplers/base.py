@@ -50,20 +50,23 @@ class NoOptions:
     """The settings of a sampler that has none of its own."""
 
 
-def spaced_timesteps(schedule: NoiseSchedule, num_steps: int, spacing: Spacing) -> np.ndarray:
+def spaced_timesteps(schedule: NoiseSchedule, num_steps: int, spacing: Spacing, start: int | None = None) -> np.ndarray:
     """K of the T training steps, descending, as the papers count them (1…T).
 
     "linspace": evenly from T down to 1; "leading": 1 + k·⌊T/K⌋ (DDIM paper, never reaches T);
     "trailing": T − k·T/K rounded (starts at T, recommended by Lin et al. 2024); "karras": the
-    noise levels of Karras et al. (2022) eq. 5 (``karras_timesteps``).
+    noise levels of Karras et al. (2022) eq. 5 (``karras_timesteps``). With ``start`` < T, the
+    same spacing of 1…start (a run continued from x_start, as a fork is).
     """
-    num_train = schedule.timesteps
+    num_train = schedule.timesteps if start is None else start
+    if not 1 <= num_train <= schedule.timesteps:
+        raise SettingError("t", f"a run can start from t = 1…{schedule.timesteps}, got {start}")
     if spacing not in SPACINGS:
         raise SettingError("spacing", f"unknown spacing '{spacing}' (choose from {', '.join(SPACINGS)})")
     if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or not 1 <= num_steps <= num_train:
         raise SettingError("steps", f"the number of sampling steps must be between 1 and T = {num_train}, got {num_steps!r}")
     if spacing == "karras":
-        return karras_timesteps(schedule, num_steps)
+        return karras_timesteps(schedule, num_steps, num_train)
     if spacing == "linspace":
         ts = np.round(np.linspace(num_train, 1, num_steps))
     elif spacing == "leading":
@@ -73,19 +76,20 @@ def spaced_timesteps(schedule: NoiseSchedule, num_steps: int, spacing: Spacing) 
     return np.unique(ts.astype(np.int64))[::-1].copy()
 
 
-def karras_timesteps(schedule: NoiseSchedule, num_steps: int) -> np.ndarray:
+def karras_timesteps(schedule: NoiseSchedule, num_steps: int, start: int | None = None) -> np.ndarray:
     """K timesteps whose noise levels σ_t = √((1 − ᾱ_t)/ᾱ_t) follow Karras et al. (2022) eq. 5:
 
         σ_i = (σ_max^{1/ρ} + i/(K − 1) · (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ,  i = 0…K − 1, ρ = 7,
 
-    from σ_max = min(σ_T, 80) down to σ_min = σ_1, each taken to the t nearest in log σ, and
+    from σ_max = min(σ_start, 80) (start = T unless given) down to σ_min = σ_1, each taken to the t nearest in log σ, and
     nudged down where two would share a t, so that all K differ. Steps shrink as the noise does;
     and on a schedule whose σ_T is huge (cosine: ᾱ_T ≈ 2·10⁻⁹, σ_T ≈ 2·10⁴) no step spans
     decades of σ, which a second-order step (Heun's trapezoid) cannot bridge.
     """
-    sigmas = np.sqrt(schedule.one_minus_alpha_bars[1:] / schedule.alpha_bars[1:])  # σ_1 … σ_T, rising
+    start = schedule.timesteps if start is None else start
+    sigmas = np.sqrt(schedule.one_minus_alpha_bars[1:start + 1] / schedule.alpha_bars[1:start + 1])  # σ_1 … σ_start, rising
     if num_steps == 1:
-        return np.array([schedule.timesteps])
+        return np.array([start])
     high, low = min(float(sigmas[-1]), KARRAS_SIGMA_MAX) ** (1 / KARRAS_RHO), float(sigmas[0]) ** (1 / KARRAS_RHO)
     wanted = (high + np.linspace(0.0, 1.0, num_steps) * (low - high)) ** KARRAS_RHO
     nearest = 1 + np.abs(np.log(sigmas)[None, :] - np.log(wanted)[:, None]).argmin(axis=1)
@@ -137,14 +141,17 @@ class Sampler(ABC):
         """Deterministic, so that it can also run upwards from x_0 to x_T (inversion)."""
         return False
 
-    def set_timesteps(self, num_steps: int, spacing: Spacing | None = None, ascending: bool = False) -> None:
+    def set_timesteps(
+        self, num_steps: int, spacing: Spacing | None = None, ascending: bool = False, start: int | None = None
+    ) -> None:
         """Choose the K timesteps to visit (all T by default, where every spacing agrees), spaced
-        as told or as this sampler does by default.
+        as told or as this sampler does by default; from ``start`` < T for a run that goes on from
+        x_start.
 
         Descending: t_1 = T > … > t_K, then 0. Ascending (inversion, deterministic samplers only):
         the same edges walked upwards, 0 → t_K → … → t_1.
         """
-        descending = spaced_timesteps(self.schedule, num_steps, spacing or self.default_spacing)
+        descending = spaced_timesteps(self.schedule, num_steps, spacing or self.default_spacing, start)
         if ascending:
             if not self.invertible:
                 raise SettingError("sampler", f"{self.label} adds fresh noise at each step, so it cannot run from x_0 up to x_T")
