@@ -89,6 +89,18 @@ def _panel(batch: np.ndarray, reference: np.ndarray | None, scale: int) -> np.nd
     return np.repeat(np.repeat(batch_grid(batch), scale, axis=0), scale, axis=1)
 
 
+def frame_picks(count: int, start: int = 0, stop: int | None = None, every: int = 1) -> list[int]:
+    """Frames ``start`` to ``stop`` (exclusive) of ``count``, every ``every``-th, and always the last
+    in range, so that an animation ends on the result."""
+    stop = count if stop is None else stop
+    if every < 1 or not 0 <= start < stop <= count:
+        raise SettingError("frames", f"need 0 ≤ start < stop ≤ {count} and every ≥ 1")
+    picks = list(range(start, stop, every))
+    if picks[-1] != stop - 1:
+        picks.append(stop - 1)
+    return picks
+
+
 def trajectory_frames(
     trajectory: Trajectory,
     with_x0: bool = False,
@@ -105,15 +117,8 @@ def trajectory_frames(
     always kept so the animation ends on the result. Image grids are enlarged ``scale`` times
     (nearest neighbour) before the label is drawn, so the text stays sharp.
     """
-    stop = len(trajectory) if stop is None else stop
-    if every < 1 or not 0 <= start < stop <= len(trajectory):
-        raise SettingError("frames", f"need 0 ≤ start < stop ≤ {len(trajectory)} and every ≥ 1")
-    picks = list(range(start, stop, every))
-    if picks[-1] != stop - 1:
-        picks.append(stop - 1)
-
     frames = []
-    for k in picks:
+    for k in frame_picks(len(trajectory), start, stop, every):
         frame = _panel(trajectory.x_t[k], reference, scale)
         if with_x0:
             frame = image_grid([frame, _panel(trajectory.pred_x0[k], reference, scale)], columns=2, pad=8)

@@ -8,6 +8,7 @@ Scrubbing only displays what was recorded; nothing is recomputed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -42,7 +43,15 @@ from PySide6.QtWidgets import (
 
 from diffusion_studio.core.compare import MAX_RUNS, run_label
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
-from diffusion_studio.core.export import batch_grid, grid_columns, save_frame, save_gif, trajectory_frames
+from diffusion_studio.core.export import (
+    batch_grid,
+    comparison_frame,
+    frame_picks,
+    grid_columns,
+    save_frame,
+    save_gif,
+    trajectory_frames,
+)
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import SAMPLERS, sampler_class
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
@@ -85,6 +94,13 @@ class GifOptions:
         """The frames these options pick, as trajectory_frames draws them."""
         return trajectory_frames(trajectory, with_x0=self.with_x0, every=self.every, start=self.start, stop=self.stop,
                                  reference=reference, labels=self.labels, scale=self.scale if trajectory.is_image else 1)
+
+    def comparison_frames(self, trajectories: list[Trajectory], labels: list[str], times: np.ndarray,
+                          reference: np.ndarray | None) -> list[np.ndarray]:
+        """A comparison's rows at the stops of its shared timeline these options pick, as comparison_frame draws them."""
+        scale = self.scale if trajectories[0].is_image else 1
+        return [comparison_frame(trajectories, labels, int(times[k]), self.with_x0, reference, scale)
+                for k in frame_picks(len(times), self.start, self.stop, self.every)]
 
 
 class GifDialog(QDialog):
@@ -701,16 +717,27 @@ class SamplingPanel(QWidget):
     def ask_export_gif(self) -> None:
         if self.session.trajectory is None:
             return
-        dialog = GifDialog(len(self.session.trajectory), self)
+        dialog = GifDialog(len(self.session.times), self)
         if dialog.exec() and (path := self._save_path("Export GIF", "denoising.gif", "GIF (*.gif)")):
             self.export_gif(path, dialog.options())
 
+    def _frames_for(self, options: GifOptions) -> Callable[[], list[np.ndarray]]:
+        """What an export draws, to call on a worker: the trajectory's frames, or a comparison's
+        rows at the stops of its shared timeline."""
+        session, reference = self.session, self._reference
+        if session.runs:
+            trajectories, times = list(session.trajectories), session.times
+            labels = [f"{run.label} · {run.nfe} NFE" for run in session.runs]
+            return lambda: options.comparison_frames(trajectories, labels, times, reference)
+        trajectory = session.trajectory
+        return lambda: options.frames(trajectory, reference)
+
     def export_gif(self, path: Path, options: GifOptions) -> None:
         """Write the GIF on a worker thread, with progress; a message when done or if it fails."""
-        trajectory, reference = self.session.trajectory, self._reference
+        frames = self._frames_for(options)
 
         def write(report) -> Path:
-            save_gif(options.frames(trajectory, reference), path, fps=options.fps, loop=options.loop, progress=report)
+            save_gif(frames(), path, fps=options.fps, loop=options.loop, progress=report)
             return path
 
         self._start_export(write, "Export GIF")
@@ -723,10 +750,10 @@ class SamplingPanel(QWidget):
 
     def export_frames(self, folder: Path, options: GifOptions = GifOptions(scale=1)) -> None:
         """One PNG per frame, frame_0000.png …, as the GIF would show them."""
-        trajectory, reference = self.session.trajectory, self._reference
+        draw = self._frames_for(options)
 
         def write(report) -> Path:
-            frames = options.frames(trajectory, reference)
+            frames = draw()
             for i, frame in enumerate(frames):
                 save_frame(frame, folder / f"frame_{i:04d}.png")
                 report(i + 1, len(frames))

@@ -7,7 +7,7 @@ from PySide6.QtCore import QPointF, Qt
 
 from diffusion_studio.cli import main as cli_main
 from diffusion_studio.core.loaded_model import open_model
-from diffusion_studio.core.export import batch_grid
+from diffusion_studio.core.export import batch_grid, comparison_frame
 from diffusion_studio.core.trajectory import load_trajectory, recorded_frame_count
 from diffusion_studio.gui.sampling_panel import GifDialog, GifOptions, tile_at
 
@@ -295,3 +295,22 @@ def test_forking_a_run_at_the_playhead_adds_a_row_with_its_prefix(window, qtbot,
     above = parent.timesteps > t
     assert np.array_equal(fork.x_t[: above.sum()], parent.x_t[above]) and fork.timesteps[above.sum()] == t
     assert panel.fork_row.count() == 2 and len(panel.comparison_view.items) == 2
+
+
+def test_a_comparisons_gif_shows_every_row_at_each_stop_of_the_shared_timeline(window, qtbot, moons, tmp_path):
+    window.state.set_model(moons)
+    panel = window.sampling
+    for sampler, steps in (("ddim", 4), ("ddim", 10)):
+        settle(panel, sampler=sampler, steps=steps, num=30)
+        panel.add_run()
+    panel.compare()
+    qtbot.waitUntil(lambda: not panel.running and len(panel.session.runs) == 2, timeout=60_000)
+    path = tmp_path / "compare.gif"
+    with qtbot.waitSignal(panel.exported, timeout=60_000):
+        panel.export_gif(path, GifOptions(labels=True))
+    with Image.open(path) as gif:
+        # a frame per stop of the shared timeline (Pillow merges stops that draw the same picture):
+        # more than the 4-step run's 5 frames, so its row holds its frame while the other moves on
+        assert 10 <= gif.n_frames <= len(panel.session.times) == 13
+        one_row = comparison_frame(panel.session.trajectories[:1], ["x"], 0, with_x0=False)
+        assert gif.size[0] >= one_row.shape[1] and gif.size[1] > 1.8 * one_row.shape[0]  # two rows
