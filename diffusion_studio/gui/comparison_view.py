@@ -34,13 +34,12 @@ class ComparisonView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.quality = pg.PlotWidget(background="w", title="distance against network calls")
+        self.quality = pg.PlotWidget(background="w", title="distance vs network calls")
         self.quality.setLogMode(x=True)
         self.quality.setLabel("bottom", "NFE (log scale)")
         self.quality.getAxis("left").enableAutoSIPrefix(False)
         self.quality.setMouseEnabled(x=False, y=False)
-        self.quality.setMinimumWidth(180)
-        self.quality.setMaximumWidth(300)
+        self.quality.setFixedWidth(250)
         self.quality_points = pg.ScatterPlotItem(size=9, pen=None, brush=POINTS)
         self.quality.addItem(self.quality_points)
         self._quality_labels: list[pg.TextItem] = []
@@ -54,8 +53,8 @@ class ComparisonView(QWidget):
         self.rows_layout.setSpacing(0)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.rows, 3)
-        layout.addWidget(self.quality, 1)
+        layout.addWidget(self.rows, 1)
+        layout.addWidget(self.quality)
 
     def show_runs(self, runs: Sequence[ComparedRun], reference: np.ndarray | None, measured_by: str) -> None:
         """Lay out a row per run (2-D runs over ``reference``, the data, when known) and plot each
@@ -113,10 +112,15 @@ class ComparisonView(QWidget):
         self.quality_points.setData(x=np.log10([r.nfe for r in measured]), y=[r.distance for r in measured])
         if measured:  # ticks at the runs' own NFEs, and room for the labels beside the points
             nfes = sorted({r.nfe for r in measured})
+            distances = [r.distance for r in measured]
+            low, high = min(distances), max(distances)
+            margin = 0.1 * (high - low) or 0.1 * high or 1.0
             self.quality.getAxis("bottom").setTicks([[(np.log10(n), str(n)) for n in nfes]])
-            self.quality.setXRange(np.log10(nfes[0]) - 0.15, np.log10(nfes[-1]) + 0.35, padding=0)
+            self.quality.disableAutoRange()
+            self.quality.setRange(xRange=(np.log10(nfes[0]) - 0.3, np.log10(nfes[-1]) + 0.3),
+                                  yRange=(low - margin, high + 2 * margin), padding=0)
         for run in measured:
-            label = pg.TextItem(run.label.split(" ")[0], color=(60, 60, 60), anchor=(0, 1))
+            label = pg.TextItem(run.label.split(" ")[0], color=(60, 60, 60), anchor=(0.5, 1.2))
             label.setPos(np.log10(run.nfe), run.distance)
             self.quality.addItem(label)
             self._quality_labels.append(label)
