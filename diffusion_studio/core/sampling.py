@@ -118,7 +118,7 @@ class SamplingRun:
         self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, x0_range(model, config), **config.options)
         spacing = None if config.spacing == AUTO_SPACING else config.spacing
         start = self.schedule.timesteps if start_t is None else start_t
-        self.sampler.set_timesteps(min(config.steps or start, start), spacing, start=start_t)
+        self.sampler.set_timesteps(config.steps or start, spacing, start=start_t)
 
     @property
     def num_steps(self) -> int:

@@ -43,7 +43,8 @@ class ScheduleConfig:
     """What defines a schedule; saved beside a model's weights and shared by CLI and GUI."""
 
     name: str = setting("linear", "Schedule", "The β schedule: how much noise each step adds",
-                        choices={name: name for name in SCHEDULE_HELP}, choice_help=SCHEDULE_HELP, flag="--schedule")
+                        choices={name: name.replace("_", " ") for name in SCHEDULE_HELP}, choice_help=SCHEDULE_HELP,
+                        flag="--schedule")
     timesteps: int = setting(1000, "T", "T, the number of diffusion steps: t runs 1…T, x_0 is the data", ge=1,
                              flag=("--timesteps", "-T"))
     beta_start: float = setting(1e-4, "β₁", "β_1, the noise variance of the first step (not used by cosine)",

@@ -41,7 +41,17 @@ QUANTITIES: dict[str, Quantity] = {
 NOTATION_NAMES = {"ho": "Ho et al. (2020)", "seed000": "Seed 000 (α² + β² = 1)"}
 
 
+SUBSCRIPTS = str.maketrans("0123456789+−-=()aehklmnopstx", "₀₁₂₃₄₅₆₇₈₉₊₋₋₌₍₎ₐₑₕₖₗₘₙₒₚₛₜₓ")
+SUPERSCRIPTS = str.maketrans("0123456789+−-=()nSi", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁻⁼⁽⁾ⁿˢⁱ")
+
+
+def _script(text: str, table: dict[int, str], mark: str) -> str:
+    """``text`` in Unicode sub- or superscript letters, or after ``mark`` where one has none."""
+    return text.translate(table) if all(ord(c) in table for c in text) else f"{mark}{text}"
+
+
 def plain(html: str) -> str:
-    """'β<sub>t</sub>' → 'β_t', '(β<sup>S</sup><sub>t</sub>)²' → '(β^S_t)²'."""
-    text = re.sub(r"<sub>(.*?)</sub>", r"_\1", html)
-    return re.sub(r"<sup>(.*?)</sup>", r"^\1", text)
+    """Rich-text symbols for places that show plain text (table headers, CSV): 'β<sub>t</sub>' →
+    'βₜ', '(β<sup>S</sup><sub>t</sub>)²' → '(βˢₜ)²'; a script with no Unicode letters keeps '_' or '^'."""
+    text = re.sub(r"<sub>(.*?)</sub>", lambda m: _script(m.group(1), SUBSCRIPTS, "_"), html)
+    return re.sub(r"<sup>(.*?)</sup>", lambda m: _script(m.group(1), SUPERSCRIPTS, "^"), text)

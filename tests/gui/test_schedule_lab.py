@@ -85,12 +85,14 @@ def test_cursor_moves_with_t_and_moves_t(window):
 
 def test_notation_toggle_renames_everything(window):
     lab = show_lab(window)
+    headers = [lab.table.verticalHeaderItem(i).text() for i in range(lab.table.rowCount())]
+    assert headers == ["βₜ", "αₜ", "ᾱₜ", "√ᾱₜ", "√(1 − ᾱₜ)", "log SNRₜ"]
     assert lab.plots["sqrt_alpha_bar"].titleLabel.text == "√ᾱ<sub>t</sub>"
     window.notation_actions["seed000"].trigger()
     assert window.state.notation == "seed000"
     assert lab.plots["sqrt_alpha_bar"].titleLabel.text == "ᾱ<sup>S</sup><sub>t</sub>"
     assert lab.plots["beta"].titleLabel.text == "(β<sup>S</sup><sub>t</sub>)²"
-    assert lab.table.verticalHeaderItem(0).text() == "(β^S_t)²"
+    assert lab.table.verticalHeaderItem(0).text() == "(βˢₜ)²"  # typeset as the plot titles are, in plain text
     assert "β̄<sup>S</sup><sub>t</sub> = " in window.forward.readout.text()
     window.notation_actions["ho"].trigger()
     assert "√(1 − ᾱ<sub>t</sub>) = " in window.forward.readout.text()

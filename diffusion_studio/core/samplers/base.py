@@ -64,7 +64,8 @@ def spaced_timesteps(schedule: NoiseSchedule, num_steps: int, spacing: Spacing, 
     if spacing not in SPACINGS:
         raise SettingError("spacing", f"unknown spacing '{spacing}' (choose from {', '.join(SPACINGS)})")
     if isinstance(num_steps, bool) or not isinstance(num_steps, (int, np.integer)) or not 1 <= num_steps <= num_train:
-        raise SettingError("steps", f"the number of sampling steps must be between 1 and T = {num_train}, got {num_steps!r}")
+        upto = f"T = {num_train}" if start is None else f"t = {num_train}, where the run starts"
+        raise SettingError("steps", f"the number of sampling steps must be between 1 and {upto}, got {num_steps!r}")
     if spacing == "karras":
         return karras_timesteps(schedule, num_steps, num_train)
     if spacing == "linspace":
