@@ -218,9 +218,8 @@ class TrainingPanel(QWidget):
         for button in (self.start_button, self.continue_button, self.pause_button, self.stop_button):
             controls.addWidget(button)
         controls.addWidget(self.progress, 1)
-        controls.addWidget(self.rate)
-        files = QHBoxLayout()
-        files.addWidget(self.run_label, 1)
+        files = QHBoxLayout()  # the rate has a line of its own: beside the bar it was cut at 1024 px
+        files.addWidget(self.rate, 1)
         files.addWidget(self.open_button)
         files.addWidget(self.sample_button)
 
@@ -271,6 +270,7 @@ class TrainingPanel(QWidget):
         right.addWidget(self.schedule_form)
         right.addLayout(controls)
         right.addLayout(files)
+        right.addWidget(self.run_label)
         right.addWidget(self.loss_plot, 1)
         right.addLayout(bottom, 1)
         layout = QHBoxLayout(self)
@@ -608,18 +608,24 @@ class TrainingPanel(QWidget):
         self.pause_button.setText("Pause")
 
     def _clear_plots(self) -> None:
-        """Empty plots framed on what a run will fill: steps 0…the run's length, losses 0.01…3, t 0…T."""
+        """Empty plots say what will fill them: the loss plot hides its axes until the first losses
+        (an empty auto-ranged axis reads 0…1), the loss by timestep is framed on t = 0…T."""
         self.raw_curve.setData([], [])
         self.smooth_curve.setData([], [])
         self.buckets.setOpts(x=[], height=[])
-        self.loss_plot.setRange(xRange=(0, self.train_form["steps"].value()), yRange=(-2, 0.5), padding=0)  # log10 axis
+        self._show_loss_axes(False)
         self.bucket_plot.setRange(xRange=(0, self.state.schedule.timesteps), yRange=(0, 1), padding=0)
+
+    def _show_loss_axes(self, shown: bool) -> None:
+        for axis in ("left", "bottom"):
+            self.loss_plot.showAxis(axis, shown)
+        self.loss_plot.setTitle("Training loss" if shown else "Training loss: drawn here from the first steps")
         self.preview_item.clear()
         self.preview_cloud.setData(pos=np.zeros((0, 2)))
         self.preview_title.setText("Samples from the EMA model appear here while training")
 
     def _on_ready(self, info: RunInfo) -> None:
-        self.loss_plot.enableAutoRange()
+        self._show_loss_axes(True)
         self.bucket_plot.enableAutoRange()
         self.progress.setRange(0, info.total_steps)
         self.progress.setValue(info.start_step)
