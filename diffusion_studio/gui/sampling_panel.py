@@ -245,6 +245,9 @@ class SamplingPanel(QWidget):
         for i, button in enumerate((self.gif_button, self.frames_button, self.save_button, self.load_button)):
             files.addWidget(button, i // 2, i % 2)
         form.addRow(files)
+        self.export_progress = QProgressBar()
+        self.export_progress.hide()
+        form.addRow(self.export_progress)
 
         self.compare_list = QListWidget()
         self.compare_list.setToolTip("Runs to compare, all from the seed and number of samples above")
@@ -762,20 +765,24 @@ class SamplingPanel(QWidget):
         self._start_export(write, "Export frames")
 
     def _start_export(self, write, title: str) -> None:
-        self.progress.setFormat("%v / %m frames")
-        self.progress.setRange(0, 0)
+        """Run an export on a worker with a bar of its own under the export buttons (the sampling
+        bar keeps showing the run)."""
+        self.export_progress.setFormat(f"{title}: %v / %m frames")
+        self.export_progress.setRange(0, 0)
+        self.export_progress.show()
         self.status.emit(f"{title}…")
 
         def progress(done: int, total: int) -> None:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
+            self.export_progress.setRange(0, total)
+            self.export_progress.setValue(done)
 
         def finished(path: Path) -> None:
+            self.export_progress.hide()
             self.status.emit(f"Wrote {path}")
             self.exported.emit(str(path))
 
         def failed(message: str) -> None:
-            self.progress.setRange(0, 1)
+            self.export_progress.hide()
             self.failed.emit(title, message)
 
         self.tasks.start(write, finished, failed, progress)

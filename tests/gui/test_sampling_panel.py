@@ -124,6 +124,9 @@ def test_exported_gif_has_the_frames_size_and_duration_asked_for(panel, qtbot, t
     path = tmp_path / "d.gif"
     with qtbot.waitSignal(panel.exported, timeout=30000):
         panel.export_gif(path, GifOptions(start=2, stop=11, every=3, fps=5, scale=3, labels=False))
+        assert panel.export_progress.isVisibleTo(panel)  # the export's own bar…
+    assert not panel.export_progress.isVisibleTo(panel)
+    assert (panel.progress.value(), panel.progress.maximum(), panel.progress.format()) == (10, 10, "%v / %m steps")  # …not the run's
     with Image.open(path) as gif:
         assert gif.n_frames == 4  # frames 2, 5 and 8, then 10, the last in range, always kept
         grid = batch_grid(panel.session.trajectory.x_t[0])
