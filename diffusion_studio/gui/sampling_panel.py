@@ -61,6 +61,7 @@ from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
+from diffusion_studio.app.jobs import Job
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
@@ -473,14 +474,20 @@ class SamplingPanel(QWidget):
         except SettingError as exc:
             self.failed.emit("Sampling", str(exc))
             return
-        self.progress.setFormat("%v / %m steps")
         self.progress.setRange(0, config.steps or 1)
+        self._launch(job, self.session.on_finished,
+                     f"Sampling {config.num} with {sampler_class(config.sampler).label}, {config.steps} steps…")
+
+    def _launch(self, job: Job, on_finished: Callable, status: str) -> None:
+        """Start a session's Job on the worker: the bar counts steps, the views follow the model at
+        once, and the result reaches ``on_finished`` on this thread."""
+        self.progress.setFormat("%v / %m steps")
         self.progress.setValue(0)
         self._set_idle(False)
         model = self.state.model
         self._show_kind(model.is_image, NoiseSchedule(model.schedule_config), model.schedule_config.timesteps)
-        self.status.emit(f"Sampling {config.num} with {sampler_class(config.sampler).label}, {config.steps} steps…")
-        self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_finished, self.session.on_failed)
+        self.status.emit(status)
+        self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, on_finished, self.session.on_failed)
 
     # ---- comparing samplers -------------------------------------------------------------------
 
@@ -518,12 +525,7 @@ class SamplingPanel(QWidget):
             self.failed.emit("Compare samplers", str(exc))
             return
         self._runs_total = len(configs)
-        self.progress.setFormat("%v / %m steps")
-        self._set_idle(False)
-        model = self.state.model
-        self._show_kind(model.is_image, NoiseSchedule(model.schedule_config), model.schedule_config.timesteps)
-        self.status.emit(f"Comparing {len(configs)} runs from one x_T…")
-        self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_compared, self.session.on_failed)
+        self._launch(job, self.session.on_compared, f"Comparing {len(configs)} runs from one x_T…")
 
     def fork(self) -> None:
         """Fork the chosen run of the comparison at its frame nearest the playhead, with the settings on screen."""
@@ -537,9 +539,7 @@ class SamplingPanel(QWidget):
         except SettingError as exc:
             self.failed.emit("Fork", str(exc))
             return
-        self._set_idle(False)
-        self.status.emit(f"Forking {self.session.runs[row].label} at t = {t}…")
-        self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_forked, self.session.on_failed)
+        self._launch(job, self.session.on_forked, f"Forking {self.session.runs[row].label} at t = {t}…")
 
     def cancel(self) -> None:
         if self.running:

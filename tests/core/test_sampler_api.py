@@ -129,21 +129,22 @@ def test_a_hook_between_steps_keeps_known_values_as_inpainting_needs():
     torch.testing.assert_close(steps[10].x_t[:, 0], P.q_sample(schedule, known.expand(SHAPE), steps[10].t, noise)[:, 0])
 
 
-def test_ddim_runs_upwards_from_x0_and_back_to_it():
-    """DDIM inversion: x_0 → x_T by the same η = 0 update, then x_T → x_0 again. With the exact
-    ε of Gaussian data the round trip returns x_0 up to the discretisation error, first order in
-    the step size: ten times the steps, about a tenth of the error."""
+@pytest.mark.parametrize("name", [name for name, cls in SAMPLERS.items() if cls(make_schedule("linear", 10)).invertible])
+def test_deterministic_samplers_run_upwards_from_x0_and_back_to_it(name):
+    """Inversion (DDIM's, Euler's): x_0 → x_T by the same deterministic update, then x_T → x_0
+    again. With the exact ε of Gaussian data the round trip returns x_0 up to the discretisation
+    error, first order in the step size: ten times the steps, about a tenth of the error."""
     schedule = make_schedule("linear", 1000)
     network = gaussian_network(schedule)
     x0 = 0.5 + 0.3 * torch.randn((256, 2), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     errors = []
     for num_steps in (20, 200):
-        up = DDIMSampler(schedule)
+        up = build_sampler(name, schedule)
         up.set_timesteps(num_steps, ascending=True)
         assert up.timesteps[0] == 0 and up.prev_timestep(int(up.timesteps[-1])) == 1000
         x_T = list(sample_loop(network, up, x0.shape, x_T=x0))[-1].x_prev
         assert abs(float(x_T.std()) - 1) < 0.15  # the inverted noise looks like N(0, I)
-        down = DDIMSampler(schedule)
+        down = build_sampler(name, schedule)
         down.set_timesteps(num_steps)
         back = list(sample_loop(network, down, x0.shape, x_T=x_T))[-1].x_prev
         errors.append(float((back - x0).abs().mean()))
