@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diffusion_studio.core.errors import SettingError
-from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
+from diffusion_studio.core.sample_config import AUTO_SPACING, SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.trajectory import Trajectory
@@ -89,12 +89,17 @@ def _read(key: str, raw: str, kind: Any) -> Any:
 
 
 def run_label(config: SampleConfig, timesteps: int) -> str:
-    """A run in a few words, e.g. "DDIM 50 steps η=0.5": the options that differ from the sampler's defaults."""
+    """A run in a few words, e.g. "DDIM 50 steps η=0.5": what differs from the sampler's defaults
+    (its options, a spacing other than its own, x̂_0 left unclamped)."""
     cls = sampler_class(config.sampler)
     defaults = cls.Options()
     changed = [f for f in setting_fields(cls.Options) if f.name in config.options and config.options[f.name] != getattr(defaults, f.name)]
-    options = "".join(f" {f.setting.label}={config.options[f.name]}" for f in changed)
-    return f"{cls.label} {config.steps or timesteps} steps{options}"
+    words = [f"{f.setting.label}={config.options[f.name]}" for f in changed]
+    if config.spacing != AUTO_SPACING:
+        words.append(f"{config.spacing} spacing")
+    if config.clip is False:
+        words.append("x̂₀ unclamped")
+    return " ".join([cls.label, f"{config.steps or timesteps} steps", *words])
 
 
 @dataclass(frozen=True)

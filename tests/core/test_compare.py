@@ -99,3 +99,12 @@ def test_a_fork_shares_its_parents_frames_above_t_and_goes_on_from_the_same_x_t(
     assert not np.allclose(fork.final, ddpm.final)  # it went its own way after t
     with pytest.raises(SettingError, match="recorded frame"):
         drain(fork_items(moons, ddpm, 74, child))
+
+
+def test_a_run_is_labelled_by_what_differs_from_its_samplers_defaults():
+    from diffusion_studio.core.compare import run_label
+
+    plain, changed = parse_runs("ddim:steps=20,eta=0.0;ddim:steps=20,eta=0.5,spacing=karras,clip=false")
+    assert run_label(plain, 1000) == "DDIM 20 steps"
+    assert run_label(changed, 1000) == "DDIM 20 steps η=0.5 karras spacing x̂₀ unclamped"
+    assert run_label(parse_runs("ddpm")[0], 1000) == "DDPM (ancestral) 1000 steps"
