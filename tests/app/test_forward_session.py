@@ -14,6 +14,7 @@ from diffusion_studio.app.forward import (
     strip_times,
 )
 from diffusion_studio.app.state import StudioState
+from tests.app.events import Recorder
 from diffusion_studio.core.data.images import to_uint8
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 
@@ -28,18 +29,6 @@ def image(name="noise", seed=0, shape=(64, 64, 3)) -> ForwardImage:
 
 def eps(seed, shape=(64, 64, 3)) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
-
-
-class Recorder:
-    """Every event a session emits, in order."""
-
-    def __init__(self, session):
-        self.events = []
-        for name in ("imagesAdded", "imageRemoved", "imageChanged", "noiseChanged", "modeChanged", "shown"):
-            getattr(session, name).connect(lambda *args, name=name: self.events.append((name, args)))
-
-    def names(self, kind):
-        return [args[0] for name, args in self.events if name == kind]
 
 
 @pytest.fixture
@@ -72,7 +61,7 @@ def test_the_closed_form_is_sqrt_alpha_bar_x0_plus_sqrt_one_minus_alpha_bar_eps(
         expected = s.sqrt_alpha_bars[t] * x0 + s.sqrt_one_minus_alpha_bars[t] * eps(0)
         np.testing.assert_allclose(session.x_t(), expected, atol=1e-6)
         assert session.coefficients(t) == (s.sqrt_alpha_bars[t], s.sqrt_one_minus_alpha_bars[t])
-        view = seen.names("shown")[-1]
+        view = seen.values("shown")[-1]
         assert (view.t, view.signal, view.noise, view.snr) == (t, *session.coefficients(t), s.snr[t])
         assert view.x_t is None and view.closed_density is None and view.added_stats is None
     assert not session.chain_pending and session.advance_chain(0.0)  # nothing walks in closed form
@@ -86,7 +75,7 @@ def test_eps_is_held_fixed_until_the_seed_changes(state, session):
     state.set_t(300)
     assert np.array_equal(session.x_t(), first)
     session.new_noise()
-    assert session.seed == 1 and seen.names("noiseChanged") == [1]
+    assert session.seed == 1 and seen.values("noiseChanged") == [1]
     assert np.array_equal(session.eps, eps(1)) and not np.allclose(session.x_t(), first)
     session.set_seed(0)
     assert np.array_equal(session.x_t(), first)
@@ -99,12 +88,12 @@ def test_the_chain_walks_to_t_a_step_a_call_and_adds_standard_normal_noise(state
     assert session.chain_pending and session.x_t() is None
     assert walk(session) == 200  # no time budget: exactly one step per call
     assert not session.chain_pending and session.chain.t == 200
-    assert [view.t for view in seen.names("shown")] == list(range(201))  # t = 0 on the switch, then each step
+    assert [view.t for view in seen.values("shown")] == list(range(201))  # t = 0 on the switch, then each step
     x0, (a, b) = session.x0, session.coefficients(200)
     added = (session.x_t() - a * x0) / b
     assert abs(added.mean()) < 0.03 and added.std() == pytest.approx(1.0, abs=0.03)
     assert abs(np.corrcoef(added.ravel(), eps(0).ravel())[0, 1]) < 0.05  # other noise than the closed form's ε, same law
-    view = seen.names("shown")[-1]
+    view = seen.values("shown")[-1]
     np.testing.assert_allclose(view.added, added, atol=1e-5)
     assert view.added_stats == pytest.approx((added.mean(), added.std()), abs=1e-5)
     assert np.abs(view.density - view.closed_density).max() < 0.06  # the two histograms agree
@@ -149,11 +138,11 @@ def test_histogram_densities_integrate_to_the_share_inside_the_edges():
 def test_the_histogram_goes_from_x0_to_the_standard_normal(state, session):
     seen = Recorder(session)
     state.set_t(0)
-    at_zero = seen.names("shown")[-1].density  # x_0 uniform in [−1, 1]: density 1/2 there, 0 outside
+    at_zero = seen.values("shown")[-1].density  # x_0 uniform in [−1, 1]: density 1/2 there, 0 outside
     inside = np.abs(CENTRES) < 1
     assert np.all(at_zero[~inside] == 0) and np.abs(at_zero[inside] - 0.5).max() < 0.15
     state.set_t(300)
-    at_end = seen.names("shown")[-1].density
+    at_end = seen.values("shown")[-1].density
     assert at_end.sum() * BIN_WIDTH == pytest.approx(1.0, abs=0.01)
     assert np.abs(at_end - normal_density(CENTRES)).max() < 0.06
 
@@ -176,15 +165,15 @@ def test_images_are_added_selected_and_removed_but_one_stays(state):
     assert session.x_t() is None and session.view() is None
     a, b, c = image("a", 1), image("b", 2, (16, 24, 1)), image("c", 3)
     session.add_images([a, b, c])
-    assert seen.names("imagesAdded") == [[a, b, c]] and session.index == 2 and session.x0 is c.x0
+    assert seen.values("imagesAdded") == [[a, b, c]] and session.index == 2 and session.x0 is c.x0
     session.select(1)
     assert session.image is b and session.eps.shape == (16, 24, 1) and session.x_t().shape == (16, 24, 1)
-    assert seen.names("imageChanged") == [2, 1]
+    assert seen.values("imageChanged") == [2, 1]
     assert session.remove_current()  # b goes; the one after it takes its place
     assert [i.name for i in session.images] == ["a", "c"] and session.image is c
     assert session.remove_current()
     assert [i.name for i in session.images] == ["a"] and session.image is a
-    assert seen.names("imageRemoved") == [1, 1] and seen.names("imageChanged") == [2, 1, 1, 0]
+    assert seen.values("imageRemoved") == [1, 1] and seen.values("imageChanged") == [2, 1, 1, 0]
     before = len(seen.events)
     assert not session.remove_current()
     assert [i.name for i in session.images] == ["a"] and len(seen.events) == before

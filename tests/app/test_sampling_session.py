@@ -11,20 +11,13 @@ from diffusion_studio.core.models import build_model
 from diffusion_studio.core.models.config import MLPConfig
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.schedules import ScheduleConfig
+from tests.app.events import Recorder
 
 
 @pytest.fixture(scope="module")
 def model():
     network = build_model(MLPConfig(dim=2, hidden=16, num_layers=1)).eval()
     return LoadedModel(network, ScheduleConfig("linear", 40), "eps", (2,), "tiny", "")
-
-
-def events(session):
-    seen = []
-    for name in ("runningChanged", "previewed", "trajectoriesChanged", "playheadChanged", "focusChanged",
-                 "playingChanged", "finished", "failed"):
-        getattr(session, name).connect(lambda *args, name=name: seen.append((name, args)))
-    return seen
 
 
 def sample(session, model, throttle_s=0.0, **config):
@@ -34,26 +27,26 @@ def sample(session, model, throttle_s=0.0, **config):
 
 def test_a_run_previews_records_and_leaves_the_playhead_at_the_result(model):
     session = SamplingSession()
-    seen = events(session)
+    seen = Recorder(session)
     sample(session, model, sampler="ddim", steps=10)
-    previews = [args[0] for name, args in seen if name == "previewed"]
+    previews = seen.values("previewed")
     assert [p.index for p in previews] == list(range(1, 11)) and previews[-1].x_t.shape == (8, 2)
     assert len(session.trajectory) == 11 and session.final.shape == (8, 2)
     assert session.t == 0 and session.frame() == 10 and not session.running
-    assert ("finished", ("Done: 11 frames recorded",)) in seen
+    assert ("finished", ("Done: 11 frames recorded",)) in seen.events
     recorded = session.trajectory
     session.open(recorded)  # as if from a file: no full-precision samples come with it
     assert session.final is None and session.trajectory is recorded
-    assert [args for name, args in seen if name == "runningChanged"] == [(True,), (False,)]
+    assert seen.args("runningChanged") == [(True,), (False,)]
 
 
 def test_cancelling_before_the_first_step_says_so(model):
     session = SamplingSession()
-    seen = events(session)
+    seen = Recorder(session)
     job = session.start(model, SampleConfig(num=4))
     session.cancel()
     session.on_finished(drive(job, session.on_update, 0.0))
-    assert ("failed", ("Cancelled before the first step",)) in seen and session.trajectory is None
+    assert ("failed", ("Cancelled before the first step",)) in seen.events and session.trajectory is None
     assert not session.running
 
 
@@ -87,7 +80,7 @@ def test_the_playhead_is_a_timestep_shared_by_trajectories_of_any_length(model):
     sample(session, model, sampler="ddim", steps=4)
     coarse = session.trajectory
     session.set_trajectories([coarse, fine])
-    seen = events(session)
+    seen = Recorder(session)
     assert session.times.tolist() == list(range(40, -1, -1))  # every frame of either run is a stop
     session.set_frame(10)
     assert session.t == 30 and session.frame(0) == 1 and fine.timesteps[session.frame(1)] == 30
@@ -95,7 +88,7 @@ def test_the_playhead_is_a_timestep_shared_by_trajectories_of_any_length(model):
     assert coarse.timesteps[session.frame(0)] == 20 and fine.timesteps[session.frame(1)] == 17
     session.step_frames(-30)
     assert session.t == 40 and session.position() == 0
-    assert [args for name, args in seen if name == "playheadChanged"] == [(30,), (17,), (40,)]
+    assert seen.args("playheadChanged") == [(30,), (17,), (40,)]
 
 
 def test_playback_walks_the_frames_and_stops_at_the_result(model):
@@ -114,11 +107,11 @@ def test_playback_walks_the_frames_and_stops_at_the_result(model):
 
 def test_focus_enlarges_one_sample(model):
     session = SamplingSession()
-    seen = events(session)
+    seen = Recorder(session)
     session.set_focus(3)
     session.set_focus(3)
     session.set_focus(None)
-    assert [args for name, args in seen if name == "focusChanged"] == [(3,), (None,)]
+    assert seen.args("focusChanged") == [(3,), (None,)]
 
 
 def compare(session, model, configs, stop_after=None):

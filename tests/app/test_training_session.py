@@ -11,6 +11,7 @@ from diffusion_studio.core.models.presets import NetworkSize
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.core.training import Trainer
+from tests.app.events import Recorder
 
 TINY = NetworkSize(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, hidden=32, num_layers=1)
 SCHEDULE = ScheduleConfig("linear", 50)
@@ -20,18 +21,6 @@ def request(output, steps=30, **changes):
     config = TrainConfig(data="swiss_roll", steps=steps, batch_size=16, learning_rate=1e-3, warmup_steps=0, device="cpu")
     settings = {"save_every": 1000, "preview_every": 0, **changes}
     return TrainingRequest(output, config, SCHEDULE, TINY, **settings)
-
-
-class Recorder:
-    """Every event a session emits, in order."""
-
-    def __init__(self, session):
-        self.events = []
-        for name in ("stateChanged", "started", "progressed", "saved", "finished", "failed"):
-            getattr(session, name).connect(lambda *args, name=name: self.events.append((name, args)))
-
-    def names(self, kind):
-        return [args for name, args in self.events if name == kind]
 
 
 def run(session, job, throttle_s=0.0):
@@ -50,12 +39,12 @@ def test_a_run_reports_every_loss_saves_and_ends_idle(tmp_path):
     run(session, job)
     steps, losses = session.loss_curve()
     assert steps.tolist() == list(range(1, 31)) and np.all(losses > 0)
-    assert [step for _, step in seen.names("saved")] == [10, 20, 30]
+    assert [step for _, step in seen.args("saved")] == [10, 20, 30]
     assert load_checkpoint(session.checkpoint).step == 30 and session.checkpoint == tmp_path / "roll"
-    assert seen.names("finished") == [(30, False)] and session.state == "idle"
-    assert [args[0] for args in seen.names("stateChanged")] == ["running", "idle"]
+    assert seen.args("finished") == [(30, False)] and session.state == "idle"
+    assert seen.values("stateChanged") == ["running", "idle"]
     assert session.info.total_steps == 30 and session.info.reference.shape[1] == 2
-    previews = [u.preview for (u,) in seen.names("progressed") if u.preview is not None]
+    previews = [u.preview for (u,) in seen.args("progressed") if u.preview is not None]
     assert previews and previews[-1].shape == (1000, 2)
 
 
@@ -63,8 +52,8 @@ def test_the_throttle_batches_reports_without_losing_any(tmp_path):
     session = TrainingSession()
     seen = Recorder(session)
     run(session, session.start(request(tmp_path / "roll", steps=40)), throttle_s=3600)
-    assert len(seen.names("started")) == 1  # the first item (RunInfo) goes at once …
-    assert len(seen.names("progressed")) == 1  # … and every report in one update at the end
+    assert len(seen.args("started")) == 1  # the first item (RunInfo) goes at once …
+    assert len(seen.args("progressed")) == 1  # … and every report in one update at the end
     assert session.loss_curve()[0].tolist() == list(range(1, 41))
 
 
@@ -85,8 +74,8 @@ def test_pause_holds_the_run_and_stop_ends_it_with_a_checkpoint(tmp_path):
     assert [type(item).__name__ for item in rest] == ["Saved"]
     session.on_update(job.digest(rest))
     session.on_finished(5)
-    assert seen.names("finished") == [(5, True)] and load_checkpoint(tmp_path / "roll").step == 5
-    assert [args[0] for args in seen.names("stateChanged")] == ["running", "paused", "running", "stopping", "idle"]
+    assert seen.args("finished") == [(5, True)] and load_checkpoint(tmp_path / "roll").step == 5
+    assert seen.values("stateChanged") == ["running", "paused", "running", "stopping", "idle"]
 
 
 def test_a_new_run_never_writes_into_an_earlier_runs_folder(tmp_path):
@@ -131,8 +120,8 @@ def test_a_diverging_loss_stops_with_a_message_and_keeps_the_last_good_checkpoin
     session = TrainingSession()
     seen = Recorder(session)
     run(session, session.start(request(tmp_path / "run", steps=200, save_every=1)))
-    (message,), = seen.names("failed")
-    saves = [step for _, step in seen.names("saved")]
+    (message,), = seen.args("failed")
+    saves = [step for _, step in seen.args("saved")]
     assert "loss became" in message and session.state == "idle"
     assert saves == [1, 2, 3, 4, 5] and load_checkpoint(tmp_path / "run").step == 5
 
@@ -149,8 +138,8 @@ def test_running_out_of_gpu_memory_is_a_clear_message(tmp_path, monkeypatch):
     big = request(tmp_path / "run", steps=10)
     big = TrainingRequest(**{**big.__dict__, "config": TrainConfig(**{**big.config.__dict__, "batch_size": 4096})})
     run(session, session.start(big))
-    assert seen.names("failed") == [("out of CPU memory at batch size 4096; try a smaller batch or model",)]
-    assert not seen.names("saved") and not (tmp_path / "run").exists()
+    assert seen.args("failed") == [("out of CPU memory at batch size 4096; try a smaller batch or model",)]
+    assert not seen.args("saved") and not (tmp_path / "run").exists()
 
 
 def test_the_smoothed_curve_follows_the_middle_of_the_noise():
