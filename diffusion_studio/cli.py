@@ -334,12 +334,9 @@ def run_sample(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     model = open_model(args.model, device)
     config = SampleConfig(**setting_values(args, setting_fields(SampleConfig)), options=_sampler_options(args))
-    run = SamplingRun(model, config, device)
     progress = _Progress()
-    recorder = trajectories.Recorder(every=config.record_every, metadata=run.metadata())
-    for step in run.steps():
-        progress.show(f"{config.sampler} step {step.index + 1}/{step.total}  t = {step.t}", final=step.index + 1 == step.total)
-        recorder.add(step)
+    recorder = drain(trajectories.record_run(SamplingRun(model, config, device)), lambda step: progress.show(
+        f"{config.sampler} step {step.index + 1}/{step.total}  t = {step.t}", final=step.index + 1 == step.total))
     reference = load_toy(model.data).data[:2000] if model.data in TOY_SETS else None
     if args.trajectory:
         trajectories.save_trajectory(recorder.trajectory(), args.trajectory)

@@ -17,7 +17,7 @@ from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, ShouldStop
 from diffusion_studio.core.compare import ComparedRun
-from diffusion_studio.core.control import RunControl
+from diffusion_studio.core.control import RunControl, tagged
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.trajectory import Trajectory
@@ -59,14 +59,9 @@ def _sampling_items(model: LoadedModel, config: SampleConfig, device: str, contr
     """The job's generator: every step, recorded on the worker's thread; returns the SamplingResult
     (None if cancelled before the first step)."""
     from diffusion_studio.core.sampling import SamplingRun
-    from diffusion_studio.core.trajectory import Recorder
+    from diffusion_studio.core.trajectory import record_run
 
-    device = _on_device(model, device)
-    run = SamplingRun(model, config, device)
-    recorder = Recorder(config.record_every, run.metadata())
-    for step in run.steps(should_stop=should_stop):
-        recorder.add(step)
-        yield step
+    recorder = yield from record_run(SamplingRun(model, config, _on_device(model, device)), should_stop)
     if recorder.final is None:
         return None
     return SamplingResult(recorder.trajectory(), recorder.final, control.stopped)
@@ -101,7 +96,7 @@ def _comparison_items(
     if control.stopped:
         return ComparisonResult(runs, True)
     reference_steps = reference_for(model, configs[0], device, should_stop)
-    reference = yield from _tagged(len(configs), reference_steps)
+    reference = yield from tagged(len(configs), reference_steps)
     return ComparisonResult(measure(runs, reference), control.stopped, reference)
 
 
@@ -113,16 +108,6 @@ def _fork_items(model: LoadedModel, parent: ComparedRun, t: int, child: SampleCo
 
     fork = yield from fork_items(model, parent, t, child, _on_device(model, device), should_stop)
     return None if fork is None else measure([fork], reference)[0]
-
-
-def _tagged(tag: int, items):
-    """(tag, item) for each item of a generator; returns what it returns."""
-    while True:
-        try:
-            item = next(items)
-        except StopIteration as end:
-            return end.value
-        yield tag, item
 
 
 class SamplingSession:

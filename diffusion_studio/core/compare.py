@@ -12,9 +12,8 @@ first). A run is measured by its network evaluations (NFE), its wall time, and a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,8 +21,9 @@ import numpy as np
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.sample_config import AUTO_SPACING, SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import sampler_class
-from diffusion_studio.core.settings import setting_fields
-from diffusion_studio.core.trajectory import Trajectory
+from diffusion_studio.core.settings import SettingField, setting_fields
+from diffusion_studio.core.control import tagged
+from diffusion_studio.core.trajectory import Trajectory, record_run
 
 if TYPE_CHECKING:
     import torch
@@ -43,25 +43,26 @@ def parse_runs(text: str, base: SampleConfig = SampleConfig()) -> list[SampleCon
     ``"ddpm;ddim:steps=50,eta=0.5;dpmpp-2m:steps=20"``. A key is one of steps, spacing, clip,
     record_every, or an option of that sampler (eta, variance); the rest comes from ``base``.
     SettingError names what cannot be read."""
+    run_fields = {f.name: f for f in setting_fields(SampleConfig) if f.name in _RUN_KEYS}
     configs = []
     for part in (p.strip() for p in text.split(";")):
         if not part:
             continue
         name, _, settings = part.partition(":")
         cls = sampler_class(name.strip())
+        option_fields = {f.name: f for f in setting_fields(cls.Options)}
         values: dict[str, Any] = {"sampler": cls.name, "steps": None, "options": {}}
-        option_types = {f.name: f.type for f in fields(cls.Options)}
         for item in (s.strip() for s in settings.split(",") if s.strip()):
             key, equals, raw = item.partition("=")
-            key, raw = key.strip().replace("-", "_"), raw.strip()
+            key = key.strip().replace("-", "_")
             if not equals:
                 raise SettingError("samplers", f"'{item}' in '{part}' is not key=value")
-            if key in _RUN_KEYS:
-                values[key] = _read(key, raw, {f.name: f.type for f in fields(SampleConfig)}[key])
-            elif key in option_types:
-                values["options"][key] = _read(key, raw, option_types[key])
+            if key in run_fields:
+                values[key] = _read(run_fields[key], raw.strip())
+            elif key in option_fields:
+                values["options"][key] = _read(option_fields[key], raw.strip())
             else:
-                takes = ", ".join([*_RUN_KEYS, *option_types])
+                takes = ", ".join([*run_fields, *option_fields])
                 raise SettingError("samplers", f"'{key}' is not a setting of {cls.label} (it takes {takes})")
         config = replace(base, **values)
         validate_sample_config(config)
@@ -71,21 +72,19 @@ def parse_runs(text: str, base: SampleConfig = SampleConfig()) -> list[SampleCon
     return configs
 
 
-def _read(key: str, raw: str, kind: Any) -> Any:
-    """A setting's value from its text, by the field's annotation."""
-    kind = str(kind)
+_TRUE, _FALSE = ("true", "on", "yes", "1"), ("false", "off", "no", "0")
+
+
+def _read(field: SettingField, raw: str) -> Any:
+    """A setting's value from its text, as its field's kind (bool, int, float or str)."""
     try:
-        if "bool" in kind:
-            if raw.lower() not in ("true", "false", "on", "off", "1", "0"):
+        if field.kind is bool:
+            if raw.lower() not in _TRUE + _FALSE:
                 raise ValueError
-            return raw.lower() in ("true", "on", "1")
-        if "int" in kind:
-            return int(raw)
-        if "float" in kind:
-            return float(raw)
+            return raw.lower() in _TRUE
+        return field.kind(raw)
     except ValueError:
-        raise SettingError(key, f"cannot read '{raw}' as {kind.split(' |')[0]}") from None
-    return raw
+        raise SettingError(field.name, f"cannot read '{raw}' as {field.kind.__name__}") from None
 
 
 def run_label(config: SampleConfig, timesteps: int) -> str:
@@ -124,23 +123,17 @@ def compare_items(
     """Run each config in turn from the same seed, yielding (run index, step); returns the runs
     (those finished before a stop)."""
     from diffusion_studio.core.sampling import SamplingRun
-    from diffusion_studio.core.trajectory import Recorder
 
     if len({config.seed for config in configs}) > 1 or len({config.num for config in configs}) > 1:
         raise SettingError("samplers", "runs compared must share the seed and the number of samples")
     runs = []
     for index, config in enumerate(configs):
         run = SamplingRun(model, config, device)
-        recorder = Recorder(config.record_every, run.metadata())
-        started, nfe = time.perf_counter(), 0
-        for step in run.steps(should_stop=should_stop):
-            recorder.add(step)
-            nfe = step.nfe
-            yield index, step
+        recorder = yield from tagged(index, record_run(run, should_stop))
         if should_stop() or recorder.final is None:
             break
         label = run_label(config, run.schedule.timesteps)
-        runs.append(ComparedRun(label, config, recorder.trajectory(), recorder.final, nfe, time.perf_counter() - started))
+        runs.append(ComparedRun(label, config, recorder.trajectory(), recorder.final, recorder.nfe, recorder.seconds))
     return runs
 
 
@@ -157,7 +150,6 @@ def fork_items(
     there. The fork's trajectory is the parent's frames above t, then its own; its NFE counts the
     parent's calls down to t too. Yields every step; returns the run (None if stopped)."""
     from diffusion_studio.core.sampling import SamplingRun
-    from diffusion_studio.core.trajectory import Recorder
 
     if t <= 0 or t not in parent.trajectory.timesteps:
         raise SettingError("t", f"a fork starts from a recorded frame before the result; t = {t} is not one of {parent.label}")
@@ -170,14 +162,9 @@ def fork_items(
         yield step
     if x_t is None:
         return None
-    run = SamplingRun(model, child, device, start_t=t)
     label = f"{run_label(child, t)} from t = {t} of {parent.label}"
-    recorder = Recorder(child.record_every, {**run.metadata(), "forked_from": parent.label, "fork_t": t})
-    started, nfe = time.perf_counter(), 0
-    for step in run.steps(should_stop, x_start=x_t):
-        recorder.add(step)
-        nfe = step.nfe
-        yield step
+    run = SamplingRun(model, child, device, start_t=t)
+    recorder = yield from record_run(run, should_stop, x_t, {"forked_from": parent.label, "fork_t": t})
     if should_stop() or recorder.final is None:
         return None
     own, above = recorder.trajectory(), parent.trajectory.timesteps > t
@@ -189,7 +176,7 @@ def fork_items(
         own.metadata,
         None if prefix_eps is None else np.concatenate([prefix_eps[above], own.pred_eps]),
     )
-    return ComparedRun(label, child, joined, recorder.final, parent_nfe + nfe, time.perf_counter() - started)
+    return ComparedRun(label, child, joined, recorder.final, parent_nfe + recorder.nfe, recorder.seconds)
 
 
 def sliced_wasserstein(a: np.ndarray, b: np.ndarray, projections: int = 256, seed: int = 0) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -50,6 +50,16 @@ class RunControl:
             self._running.wait()
             self.paused_seconds += time.monotonic() - paused_at
         return self._stop.is_set()
+
+
+def tagged(tag: Any, items: Generator[T, None, R]) -> Generator[tuple[Any, T], None, R]:
+    """(tag, item) for each item of a generator; returns what it returns."""
+    while True:
+        try:
+            item = next(items)
+        except StopIteration as end:
+            return end.value
+        yield tag, item
 
 
 def drain(items: Generator[T, None, R], each: Callable[[T], object] = lambda item: None) -> R:

@@ -7,7 +7,9 @@ The last frame is the final sample x_0 at t = 0. Files are .npz, read with allow
 from __future__ import annotations
 
 import json
+import time
 import zipfile
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +21,9 @@ from diffusion_studio.core.data.images import to_uint8
 from diffusion_studio.core.errors import SettingError, TrajectoryError
 
 if TYPE_CHECKING:
-    from diffusion_studio.core.sampling import SamplingStep
+    import torch
+
+    from diffusion_studio.core.sampling import SamplingRun, SamplingStep
 
 FORMAT_VERSION = 1
 
@@ -80,6 +84,8 @@ class Recorder:
         self.pred_eps: list[np.ndarray] = []
         self._last_eps = None
         self.final: np.ndarray | None = None  # the last x_s seen, full precision: N×C×H×W or N×D
+        self.nfe = 0  # network evaluations up to the last step seen
+        self.seconds = 0.0  # wall time of the run (record_run sets it)
 
     def add(self, step: SamplingStep) -> None:
         if step.index % self.every == 0:
@@ -89,6 +95,7 @@ class Recorder:
             self.pred_eps.append(stored_frame(step.pred_eps))
         self._last_eps = step.pred_eps
         self.final = step.x_prev.numpy()
+        self.nfe = step.nfe
 
     def trajectory(self) -> Trajectory:
         """The recorded frames, ending with the result at t = 0."""
@@ -102,6 +109,23 @@ class Recorder:
             self.metadata,
             np.stack(self.pred_eps + [stored_frame(self._last_eps)]),
         )
+
+
+def record_run(
+    run: SamplingRun,
+    should_stop: Callable[[], bool] = lambda: False,
+    x_start: torch.Tensor | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Generator[SamplingStep, None, Recorder]:
+    """Drive a run (from ``x_start`` if given), recording as its config asks, with the run's own
+    metadata and any more: yields every step, returns the Recorder with its NFE and seconds."""
+    recorder = Recorder(run.config.record_every, {**run.metadata(), **(metadata or {})})
+    started = time.perf_counter()
+    for step in run.steps(should_stop, x_start=x_start):
+        recorder.add(step)
+        yield step
+    recorder.seconds = time.perf_counter() - started
+    return recorder
 
 
 def save_trajectory(trajectory: Trajectory, path: str | Path) -> None:
