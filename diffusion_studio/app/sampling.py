@@ -16,7 +16,7 @@ import numpy as np
 from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, ShouldStop
-from diffusion_studio.core.compare import ComparedRun
+from diffusion_studio.core.compare import ComparedRun, check_fork
 from diffusion_studio.core.control import RunControl, tagged
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
@@ -147,12 +147,16 @@ class SamplingSession:
         """A Job sampling ``model`` with ``config`` on ``device`` (its network is moved there; "auto":
         the best here). SettingError, before anything starts, if it cannot."""
         validate_sample_config(config)
+        return self._begin(lambda control, should_stop: _sampling_items(model, config, device, control, should_stop))
+
+    def _begin(self, items, comparing: bool = False) -> Job:
+        """The Job of ``items(control, should_stop)``, the generator a run's worker drives."""
         if self.running:
             raise RuntimeError("a run is going on")
         self.stop_playing()
         control = RunControl()
-        self._job = Job(run=lambda should_stop: _sampling_items(model, config, device, control, should_stop), digest=_preview,
-                        control=control)
+        self._job = Job(run=lambda should_stop: items(control, should_stop), digest=_preview, control=control)
+        self.comparing = comparing
         self._set_running(True)
         return self._job
 
@@ -161,23 +165,16 @@ class SamplingSession:
         (core.compare); the result goes to ``on_compared``."""
         for config in configs:
             validate_sample_config(config)
-        if self.running:
-            raise RuntimeError("a run is going on")
-        self.stop_playing()
-        control = RunControl()
-        self._job = Job(run=lambda should_stop: _comparison_items(model, list(configs), device, control, should_stop),
-                        digest=_preview, control=control)
-        self.comparing = True
-        self._set_running(True)
-        return self._job
+        configs = list(configs)
+        return self._begin(lambda control, should_stop: _comparison_items(model, configs, device, control, should_stop),
+                           comparing=True)
 
     def on_compared(self, result: ComparisonResult) -> None:
         self._set_running(False)
         if not result.runs:
             self.failed.emit("Cancelled before the first run ended")
             return
-        self.set_trajectories([run.trajectory for run in result.runs], runs=result.runs)
-        self.reference = result.reference
+        self.set_trajectories([run.trajectory for run in result.runs], runs=result.runs, reference=result.reference)
         self.finished.emit(f"Compared {len(result.runs)} runs" + (" (cancelled: no distances)" if result.cancelled else ""))
 
     def start_fork(self, model: LoadedModel, row: int, t: int, child: SampleConfig, device: str = "cpu") -> Job:
@@ -188,24 +185,16 @@ class SamplingSession:
             raise SettingError("run", "fork from a run of a comparison")
         if self.running:
             raise RuntimeError("a run is going on")
-        parent = self.runs[row]
-        if t <= 0 or t not in parent.trajectory.timesteps:
-            raise SettingError("t", f"fork from one of the frames before the result (t = {t} is not one of {parent.label})")
-        self.stop_playing()
-        control = RunControl()
-        self._job = Job(run=lambda should_stop: _fork_items(model, parent, t, child, device, self.reference, should_stop),
-                        digest=_preview, control=control)
-        self._set_running(True)
-        return self._job
+        parent, reference = self.runs[row], self.reference
+        check_fork(parent, t)
+        return self._begin(lambda control, should_stop: _fork_items(model, parent, t, child, device, reference, should_stop))
 
     def on_forked(self, fork: ComparedRun | None) -> None:
         self._set_running(False)
         if fork is None:
             self.failed.emit("Cancelled: no fork made")
             return
-        reference = self.reference
-        self.set_trajectories([*self.trajectories, fork.trajectory], runs=[*self.runs, fork])
-        self.reference = reference
+        self.set_trajectories([*self.trajectories, fork.trajectory], runs=[*self.runs, fork], reference=self.reference)
         self.finished.emit(f"Forked: {fork.label}")
 
     def cancel(self) -> None:
@@ -239,13 +228,13 @@ class SamplingSession:
     # ---- trajectories and the playhead --------------------------------------------------------
 
     def set_trajectories(self, trajectories: list[Trajectory], final: np.ndarray | None = None,
-                         runs: Sequence[ComparedRun] = ()) -> None:
+                         runs: Sequence[ComparedRun] = (), reference: np.ndarray | None = None) -> None:
         """Show these (just sampled, compared, or opened from a file), the playhead at the result;
         ``final``: the samples at full precision, when a single run made them here; ``runs``: a
-        comparison's runs, one per trajectory."""
+        comparison's runs, one per trajectory, and the ``reference`` they were measured against."""
         self.trajectories = list(trajectories)
         self.runs = list(runs)
-        self.reference = None
+        self.reference = reference
         self.times = np.unique(np.concatenate([tr.timesteps for tr in trajectories]))[::-1] if trajectories else np.zeros(0, int)
         self.final = final
         self.focus = None

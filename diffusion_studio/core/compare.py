@@ -137,6 +137,12 @@ def compare_items(
     return runs
 
 
+def check_fork(parent: ComparedRun, t: int) -> None:
+    """A fork starts from one of the parent's recorded frames before the result (SettingError otherwise)."""
+    if t <= 0 or t not in parent.trajectory.timesteps:
+        raise SettingError("t", f"a fork starts from a recorded frame before the result; t = {t} is not one of {parent.label}")
+
+
 def fork_items(
     model: LoadedModel,
     parent: ComparedRun,
@@ -151,8 +157,7 @@ def fork_items(
     parent's calls down to t too. Yields every step; returns the run (None if stopped)."""
     from diffusion_studio.core.sampling import SamplingRun
 
-    if t <= 0 or t not in parent.trajectory.timesteps:
-        raise SettingError("t", f"a fork starts from a recorded frame before the result; t = {t} is not one of {parent.label}")
+    check_fork(parent, t)
     x_t, parent_nfe = None, 0
     for step in SamplingRun(model, parent.config, device).steps(should_stop):
         if step.t == t:
