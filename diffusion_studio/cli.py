@@ -324,7 +324,6 @@ def run_compare(args: argparse.Namespace) -> None:
 def run_sample(args: argparse.Namespace) -> None:
     from diffusion_studio.core import trajectory as trajectories
     from diffusion_studio.core.loaded_model import open_model
-    from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
     from diffusion_studio.core.export import display_scale, save_gif, trajectory_frames
     from diffusion_studio.core.sampling import SamplingRun
     from diffusion_studio.core.devices import resolve_device
@@ -337,7 +336,8 @@ def run_sample(args: argparse.Namespace) -> None:
     progress = _Progress()
     recorder = drain(trajectories.record_run(SamplingRun(model, config, device)), lambda step: progress.show(
         f"{config.sampler} step {step.index + 1}/{step.total}  t = {step.t}", final=step.index + 1 == step.total))
-    reference = load_toy(model.data).data[:2000] if model.data in TOY_SETS else None
+    points = model.training_points()
+    reference = None if points is None else points[:2000]
     if args.trajectory:
         trajectories.save_trajectory(recorder.trajectory(), args.trajectory)
     if args.gif:

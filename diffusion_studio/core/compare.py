@@ -231,10 +231,8 @@ def reference_for(
 ) -> Generator[SamplingStep, None, np.ndarray | None]:
     """What runs of this model are measured against: the training data of a 2-D model (when it is a
     built-in set; nothing to run), the fine ODE solution for an image model (its steps yielded)."""
-    from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
-
     if not model.is_image:
-        return load_toy(model.data).data if model.data in TOY_SETS else None
+        return model.training_points()
     return (yield from ode_reference(model, config, device, should_stop))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from diffusion_studio.core.checkpoint import Checkpoint, load_checkpoint
@@ -30,6 +31,11 @@ class LoadedModel:
     @property
     def is_image(self) -> bool:
         return len(self.sample_shape) == 3
+
+    def training_points(self) -> np.ndarray | None:
+        """The points a 2-D model learned, when it was trained on a built-in set (they are generated
+        the same way every time); None for images and unknown data."""
+        return None if self.is_image or self.data not in TOY_SETS else load_toy(self.data).data
 
 
 IMAGE_RANGE = (-1.0, 1.0)

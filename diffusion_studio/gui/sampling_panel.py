@@ -419,12 +419,8 @@ class SamplingPanel(QWidget):
         self._on_sampler()
         self.run_form.set_values({"clip": model.data_range is not None})
         self.run_form.set_enabled(["clip"], model.data_range is not None)
-        self._reference = None
-        if not model.is_image and model.data:
-            from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
-
-            if model.data in TOY_SETS:
-                self._reference = load_toy(model.data).data[:2000]
+        points = model.training_points()
+        self._reference = None if points is None else points[:2000]
         self.run_form["num"].set_maximum(MAX_SAMPLES if model.is_image else MAX_POINTS)
         self.run_form.set_values({"num": SampleConfig().num if model.is_image else DEFAULT_POINTS})
         if self.session.trajectory is None and not self.running:

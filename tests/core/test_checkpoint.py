@@ -35,6 +35,7 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     model = open_model(tmp_path / "run")
     assert model.sample_shape == (2,) and model.prediction == "eps" and model.data == "two_moons"
     assert model.data_range == trainer.dataset.value_range and model.data_range[0] < -1 < 1 < model.data_range[1]
+    assert (model.training_points() == load_toy("two_moons").data).all()  # the built-in set, drawn again
 
 
 def test_a_point_checkpoint_from_before_ranges_were_kept_takes_its_built_in_sets_range(tmp_path):
@@ -152,6 +153,6 @@ def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
 def test_the_bundled_default_model_loads_and_denoises():
     model = open_model("default")
     assert model.is_image and model.sample_shape == (1, 16, 16)
-    assert model.data == "digits" and model.data_range == (-1.0, 1.0)
+    assert model.data == "digits" and model.data_range == (-1.0, 1.0) and model.training_points() is None
     x = torch.randn(2, 1, 16, 16)
     assert model.network(x, torch.tensor([999, 999])).shape == x.shape
