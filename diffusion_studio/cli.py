@@ -277,7 +277,7 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> None:
-    from diffusion_studio.core.compare import compare_items, measure, parse_runs, reference_for
+    from diffusion_studio.core.compare import compare_items, distance_name, measure, parse_runs, reference_for
     from diffusion_studio.core.devices import resolve_device
     from diffusion_studio.core.export import comparison_frame, comparison_times, display_scale, save_frame, save_gif
     from diffusion_studio.core.loaded_model import open_model
@@ -302,9 +302,8 @@ def run_compare(args: argparse.Namespace) -> None:
         print(json.dumps([{"label": r.label, "sampler": r.config.sampler, "steps": len(r.trajectory.timesteps) - 1,
                            "nfe": r.nfe, "seconds": round(r.seconds, 4), "distance": r.distance} for r in runs], indent=2))
     else:
-        what = "RMS to the fine ODE solution" if model.is_image else "sliced W2 to the data"
         width = max(len(r.label) for r in runs)
-        print(f"{'run'.ljust(width)}  {'NFE':>5}  {'seconds':>8}  {what}")
+        print(f"{'run'.ljust(width)}  {'NFE':>5}  {'seconds':>8}  {distance_name(model.is_image)}")
         for r in runs:
             distance = "—" if r.distance is None else f"{r.distance:.4f}"
             print(f"{r.label.ljust(width)}  {r.nfe:>5}  {r.seconds:>8.2f}  {distance}")

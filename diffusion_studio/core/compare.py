@@ -236,6 +236,11 @@ def reference_for(
     return (yield from ode_reference(model, config, device, should_stop))
 
 
+def distance_name(is_image: bool) -> str:
+    """What ``measure`` measures, in words, for an image model or a 2-D one."""
+    return "RMS to the fine ODE solution" if is_image else "sliced W₂ to the data"
+
+
 def measure(runs: Sequence[ComparedRun], reference: np.ndarray | None) -> list[ComparedRun]:
     """Each run with its distance: sliced Wasserstein to the data for points, RMS to the fine ODE
     solution for images (``reference`` is the data, or ode_reference's samples; None: unmeasured)."""

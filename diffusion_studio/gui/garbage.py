@@ -28,9 +28,9 @@ def settle_heap() -> None:
         gc.freeze()
 
 
-def collect_due() -> int:
+def collect_due() -> None:
     """Collect the oldest generation whose count passed its threshold (with the younger ones), as
-    the automatic collector does; returns the generation collected, or −1 when none was due."""
+    the automatic collector does."""
     counts, thresholds = gc.get_count(), gc.get_threshold()
     due = -1
     for generation in range(3):
@@ -39,7 +39,6 @@ def collect_due() -> int:
         due = generation
     if due >= 0:
         gc.collect(due)
-    return due
 
 
 class UIThreadCollection:

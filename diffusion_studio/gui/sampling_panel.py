@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffusion_studio.core.compare import MAX_RUNS, run_label
+from diffusion_studio.core.compare import MAX_RUNS, distance_name, run_label
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import (
     batch_grid,
@@ -587,12 +587,11 @@ class SamplingPanel(QWidget):
         self._show_kind(trajectory.is_image, NoiseSchedule(config) if config is not None else None, T,
                         None if trajectory.is_image else trajectory.x_t[-1])
         if self.session.runs:
-            measured_by = "RMS to the fine ODE solution" if trajectory.is_image else "sliced W₂ to the data"
             with QSignalBlocker(self.fork_row):
                 self.fork_row.clear()
                 self.fork_row.addItems([f"{i + 1}. {run.label}" for i, run in enumerate(self.session.runs)])
             self.views.setCurrentWidget(self.comparison_view)  # first: views laid out while hidden lose their range
-            self.comparison_view.show_runs(self.session.runs, self._reference, measured_by)
+            self.comparison_view.show_runs(self.session.runs, self._reference, distance_name(trajectory.is_image))
         with QSignalBlocker(self.timeline):
             self.timeline.setRange(0, len(self.session.times) - 1)
         self._set_idle(not self.running)

@@ -35,13 +35,16 @@ class CollectionThreads:
 
 
 def churn(seconds, threads):
-    """Makes reference cycles, which only the collector frees, for a while on the calling thread."""
+    """Makes reference cycles, which only the collector frees, for a while on the calling thread.
+    Between batches it lets go of the GIL, as a worker does inside torch's kernels (a loop of pure
+    Python would starve the UI thread, and its timer, of the GIL)."""
     threads.append(threading.get_ident())
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for _ in range(2000):
             cycle = []
             cycle.append(cycle)
+        time.sleep(0.005)
         yield None
     return "done"
 

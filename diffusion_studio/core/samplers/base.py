@@ -30,7 +30,7 @@ SPACINGS: tuple[str, ...] = ("linspace", "leading", "trailing", "karras")
 KARRAS_RHO = 7.0
 """ρ of Karras et al. (2022) eq. 5: larger ρ puts more of the steps at low noise."""
 KARRAS_SIGMA_MAX = 80.0
-"""The highest noise level Karras et al. (2022, Table 1) start from, for every model they test."""
+"""σ_max of Karras et al.'s (2022) own sampling schedule: their runs start no noisier than this."""
 
 Denoise = Callable[["torch.Tensor", int], "torch.Tensor"]
 """denoise(x, t) → the network's output for the batch x at timestep t (1…T)."""
@@ -82,8 +82,8 @@ def karras_timesteps(schedule: NoiseSchedule, num_steps: int, start: int | None 
 
         σ_i = (σ_max^{1/ρ} + i/(K − 1) · (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ,  i = 0…K − 1, ρ = 7,
 
-    from σ_max = min(σ_start, 80) (start = T unless given) down to σ_min = σ_1, each taken to the t nearest in log σ, and
-    nudged down where two would share a t, so that all K differ. Steps shrink as the noise does;
+    from σ_max = min(σ_start, 80) (start = T unless given) down to σ_min = σ_1, each taken to the
+    t nearest in log σ, and nudged down where two would share a t, so that all K differ. Steps shrink as the noise does;
     and on a schedule whose σ_T is huge (cosine: ᾱ_T ≈ 2·10⁻⁹, σ_T ≈ 2·10⁴) no step spans
     decades of σ, which a second-order step (Heun's trapezoid) cannot bridge.
     """
