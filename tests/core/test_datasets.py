@@ -7,11 +7,19 @@ from diffusion_studio.core.errors import DataError
 
 
 def test_digits_are_bundled_and_upscaled():
-    d = load_digits(16)
+    d = load_digits(16, "all")
     assert d.data.shape == (1797, 1, 16, 16) and d.data.dtype == np.float32
     assert d.data.min() == -1.0 and d.data.max() == 1.0
     assert d.is_image
     assert d.data[:, :, 0, 0].mean() < -0.9  # background is dark, ink bright
+
+
+def test_held_out_digits_are_a_tenth_never_trained_on():
+    train, held_out, every = load_digits(8), load_digits(8, "held_out"), load_digits(8, "all")
+    assert (len(train.data), len(held_out.data)) == (1618, 179)
+    np.testing.assert_array_equal(held_out.data, every.data[9::10])
+    assert not any((held_out.data[i] == train.data).all(axis=(1, 2, 3)).any() for i in range(len(held_out.data)))
+    assert load_dataset("digits", 8).data.shape == train.data.shape
 
 
 @pytest.mark.parametrize("name", TOY_SETS)
