@@ -105,10 +105,17 @@ def x0_range(model: LoadedModel, config: SampleConfig) -> tuple[float, float] | 
 class SamplingRun:
     """One reverse-process run of a model with a SampleConfig: the CLI and the app both go through
     here, so the same settings and seed give the same samples. With ``start_t``, the run goes on
-    from a given x_{start_t} (``steps(x_start=…)``), its steps spaced over 1…start_t."""
+    from a given x_{start_t} (``steps(x_start=…)``), its steps spaced over 1…start_t. An
+    ``ascending`` run (deterministic samplers only) walks the same timesteps upwards from a given
+    x_0 to x_T: an inversion."""
 
     def __init__(
-        self, model: LoadedModel, config: SampleConfig, device: torch.device | str = "cpu", start_t: int | None = None
+        self,
+        model: LoadedModel,
+        config: SampleConfig,
+        device: torch.device | str = "cpu",
+        start_t: int | None = None,
+        ascending: bool = False,
     ) -> None:
         validate_sample_config(config)
         self.model = model
@@ -118,7 +125,7 @@ class SamplingRun:
         self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, x0_range(model, config), **config.options)
         spacing = None if config.spacing == AUTO_SPACING else config.spacing
         start = self.schedule.timesteps if start_t is None else start_t
-        self.sampler.set_timesteps(config.steps or start, spacing, start=start_t)
+        self.sampler.set_timesteps(config.steps or start, spacing, ascending, start=start_t)
 
     @property
     def num_steps(self) -> int:

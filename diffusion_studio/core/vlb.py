@@ -6,11 +6,16 @@ All terms are returned in bits per dimension: nats / (D · ln 2), D the dimensio
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from diffusion_studio.core.control import drain
+from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.process import Prediction, q_posterior_coefficients, q_sample, split_prediction
+from diffusion_studio.core.samplers import DDPM_VARIANCES
 from diffusion_studio.core.sampling import Denoiser
 from diffusion_studio.core.schedules import NoiseSchedule
 
@@ -69,6 +74,8 @@ class BoundTerms:
 
 def reverse_log_variance(schedule: NoiseSchedule, t: int, variance: str) -> float:
     """log σ_t² of p_θ(x_{t−1} | x_t); β̃_1 = 0 is replaced by β̃_2 so that L_0 stays finite."""
+    if variance not in DDPM_VARIANCES:
+        raise SettingError("variance", f"unknown variance '{variance}' (choose from {', '.join(DDPM_VARIANCES)})")
     if variance == "beta":
         return math.log(schedule.betas[t])
     tilde = schedule.posterior_variances
@@ -77,7 +84,71 @@ def reverse_log_variance(schedule: NoiseSchedule, t: int, variance: str) -> floa
     return math.log(tilde[2] if schedule.timesteps >= 2 else schedule.betas[1])
 
 
-@torch.inference_mode()
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """x ∈ [−1, 1] put on the 256 levels k/127.5 − 1 of an 8-bit image, as the bound's decoder
+    assumes (Ho et al. §3.3): round((x + 1)·127.5)/127.5 − 1."""
+    return torch.round((x.clamp(-1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
+
+
+def bound_weights(schedule: NoiseSchedule, variance: str = "beta") -> np.ndarray:
+    """λ_t for t = 1…T (index t − 1): with ε-prediction the bound's term at t is
+    L_{t−1} = λ_t E‖ε − ε̂‖² per dimension, λ_t = β_t² / (2 σ_t² α_t (1 − ᾱ_t)) (Ho et al. eq. 12),
+    where L_simple weighs every t alike (eq. 14). In nats; σ_t² as ``reverse_log_variance``."""
+    t = np.arange(1, schedule.timesteps + 1)
+    sigma2 = np.exp([reverse_log_variance(schedule, int(k), variance) for k in t])
+    return schedule.betas[t] ** 2 / (2.0 * sigma2 * schedule.alphas[t] * schedule.one_minus_alpha_bars[t])
+
+
+@dataclass(frozen=True)
+class BoundStep:
+    """The bound's term at one t for every sample of the batch, bits/dim."""
+
+    t: int  # 1…T
+    bits: torch.Tensor  # (N,): L_{t−1} (L_0 at t = 1)
+
+
+def bound_steps(
+    schedule: NoiseSchedule,
+    network: Denoiser,
+    x0: torch.Tensor,
+    prediction: Prediction = "eps",
+    variance: str = "beta",
+    generator: torch.Generator | None = None,
+    batch_size: int = 256,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Generator[BoundStep, None, BoundTerms | None]:
+    """The bound's terms for a batch x_0 ∈ [−1, 1], t = 1…T, one at a time (a view fills as they
+    come; ``should_stop`` is asked before each t); returns the BoundTerms (None if stopped before
+    the end). One x_t ~ q(x_t | x_0) per t and sample; the network sees at most ``batch_size``
+    samples at once.
+
+    L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ N(μ̃(x_t, x̂_0), σ_t²)) for t ≥ 2 (eq. 5),
+    L_0 = −log p_θ(x_0 | x_1) with the discretized Gaussian decoder (§3.3).
+    """
+    columns = []
+    for t in range(1, schedule.timesteps + 1):
+        if should_stop():
+            return None
+        c0, ct, true_var = q_posterior_coefficients(schedule, t, t - 1)
+        model_logvar = reverse_log_variance(schedule, t, variance)
+        bits = []
+        for batch in x0.split(batch_size):
+            noise = torch.randn(batch.shape, generator=generator, device=batch.device, dtype=batch.dtype)
+            x_t = q_sample(schedule, batch, t, noise)
+            index = torch.full((batch.shape[0],), t - 1, device=batch.device, dtype=torch.long)
+            with torch.inference_mode():
+                pred_x0, _ = split_prediction(schedule, network(x_t, index), x_t, t, prediction)
+            model_mean = c0 * pred_x0 + ct * x_t
+            if t == 1:
+                nats = -discretized_gaussian_log_likelihood(batch, model_mean, 0.5 * model_logvar)
+            else:
+                nats = normal_kl(c0 * batch + ct * x_t, math.log(true_var), model_mean, model_logvar)
+            bits.append(_bits_per_dim(nats))
+        columns.append(torch.cat(bits).cpu())
+        yield BoundStep(t, columns[-1])
+    return BoundTerms(prior=prior_bpd(schedule, x0).cpu(), terms=torch.stack(columns, dim=1))
+
+
 def vlb_terms(
     schedule: NoiseSchedule,
     network: Denoiser,
@@ -86,24 +157,5 @@ def vlb_terms(
     variance: str = "beta",
     generator: torch.Generator | None = None,
 ) -> BoundTerms:
-    """Every term of the bound for a batch x_0 ∈ [−1, 1], one x_t ~ q(x_t | x_0) per t.
-
-    L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ N(μ̃(x_t, x̂_0), σ_t²)) for t ≥ 2 (eq. 5),
-    L_0 = −log p_θ(x_0 | x_1) with the discretized Gaussian decoder (§3.3).
-    """
-    columns = []
-    for t in range(1, schedule.timesteps + 1):
-        noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        x_t = q_sample(schedule, x0, t, noise)
-        index = torch.full((x0.shape[0],), t - 1, device=x0.device, dtype=torch.long)
-        pred_x0, _ = split_prediction(schedule, network(x_t, index), x_t, t, prediction)
-        c0, ct, true_var = q_posterior_coefficients(schedule, t, t - 1)
-        model_mean = c0 * pred_x0 + ct * x_t
-        model_logvar = reverse_log_variance(schedule, t, variance)
-        if t == 1:
-            nats = -discretized_gaussian_log_likelihood(x0, model_mean, 0.5 * model_logvar)
-        else:
-            true_mean = c0 * x0 + ct * x_t
-            nats = normal_kl(true_mean, math.log(true_var), model_mean, model_logvar)
-        columns.append(_bits_per_dim(nats))
-    return BoundTerms(prior=prior_bpd(schedule, x0), terms=torch.stack(columns, dim=1))
+    """Every term of the bound for a batch x_0 (``bound_steps`` run to the end)."""
+    return drain(bound_steps(schedule, network, x0, prediction, variance, generator))

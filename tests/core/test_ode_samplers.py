@@ -18,19 +18,11 @@ from diffusion_studio.core.samplers import (
 from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import make_schedule
 
+from tests.core.exact import GaussianEps
+
 SCHEDULE = make_schedule("linear", 1000)
 MU, S = torch.tensor([0.5, -0.3]), 0.5
 N = 4096
-
-
-def gaussian_eps(schedule=SCHEDULE, mean=MU, std=S):
-    """The exact ε-network for data ~ N(mean, std² I)."""
-
-    def network(x_t, index):
-        a = torch.as_tensor(schedule.alpha_bars[(index + 1).numpy()], dtype=x_t.dtype).reshape(-1, *[1] * (x_t.ndim - 1))
-        return (1 - a).sqrt() * (x_t - a.sqrt() * mean.to(x_t.dtype)) / (a * std**2 + 1 - a)
-
-    return network
 
 
 def exact_flow(x_T):
@@ -42,7 +34,7 @@ def exact_flow(x_T):
 def run(name, num_steps, x_T, seed=0, spacing="trailing", **options):
     sampler = build_sampler(name, SCHEDULE, **options)
     sampler.set_timesteps(num_steps, spacing)
-    return list(sample_loop(gaussian_eps(), sampler, x_T.shape, x_T=x_T, generator=torch.Generator().manual_seed(seed)))
+    return list(sample_loop(GaussianEps(SCHEDULE, MU, S), sampler, x_T.shape, x_T=x_T, generator=torch.Generator().manual_seed(seed)))
 
 
 def noise(seed=0, shape=(N, 2)):
@@ -98,7 +90,7 @@ def test_euler_ancestral_is_ddim_with_the_same_eta(eta):
 
 def test_heun_calls_the_network_twice_a_step_but_once_on_the_last():
     calls = []
-    network = gaussian_eps()
+    network = GaussianEps(SCHEDULE, MU, S)
     counted = lambda x, i: calls.append(int(i[0]) + 1) or network(x, i)  # noqa: E731
     sampler = HeunSampler(SCHEDULE)
     sampler.set_timesteps(4, "trailing")
@@ -114,7 +106,7 @@ def test_heun_calls_the_network_twice_a_step_but_once_on_the_last():
 
 
 def test_dpm_solver_starts_first_order_and_forgets_its_history_on_reset():
-    network = gaussian_eps()
+    network = GaussianEps(SCHEDULE, MU, S)
     x = noise(2, (6, 2))
     sampler = DPMPP2MSampler(SCHEDULE)
     sampler.set_timesteps(10)

@@ -10,18 +10,9 @@ from diffusion_studio.core.samplers import SPACINGS, DDIMSampler, DDPMSampler, s
 from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import make_schedule
 
+from tests.core.exact import OnePoint
+
 SHAPE = (3, 2, 4, 4)
-
-
-def one_point_network(schedule, point, prediction="eps"):
-    """The exact network for data that is one point x*: ε = (x_t − √ᾱ_t x*)/√(1 − ᾱ_t)."""
-
-    def network(x_t, index):
-        t = index + 1
-        eps = P.predict_eps_from_x0(schedule, x_t, t, point.expand_as(x_t))
-        return P.training_target(schedule, point.expand_as(x_t), t, eps, prediction)
-
-    return network
 
 
 def run(network, sampler, seed=0, **kwargs):
@@ -48,7 +39,7 @@ def test_exact_network_of_one_point_data_returns_that_point(prediction, make, nu
     s = make_schedule("linear", 100, 1e-3, 0.1)
     sampler = make(s, prediction)
     sampler.set_timesteps(num_steps)
-    steps = run(one_point_network(s, POINT, prediction), sampler)
+    steps = run(OnePoint(s, POINT, prediction), sampler)
     assert len(steps) == num_steps
     assert steps[-1].prev_t == 0
     torch.testing.assert_close(steps[-1].x_prev, POINT.expand(SHAPE), atol=1e-4, rtol=0)

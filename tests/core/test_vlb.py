@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from diffusion_studio.core import process as P
 from diffusion_studio.core.schedules import make_schedule
 from diffusion_studio.core.vlb import discretized_gaussian_log_likelihood, normal_kl, prior_bpd, vlb_terms
+
+from tests.core.exact import OnePoint
 
 
 def test_prior_term_is_about_1e_minus_5_bits_per_dim_for_ho_et_al():
@@ -31,18 +32,11 @@ def test_discretized_decoder_is_a_distribution_over_the_256_levels(mean, scale):
         assert levels[log_p.argmax()].item() == pytest.approx(mean, abs=1 / 127.5)
 
 
-def _one_point_network(schedule, point):
-    def network(x_t, index):
-        return P.predict_eps_from_x0(schedule, x_t, index + 1, point.expand_as(x_t))
-
-    return network
-
-
 def test_exact_network_makes_every_kl_term_vanish():
     s = make_schedule("linear", 50, 1e-3, 0.2)
     levels = torch.randint(0, 256, (1, 3, 4, 4), generator=torch.Generator().manual_seed(1))
     point = (levels / 127.5 - 1).to(torch.float64)
-    exact = vlb_terms(s, _one_point_network(s, point), point.expand(4, -1, -1, -1), variance="beta_tilde")
+    exact = vlb_terms(s, OnePoint(s, point), point.expand(4, -1, -1, -1), variance="beta_tilde")
     assert exact.terms.shape == (4, 50)
     assert torch.all(exact.terms[:, 1:].abs() < 1e-9)  # L_1 … L_{T−1}
     # L_0: the decoder N(x_0, σ_1²) with σ_1² = β̃_2 puts Φ(δ/σ) − Φ(−δ/σ) in x_0's bin

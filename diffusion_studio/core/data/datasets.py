@@ -147,3 +147,16 @@ def load_dataset(source: str, image_size: int = 16, channels: int | None = None,
     if Path(source).is_dir():
         return load_image_folder(source, image_size, channels)
     raise DataError(f"'{source}' is neither a folder nor a built-in data set ({', '.join(BUILTIN_SETS)})")
+
+
+def evaluation_set(source: str, image_size: int, channels: int) -> Dataset:
+    """Images to measure an image model on, at its size and channels: for "digits" the held-out
+    digits (never trained on), for a folder every image in it."""
+    if source == "digits":
+        digits = load_digits(image_size, "held_out")
+        return digits if channels == 1 else Dataset(digits.name, np.repeat(digits.data, channels, axis=1))
+    if source in TOY_SETS:
+        raise DataError(f"'{source}' holds 2-D points; bits per dimension are measured on images")
+    if Path(source).is_dir():
+        return load_image_folder(source, image_size, channels)
+    raise DataError(f"'{source}' is neither a folder of images nor 'digits'")

@@ -1,0 +1,68 @@
+"""DDIM inversion: the x_T that deterministic DDIM maps back to a given image, and the way back.
+
+DDIM with η = 0 is a discretised ODE (Song et al. 2021, §4.3), so its step x_s = √ᾱ_s x̂_0 +
+√(1 − ᾱ_s) ε̂ (eq. 12) also runs upwards, s > t, with ε̂ read at s (Mokady et al. 2023). From
+x_0 it reaches an x_T that should look like N(0, I); sampling from that x_T with the same steps
+returns close to x_0, and the gap measures how well the ODE's discretisation and the network's
+ε̂ agree going up and coming down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.sampling import SamplingRun
+
+if TYPE_CHECKING:
+    from diffusion_studio.core.loaded_model import LoadedModel
+
+
+@dataclass(frozen=True)
+class Inversion:
+    """An image, the x_T DDIM inversion found for it, and DDIM's sample from that x_T."""
+
+    x0: torch.Tensor  # N×C×H×W (or N×D)
+    noise: torch.Tensor  # x_T
+    reconstruction: torch.Tensor
+
+    def rms_error(self) -> torch.Tensor:
+        """(N,): √(mean (x̂ − x_0)²) per image, in data units ([−1, 1] for images: 2/255 a gray level)."""
+        return (self.reconstruction - self.x0).square().flatten(1).mean(1).sqrt()
+
+
+def inversion_config(config: SampleConfig) -> SampleConfig:
+    """The DDIM settings of an inversion: the given steps, spacing, clipping and seed, with η = 0
+    (the only deterministic DDIM; a sampler other than DDIM is refused)."""
+    if config.sampler != "ddim" or config.options.get("eta", 0.0) != 0.0:
+        raise SettingError("sampler", "inversion runs DDIM with η = 0, the one sampler here that is an invertible map")
+    return replace(config, options={})
+
+
+def invert(
+    model: LoadedModel, x0: torch.Tensor, config: SampleConfig, device: torch.device | str = "cpu",
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Generator[tuple[str, Any], None, Inversion | None]:
+    """Run DDIM (η = 0) from x_0 up to x_T, then back down from that x_T over the same timesteps.
+    Yields ("invert", step) for each upward step and ("reconstruct", step) for each downward one;
+    returns the Inversion (None if stopped)."""
+    config = replace(inversion_config(config), num=x0.shape[0])
+    up = SamplingRun(model, config, device, ascending=True)
+    noise = None
+    for step in up.steps(should_stop, x_start=x0):
+        noise = step.x_prev
+        yield "invert", step
+    if noise is None or should_stop():
+        return None
+    reconstruction = None
+    for step in SamplingRun(model, config, device).steps(should_stop, x_start=noise):
+        reconstruction = step.x_prev
+        yield "reconstruct", step
+    if reconstruction is None or should_stop():
+        return None
+    return Inversion(x0.cpu(), noise, reconstruction)
