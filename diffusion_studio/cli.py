@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample_parser(commands)
     _add_compare_parser(commands)
     _add_bpd_parser(commands)
+    _add_invert_parser(commands)
     return parser
 
 
@@ -361,6 +362,52 @@ def run_bpd(args: argparse.Namespace) -> None:
     _write_text(text, args.output)
     print(f"{summary.total:.4f} bits/dim on {measurement.num} images of {measurement.data_name}: L_T {summary.prior:.2g}, "
           f"Σ L_t−1 (t = 2…T) {summary.middle:.4f}, L_0 {summary.decoder:.4f}", file=sys.stderr)
+
+
+def _add_invert_parser(commands: argparse._SubParsersAction) -> None:
+    invert = commands.add_parser(
+        "invert",
+        help="DDIM inversion: the noise x_T that DDIM (η = 0) maps back to an image, and the way back",
+        description="Runs DDIM with η = 0 upwards from the image (resized to the model's size and colour) to x_T, "
+        "then samples from that x_T over the same steps. Prints the noise's mean and standard deviation and the "
+        "reconstruction's error.",
+    )
+    invert.add_argument("image", type=Path, help="the image x_0")
+    invert.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
+    add_setting_flags(invert, SampleConfig, skip=("sampler", "num", "seed", "record_every", "options"), defaults={"steps": 50})
+    invert.add_argument("--device", default="auto", choices=DEVICES)
+    invert.add_argument("--output", "-o", type=Path, required=True, help="the reconstruction, a .png")
+    invert.add_argument("--noise-output", type=Path, help="also save the inverted noise x_T (.npy, C×H×W float32)")
+    invert.set_defaults(run=run_invert)
+
+
+def run_invert(args: argparse.Namespace) -> None:
+    import torch
+
+    from diffusion_studio.core.data.images import save_image
+    from diffusion_studio.core.devices import resolve_device
+    from diffusion_studio.core.inversion import invert
+    from diffusion_studio.core.loaded_model import open_model
+
+    for path, suffix in ((args.output, ".png"), (args.noise_output, ".npy")):
+        if path is not None and path.suffix.lower() != suffix:
+            raise SettingError("output", f"'{path.name}': use a {suffix} file")
+    device = resolve_device(args.device)
+    model = open_model(args.model, device)
+    x0 = torch.from_numpy(model.read_image(args.image))[None].to(device)
+    config = SampleConfig(sampler="ddim", **setting_values(args, setting_fields(SampleConfig)))
+    progress = _Progress()
+    inversion = drain(invert(model, x0, config, device), lambda item: progress.show(
+        f"{item[0]} step {item[1].index + 1}/{item[1].total}", final=item[0] == "reconstruct" and item[1].index + 1 == item[1].total))
+    noise = inversion.noise[0].numpy()
+    save_image(inversion.reconstruction[0].numpy().transpose(1, 2, 0), args.output)
+    if args.noise_output:
+        with atomic_write(args.noise_output) as handle:
+            np.save(handle, noise.astype(np.float32))
+    error = float(inversion.rms_error()[0])
+    print(f"x_T: mean {noise.mean():+.3f}, std {noise.std():.3f} (N(0, I): 0, 1); reconstruction RMS error {error:.4f} "
+          f"({error * 127.5:.2f} of 255 gray levels)")
+    print(f"wrote {args.output}" + (f", {args.noise_output}" if args.noise_output else ""), file=sys.stderr)
 
 
 def run_sample(args: argparse.Namespace) -> None:

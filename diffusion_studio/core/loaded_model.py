@@ -10,6 +10,8 @@ import torch
 
 from diffusion_studio.core.checkpoint import Checkpoint, load_checkpoint
 from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
+from diffusion_studio.core.data.images import load_image
+from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.models.config import is_image_model, sample_shape
 from diffusion_studio.core.models.diffusers_unet import is_diffusers_unet, load_diffusers_unet
 from diffusion_studio.core.schedules import ScheduleConfig
@@ -31,6 +33,15 @@ class LoadedModel:
     @property
     def is_image(self) -> bool:
         return len(self.sample_shape) == 3
+
+    def read_image(self, path: str | Path) -> np.ndarray:
+        """A picture file as this model's input x_0: C×H×W in [−1, 1], its shorter side resized to
+        the model's size and center-cropped, in the model's channels (gray ↔ RGB converted).
+        ImageLoadError if the file cannot be read; SettingError for a model of points."""
+        if not self.is_image:
+            raise SettingError("model", "this model makes 2-D points, not images")
+        channels, size, _ = self.sample_shape
+        return np.ascontiguousarray(load_image(path, channels=channels, square=size).transpose(2, 0, 1))
 
     def training_points(self) -> np.ndarray | None:
         """The points a 2-D model learned, when it was trained on a built-in set (they are generated
