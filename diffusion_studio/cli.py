@@ -358,7 +358,7 @@ def run_bpd(args: argparse.Namespace) -> None:
                            "L_0": summary.decoder, "sum_L_t_minus_1": summary.middle,
                            "terms": summary.terms.tolist()}) + "\n"
     else:
-        text = "term,t,bits_per_dim\n" + "".join(f"{term},{t},{bits:.8g}\n" for term, t, bits in summary.rows())
+        text = summary.csv()
     _write_text(text, args.output)
     print(f"{summary.total:.4f} bits/dim on {measurement.num} images of {measurement.data_name}: L_T {summary.prior:.2g}, "
           f"Σ L_t−1 (t = 2…T) {summary.middle:.4f}, L_0 {summary.decoder:.4f}", file=sys.stderr)

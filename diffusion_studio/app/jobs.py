@@ -9,9 +9,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from psygnal import Signal
 
 from diffusion_studio.core.control import RunControl
+
+if TYPE_CHECKING:
+    import torch
+
+    from diffusion_studio.core.loaded_model import LoadedModel
 
 ShouldStop = Callable[[], bool]
 
@@ -45,3 +52,51 @@ def drive(job: Job, send: Callable[[Any], None], throttle_s: float) -> Any:
             last = now
             send(job.digest(pending))
             pending = []
+
+
+def on_device(model: LoadedModel, device: str) -> torch.device:
+    """The device by name ("auto": the best here), with the model's network moved there (on the
+    worker's thread: the first use loads torch)."""
+    from diffusion_studio.core.devices import resolve_device
+
+    resolved = resolve_device(device)
+    model.network.to(resolved)
+    return resolved
+
+
+class JobSession:
+    """What a session that runs one Job at a time shares: whether one runs, cancelling it, and
+    going back to idle when it fails. A subclass starts its jobs with ``_begin`` and ends them in
+    its own result callbacks with ``_set_running(False)``."""
+
+    runningChanged = Signal(bool)
+    failed = Signal(str)
+
+    def __init__(self) -> None:
+        self.running = False
+        self._job: Job | None = None
+
+    def _begin(self, items: Callable[[RunControl, ShouldStop], Generator[Any, None, Any]],
+               digest: Callable[[list[Any]], Any] = list) -> Job:
+        """The Job of ``items(control, should_stop)``, the generator its worker drives."""
+        if self.running:
+            raise RuntimeError("a job is going on")
+        control = RunControl()
+        self._job = Job(run=lambda should_stop: items(control, should_stop), digest=digest, control=control)
+        self._set_running(True)
+        return self._job
+
+    def cancel(self) -> None:
+        """Ask the job going on to stop before its next step."""
+        if self._job is not None:
+            self._job.control.stop()
+
+    def on_failed(self, message: str) -> None:
+        self._set_running(False)
+        self.failed.emit(message)
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        if not running:
+            self._job = None
+        self.runningChanged.emit(running)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal
 
-from diffusion_studio.app.jobs import Job, ShouldStop
+from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
 from diffusion_studio.core.compare import ComparedRun, check_fork
 from diffusion_studio.core.control import RunControl, tagged
 from diffusion_studio.core.errors import SettingError
@@ -46,22 +46,13 @@ class SamplingResult:
     cancelled: bool  # stopped by the user; the trajectory holds the steps done
 
 
-def _on_device(model: LoadedModel, device: str):
-    """The device by name ("auto": the best here), with the model's network moved there."""
-    from diffusion_studio.core.devices import resolve_device
-
-    resolved = resolve_device(device)
-    model.network.to(resolved)
-    return resolved
-
-
 def _sampling_items(model: LoadedModel, config: SampleConfig, device: str, control: RunControl, should_stop: ShouldStop):
     """The job's generator: every step, recorded on the worker's thread; returns the SamplingResult
     (None if cancelled before the first step)."""
     from diffusion_studio.core.sampling import SamplingRun
     from diffusion_studio.core.trajectory import record_run
 
-    recorder = yield from record_run(SamplingRun(model, config, _on_device(model, device)), should_stop)
+    recorder = yield from record_run(SamplingRun(model, config, on_device(model, device)), should_stop)
     if recorder.final is None:
         return None
     return SamplingResult(recorder.trajectory(), recorder.final, control.stopped)
@@ -91,7 +82,7 @@ def _comparison_items(
     reference (run = the number of runs); returns the ComparisonResult."""
     from diffusion_studio.core.compare import compare_items, measure, reference_for
 
-    device = _on_device(model, device)
+    device = on_device(model, device)
     runs = yield from compare_items(model, configs, device, should_stop)
     if control.stopped:
         return ComparisonResult(runs, True)
@@ -106,24 +97,23 @@ def _fork_items(model: LoadedModel, parent: ComparedRun, t: int, child: SampleCo
     measured like the comparison's runs (None if stopped)."""
     from diffusion_studio.core.compare import fork_items, measure
 
-    fork = yield from fork_items(model, parent, t, child, _on_device(model, device), should_stop)
+    fork = yield from fork_items(model, parent, t, child, on_device(model, device), should_stop)
     return None if fork is None else measure([fork], reference)[0]
 
 
-class SamplingSession:
+class SamplingSession(JobSession):
     """Runs one sampler, or a comparison of several from one x_T, and holds what they recorded,
     with a playhead in t that scrubs them together."""
 
-    runningChanged = Signal(bool)
     previewed = Signal(object)  # SamplingPreview while a run goes on
     trajectoriesChanged = Signal()  # a run ended or a file was opened: the playhead is at the result
     playheadChanged = Signal(int)  # t
     focusChanged = Signal(object)  # the enlarged sample's index, or None for the grid
     playingChanged = Signal(bool)
     finished = Signal(str)  # a run ended: what happened, in words
-    failed = Signal(str)
 
     def __init__(self) -> None:
+        super().__init__()
         self.trajectories: list[Trajectory] = []
         self.runs: list[ComparedRun] = []  # a comparison's runs, one per trajectory (empty for a single run)
         self.reference: np.ndarray | None = None  # what the comparison's runs were measured against
@@ -132,9 +122,7 @@ class SamplingSession:
         self.t = 0
         self.focus: int | None = None
         self.playing = False
-        self.running = False
         self.comparing = False  # the run going on is a comparison
-        self._job: Job | None = None
 
     @property
     def trajectory(self) -> Trajectory | None:
@@ -150,15 +138,11 @@ class SamplingSession:
         return self._begin(lambda control, should_stop: _sampling_items(model, config, device, control, should_stop))
 
     def _begin(self, items, comparing: bool = False) -> Job:
-        """The Job of ``items(control, should_stop)``, the generator a run's worker drives."""
-        if self.running:
-            raise RuntimeError("a run is going on")
+        """The Job of ``items(control, should_stop)``, previewed step by step; playback stops."""
         self.stop_playing()
-        control = RunControl()
-        self._job = Job(run=lambda should_stop: items(control, should_stop), digest=_preview, control=control)
+        job = super()._begin(items, _preview)
         self.comparing = comparing
-        self._set_running(True)
-        return self._job
+        return job
 
     def start_comparison(self, model: LoadedModel, configs: list[SampleConfig], device: str = "cpu") -> Job:
         """A Job running each config from the same x_T, then the reference they are measured by
@@ -197,10 +181,6 @@ class SamplingSession:
         self.set_trajectories([*self.trajectories, fork.trajectory], runs=[*self.runs, fork], reference=self.reference)
         self.finished.emit(f"Forked: {fork.label}")
 
-    def cancel(self) -> None:
-        if self._job is not None:
-            self._job.control.stop()
-
     def on_update(self, preview: SamplingPreview) -> None:
         self.previewed.emit(preview)
 
@@ -214,16 +194,10 @@ class SamplingSession:
         self.finished.emit(f"Cancelled: showing the {done} recorded frames" if result.cancelled
                            else f"Done: {len(result.trajectory)} frames recorded")
 
-    def on_failed(self, message: str) -> None:
-        self._set_running(False)
-        self.failed.emit(message)
-
     def _set_running(self, running: bool) -> None:
-        self.running = running
         if not running:
-            self._job = None
             self.comparing = False
-        self.runningChanged.emit(running)
+        super()._set_running(running)
 
     # ---- trajectories and the playhead --------------------------------------------------------
 

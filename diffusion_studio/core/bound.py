@@ -105,3 +105,7 @@ class BoundSummary:
         T = len(self.terms)
         return ([("L_T", T, self.prior)] + [(f"L_{t - 1}", t, float(self.terms[t - 1])) for t in range(T, 0, -1)]
                 + [("total", 0, self.total)])
+
+    def csv(self) -> str:
+        """``rows()`` as CSV text with a header: term,t,bits_per_dim."""
+        return "term,t,bits_per_dim\n" + "".join(f"{term},{t},{bits:.8g}\n" for term, t, bits in self.rows())
