@@ -64,7 +64,8 @@ from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.jobs import Job
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
 from diffusion_studio.app.state import StudioState
-from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
+from diffusion_studio.gui.model_box import ModelBox
+from diffusion_studio.gui.tasks import DevicePicker, TaskRunner, WorkerThread
 
 VIEWS = ("x_t", "pred_x0", "pred_eps")
 TITLES = {"x_t": "x<sub>t</sub>", "pred_x0": "predicted x<sub>0</sub>", "pred_eps": "predicted noise ε"}
@@ -175,7 +176,6 @@ class SamplingPanel(QWidget):
         self.runner.done.connect(lambda: self._set_idle(True))
         self._reference: np.ndarray | None = None  # the training points behind a 2-D model's cloud
         self._shown_shape: tuple[int, ...] | None = None
-        self._shown_before = False  # the first show opens the bundled model and finds the devices
         self.compare_configs: list[SampleConfig] = []  # the runs listed under "Compare samplers"
         self._runs_total = 0  # runs in the comparison going on
         self.play_timer = QTimer(self)
@@ -194,21 +194,16 @@ class SamplingPanel(QWidget):
     # ---- layout -------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.model_label = QLabel("No model yet")
-        self.model_label.setWordWrap(True)
-        self.default_button = QPushButton("Bundled model")
-        self.default_button.setToolTip("The bundled digits U-Net (16×16 gray)")
-        self.open_button = QPushButton("Open…")
-        self.open_button.setToolTip("A checkpoint folder (ours or a diffusers UNet2DModel); or drop it on the window")
+        self.model_box = ModelBox(self.state, self.preferences)
+        self.model_box.modelRequested.connect(self.modelRequested)
         self.sampler_form = SettingsForm(SampleConfig, ["sampler"])
         self.option_forms = {name: SettingsForm(cls.Options) for name, cls in SAMPLERS.items()}
         self.run_form = SettingsForm(SampleConfig, ["steps", "spacing", "num", "seed", "clip", "record_every"])
         self.run_form["num"].set_maximum(MAX_SAMPLES)
         self.run_form.set_values(SampleConfig(clip=True))
-        self.device = QComboBox()
-        self.device.addItem("Best available", "auto")
-        self.device.setToolTip("Where the network runs; the same seed gives the same samples as "
-                               "diffusion-studio sample --device on that device")
+        self.device = DevicePicker(self.tasks, lambda message: self.failed.emit("Devices", message),
+                                   "Where the network runs; the same seed gives the same samples as "
+                                   "diffusion-studio sample --device on that device")
         self.run_form.add_row("Device", self.device)
         align_labels(self.sampler_form, self.run_form, *self.option_forms.values())
         self.memory = QLabel()
@@ -227,11 +222,7 @@ class SamplingPanel(QWidget):
 
         settings = QGroupBox("Reverse process")
         form = QFormLayout(settings)
-        model_row = QHBoxLayout()
-        model_row.addWidget(self.default_button)
-        model_row.addWidget(self.open_button)
-        form.addRow(self.model_label)
-        form.addRow(model_row)
+        form.addRow(self.model_box)
         form.addRow(self.sampler_form)
         for options in self.option_forms.values():
             form.addRow(options)
@@ -357,8 +348,6 @@ class SamplingPanel(QWidget):
         layout.addWidget(self.left)
         layout.addLayout(right, 1)
 
-        self.default_button.clicked.connect(lambda: self.modelRequested.emit("default"))
-        self.open_button.clicked.connect(self._ask_model)
         self.sampler_form.edited.connect(self._on_sampler)
         self.run_form.edited.connect(self._show_memory)
         self.run_button.clicked.connect(self.run)
@@ -383,38 +372,12 @@ class SamplingPanel(QWidget):
 
     # ---- model and settings -------------------------------------------------------------------
 
-    def _ask_model(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a model (checkpoint folder)", self.preferences.folder("model"))
-        if folder:
-            self.preferences.remember_folder("model", Path(folder).parent)
-            self.modelRequested.emit(folder)
-
-    def showEvent(self, event) -> None:
-        """Works on first launch: with no model yet, the bundled one is opened; the devices of this
-        machine are found (off the UI thread)."""
-        if not self._shown_before:
-            self._shown_before = True
-            self.tasks.start(find_devices, self._on_devices, lambda message: self.failed.emit("Devices", message))
-            if self.state.model is None:
-                self.model_label.setText("Opening the bundled model…")
-                self.modelRequested.emit("default")
-        super().showEvent(event)
-
-    def _on_devices(self, devices: list[tuple[str, str]]) -> None:
-        self.device.setItemText(0, f"Best available: {devices[0][1]}")
-        for name, label in devices:
-            self.device.addItem(label, name)
-
     def _on_model(self) -> None:
         model = self.state.model
         self.run_button.setEnabled(model is not None and not self.running)
         if model is None:
             return
         schedule = NoiseSchedule(model.schedule_config)
-        shape = model.sample_shape
-        kind = f"{shape[1]}×{shape[2]} {'gray' if shape[0] == 1 else 'RGB'}" if model.is_image else f"{shape[0]}-D points"
-        self.model_label.setText(f"<b>{Path(model.source).name}</b>: {kind}, {model.prediction}-prediction, "
-                                 f"{model.schedule_config.name} T = {schedule.timesteps}")
         self.run_form["steps"].set_maximum(schedule.timesteps)
         self._on_sampler()
         self.run_form.set_values({"clip": model.data_range is not None})
@@ -466,7 +429,7 @@ class SamplingPanel(QWidget):
             return
         try:
             config = self.config()
-            job = self.session.start(self.state.model, config, self.device.currentData())
+            job = self.session.start(self.state.model, config, self.device.device())
         except SettingError as exc:
             self.failed.emit("Sampling", str(exc))
             return
@@ -516,7 +479,7 @@ class SamplingPanel(QWidget):
         shared = self.run_form.values()
         configs = [replace(config, seed=shared["seed"], num=shared["num"]) for config in self.compare_configs]
         try:
-            job = self.session.start_comparison(self.state.model, configs, self.device.currentData())
+            job = self.session.start_comparison(self.state.model, configs, self.device.device())
         except SettingError as exc:
             self.failed.emit("Compare samplers", str(exc))
             return
@@ -531,7 +494,7 @@ class SamplingPanel(QWidget):
         parent = self.session.trajectories[row]
         t = int(parent.timesteps[self.session.frame(row)])
         try:
-            job = self.session.start_fork(self.state.model, row, t, self.config(), self.device.currentData())
+            job = self.session.start_fork(self.state.model, row, t, self.config(), self.device.device())
         except SettingError as exc:
             self.failed.emit("Fork", str(exc))
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtWidgets import QComboBox
 
 from diffusion_studio.app.jobs import Job, drive
 from diffusion_studio.core.errors import DiffusionStudioError
@@ -236,3 +237,29 @@ def find_devices() -> list[tuple[str, str]]:
 
     torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
     return [(name, device_label(name)) for name in available_devices()]
+
+
+class DevicePicker(QComboBox):
+    """Where a panel's network runs: "Best available" until this machine's devices are found (on
+    the first show, off the UI thread), then each of them by name."""
+
+    def __init__(self, tasks: TaskRunner, on_failed: Callable[[str], None], tip: str) -> None:
+        super().__init__()
+        self.addItem("Best available", "auto")
+        self.setToolTip(tip)
+        self._tasks, self._on_failed, self._searched = tasks, on_failed, False
+
+    def showEvent(self, event) -> None:
+        if not self._searched:
+            self._searched = True
+            self._tasks.start(find_devices, self._fill, self._on_failed)
+        super().showEvent(event)
+
+    def _fill(self, devices: list[tuple[str, str]]) -> None:
+        self.setItemText(0, f"Best available: {devices[0][1]}")
+        for name, label in devices:
+            self.addItem(label, name)
+
+    def device(self) -> str:
+        """The chosen device's name ("auto", "cpu", "cuda", "mps")."""
+        return self.currentData()
