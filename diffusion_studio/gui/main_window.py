@@ -17,8 +17,10 @@ from diffusion_studio import __version__
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.resources import DEFAULT_MODEL
+from diffusion_studio.gui.bound_panel import BoundPanel
 from diffusion_studio.gui.forward_panel import ForwardPanel
 from diffusion_studio.gui.preferences import Preferences
+from diffusion_studio.gui.round_trip_panel import RoundTripPanel
 from diffusion_studio.gui.sampling_panel import SamplingPanel
 from diffusion_studio.gui.schedule_lab import ScheduleLab
 from diffusion_studio.app.state import NOTATIONS, StudioState
@@ -85,7 +87,7 @@ def environment_report() -> str:
 
 
 class MainWindow(QMainWindow):
-    """Forward process, Schedules, Training and Sampling panels over one shared StudioState."""
+    """Forward process, Schedules, Training, Sampling, Your image and Bound panels over one shared StudioState."""
 
     def __init__(self, preferences: Preferences | None = None) -> None:
         super().__init__()
@@ -101,6 +103,8 @@ class MainWindow(QMainWindow):
         self.schedules = ScheduleLab(self.state, self.preferences)
         self.training = TrainingPanel(self.state, self.tasks, self.preferences)
         self.sampling = SamplingPanel(self.state, self.tasks, self.preferences)
+        self.round_trip = RoundTripPanel(self.state, self.tasks, self.preferences)
+        self.bound = BoundPanel(self.state, self.tasks, self.preferences)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for panel, name, tip in (
@@ -108,16 +112,19 @@ class MainWindow(QMainWindow):
             (self.schedules, "Schedules", "β_t, ᾱ_t, SNR … for several schedules side by side"),
             (self.training, "Training", "Train a DDPM U-Net (or an MLP on 2-D points) and watch it learn"),
             (self.sampling, "Sampling", "Run the reverse process from a model; scrub, play and export it"),
+            (self.round_trip, "Your image", "Your image through the model: its guesses beside the truth, SDEdit, inversion"),
+            (self.bound, "Bound", "The variational bound in bits/dim, term by term against t"),
         ):
             self.tabs.addTab(panel, name)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.setCentralWidget(self.tabs)
 
-        for panel in (self.forward, self.schedules, self.training, self.sampling):
+        for panel in self.panels:
             panel.status.connect(self.say)
             panel.failed.connect(self.show_error)
         self.tabs.currentChanged.connect(self.statusBar().clearMessage)  # a panel's message does not outlive its tab
-        self.sampling.modelRequested.connect(self.open_model)
+        for panel in (self.sampling, self.round_trip, self.bound):
+            panel.modelRequested.connect(self.open_model)
         self.training.modelRequested.connect(
             lambda folder: self.open_model(folder, then=lambda: self.tabs.setCurrentWidget(self.sampling))
         )
@@ -126,6 +133,11 @@ class MainWindow(QMainWindow):
         self._restore()
         self.forward.load_sample()
         self.say("Ready: drop images or a model folder anywhere on the window")
+
+    @property
+    def panels(self) -> list:
+        """Every panel, in tab order."""
+        return [self.tabs.widget(i) for i in range(self.tabs.count())]
 
     # ---- menus --------------------------------------------------------------------------------
 
@@ -231,6 +243,12 @@ class MainWindow(QMainWindow):
             self.show_error("Open", "Not found: " + ", ".join(str(p) for p in missing))
             return
         models, images = split_drop(paths)
+        if self.tabs.currentWidget() is self.round_trip and len(images) == 1 and images[0].is_file():
+            self.round_trip.open_image(images[0])  # an image dropped on "Your image": through the model
+            return
+        if self.tabs.currentWidget() is self.bound and len(images) == 1 and images[0].is_dir():
+            self.bound.use_folder(images[0])  # a folder dropped on "Bound": the images to measure on
+            return
         if self.tabs.currentWidget() is self.training and len(paths) == 1:
             if models:  # a checkpoint dropped on the Training panel: to train on
                 self.training.open_checkpoint(models[0])
@@ -330,9 +348,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop what runs, remember the window, and close."""
-        self.forward.stop()
-        self.sampling.stop()
-        self.training.stop()
+        for panel in (self.forward, self.sampling, self.training, self.round_trip, self.bound):
+            panel.stop()
         self.tasks.wait()
         self.training.save_settings()
         self.preferences.set_value("window/geometry", self.saveGeometry())
