@@ -18,7 +18,6 @@ from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.samplers import DDPM_VARIANCES
 from diffusion_studio.core.schedules import NoiseSchedule
-from diffusion_studio.core.vlb import bound_weights
 from diffusion_studio.gui.model_box import ModelBox
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.tasks import DevicePicker, TaskRunner, WorkerThread
@@ -181,10 +180,13 @@ class BoundPanel(QWidget):
         self._show_weights()
 
     def _show_weights(self) -> None:
-        """λ_t/Σλ against L_simple's 1/T: the share of the loss each t carries."""
+        """λ_t/Σλ against L_simple's 1/T: the share of the loss each t carries (once a model is
+        open, torch is loaded: core.vlb needs it)."""
         model = self.state.model
         if model is None:
             return
+        from diffusion_studio.core.vlb import bound_weights
+
         weights = bound_weights(NoiseSchedule(model.schedule_config), self.variance.currentData())
         t = np.arange(1, len(weights) + 1)
         self.bound_weight_curve.setData(t, weights / weights.sum())
