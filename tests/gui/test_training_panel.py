@@ -54,6 +54,26 @@ def test_training_reports_progress_and_plots_every_loss(qtbot, window, tmp_path)
     assert panel.session.checkpoint.parent == tmp_path / "runs" and panel.start_button.isEnabled()
 
 
+def test_the_heatmap_shows_the_loss_by_t_of_every_report_kept(qtbot, window, tmp_path):
+    panel = window.training
+    axes = [panel.heatmap_plot.getAxis(name) for name in ("left", "bottom")]
+    assert panel.heatmap.image is None and not any(axis.isVisible() for axis in axes)  # no axes before a run …
+    assert not panel.heatmap_bar.isVisible() and panel.heatmap_plot.getPlotItem().titleLabel.text == "Loss by t: from the first steps"
+    configure(panel, tmp_path, steps=60)
+    panel.start()
+    finish(qtbot, panel)
+    assert all(axis.isVisible() for axis in axes) and panel.heatmap_bar.isVisible()  # … and labelled ones after
+    assert [axis.labelText for axis in axes] == ["t", "training step"]
+    steps, rows = panel.session.loss_by_t_history()
+    assert steps.tolist() == list(range(1, 61))
+    image = panel.heatmap.image
+    assert image.shape == (10, 60)  # a row per range of t, a column per report kept
+    np.testing.assert_array_equal(image, np.log10(rows.T))  # the colour is log10 of the loss
+    extent = panel.heatmap.mapRectToParent(panel.heatmap.boundingRect())
+    assert (extent.left(), extent.right(), extent.top(), extent.bottom()) == (0, 60, 0, 50)  # steps 0…60, t 0…T
+    assert panel.heatmap_bar.levels() == pytest.approx((np.nanmin(image), np.nanmax(image)))
+
+
 def test_the_loss_curve_exports_as_csv(qtbot, window, tmp_path):
     panel = window.training
     configure(panel, tmp_path, steps=8)
@@ -119,6 +139,7 @@ def test_continue_goes_on_from_the_saved_step(qtbot, window, tmp_path):
     finish(qtbot, panel)
     steps, _ = panel.session.loss_curve()
     assert steps.tolist() == list(range(1, 51))  # the curve goes on where it stopped
+    assert panel.heatmap.image.shape == (10, 50)  # and so does the loss by t
     assert panel.session.checkpoint == first and load_checkpoint(first).step == 50
 
 
