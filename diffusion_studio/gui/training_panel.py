@@ -74,6 +74,18 @@ def default_runs_folder() -> Path:
     return Path.home() / "Diffusion Studio" / "runs"
 
 
+def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
+    """Ticks for an axis in log10 units from ``low`` to ``high``, labelled in plain units: the powers
+    of ten inside, with 2× and 5× them when fewer than three powers fall inside; the two ends when
+    even those miss the range. (pyqtgraph's log axis labels 1…9× every power over short ranges,
+    and the labels overlap.)"""
+    powers = np.arange(np.floor(low), np.ceil(high) + 1)
+    within = (powers >= low) & (powers <= high)
+    values = powers if within.sum() >= 3 else (powers[:, None] + np.log10([1, 2, 5])).ravel()
+    values = values[(values >= low) & (values <= high)]
+    return [(float(v), f"{10.0 ** v:.3g}") for v in (values if len(values) else (low, high))]
+
+
 class TrainingPanel(QWidget):
     """Settings on the left; on the right the loss and the loss by t over training, then the loss
     by t now and the EMA preview."""
@@ -249,7 +261,6 @@ class TrainingPanel(QWidget):
         self.heatmap_bar = pg.ColorBarItem(width=15, colorMap="viridis", label="loss (log scale)", interactive=False,
                                            colorMapMenu=False)
         self.heatmap_bar.setImageItem(self.heatmap, insert_in=self.heatmap_plot.getPlotItem())
-        self.heatmap_bar.axis.setLogMode(True)  # the image holds log10 of the loss; the bar's ticks read as the loss
         self.bucket_plot = pg.PlotWidget(background="w", title="Loss by timestep")
         self.bucket_plot.setLabel("bottom", "t")
         self.bucket_plot.setLabel("left", "mean loss")
@@ -692,7 +703,9 @@ class TrainingPanel(QWidget):
         left, timesteps = steps[0] - spacing, self.session.info.timesteps
         self.heatmap.setImage(image, autoLevels=False, rect=QRectF(left, 0, steps[-1] - left, timesteps))
         low = np.nanmin(image)
-        self.heatmap_bar.setLevels((low, max(np.nanmax(image), low + 1e-3)))  # one value: still a range
+        high = max(np.nanmax(image), low + 1e-3)  # one value: still a range
+        self.heatmap_bar.setLevels((low, high))
+        self.heatmap_bar.axis.setTicks([log_ticks(low, high)])  # the image holds log10 L; the ticks read as L
         self.heatmap_plot.setRange(xRange=(left, steps[-1]), yRange=(0, timesteps), padding=0)
 
     def _on_saved(self, folder: str, step: int) -> None:

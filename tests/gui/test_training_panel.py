@@ -12,6 +12,7 @@ from diffusion_studio.core.checkpoint import load_checkpoint
 from diffusion_studio.core.models import parameter_count
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for
 from diffusion_studio.core.devices import available_devices
+from diffusion_studio.gui.training_panel import log_ticks
 
 from tests.gui.conftest import drop, write_image
 from tests.gui.training_run import configure
@@ -72,6 +73,15 @@ def test_the_heatmap_shows_the_loss_by_t_of_every_report_kept(qtbot, window, tmp
     extent = panel.heatmap.mapRectToParent(panel.heatmap.boundingRect())
     assert (extent.left(), extent.right(), extent.top(), extent.bottom()) == (0, 60, 0, 50)  # steps 0…60, t 0…T
     assert panel.heatmap_bar.levels() == pytest.approx((np.nanmin(image), np.nanmax(image)))
+
+
+def test_the_colour_bar_ticks_read_as_the_loss_whatever_its_range():
+    def labels(low, high):
+        return [label for _, label in log_ticks(np.log10(low), np.log10(high))]
+
+    assert labels(1e-3, 10) == ["0.001", "0.01", "0.1", "1", "10"]  # powers of ten when three or more fit
+    assert labels(0.03, 1.2) == ["0.05", "0.1", "0.2", "0.5", "1"]  # with 2× and 5× when fewer do
+    assert labels(0.25, 0.3) == ["0.25", "0.3"]  # the ends when none fits
 
 
 def test_the_loss_curve_exports_as_csv(qtbot, window, tmp_path):
