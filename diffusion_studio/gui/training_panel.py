@@ -76,14 +76,18 @@ def default_runs_folder() -> Path:
 
 def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
     """Ticks for an axis in log10 units from ``low`` to ``high``, labelled in plain units: the powers
-    of ten inside, with 2× and 5× them when fewer than three powers fall inside; the two ends when
-    even those miss the range. (pyqtgraph's log axis labels 1…9× every power over short ranges,
-    and the labels overlap.)"""
+    of ten inside if three fall inside, else 1, 2 and 5 times them if two do, else 1…9 times them if
+    two do, else the two ends. (pyqtgraph's log axis labels 1…9× every power however close they
+    come, and over a decade or two its labels overlap.)"""
     powers = np.arange(np.floor(low), np.ceil(high) + 1)
-    within = (powers >= low) & (powers <= high)
-    values = powers if within.sum() >= 3 else (powers[:, None] + np.log10([1, 2, 5])).ravel()
-    values = values[(values >= low) & (values <= high)]
-    return [(float(v), f"{10.0 ** v:.3g}") for v in (values if len(values) else (low, high))]
+    for mantissas, enough in (((1,), 3), ((1, 2, 5), 2), (range(1, 10), 2)):
+        values = (powers[:, None] + np.log10(mantissas)).ravel()
+        values = values[(values >= low) & (values <= high)]
+        if len(values) >= enough:
+            break
+    else:
+        values = (low, high)
+    return [(float(v), f"{10.0 ** v:.3g}") for v in values]
 
 
 class TrainingPanel(QWidget):

@@ -80,8 +80,9 @@ def test_the_colour_bar_ticks_read_as_the_loss_whatever_its_range():
         return [label for _, label in log_ticks(np.log10(low), np.log10(high))]
 
     assert labels(1e-3, 10) == ["0.001", "0.01", "0.1", "1", "10"]  # powers of ten when three or more fit
-    assert labels(0.03, 1.2) == ["0.05", "0.1", "0.2", "0.5", "1"]  # with 2× and 5× when fewer do
-    assert labels(0.25, 0.3) == ["0.25", "0.3"]  # the ends when none fits
+    assert labels(0.03, 1.2) == ["0.05", "0.1", "0.2", "0.5", "1"]  # 1, 2 and 5× them when fewer do
+    assert labels(0.55, 1.1) == ["0.6", "0.7", "0.8", "0.9", "1"]  # 1…9× them over a short range
+    assert labels(0.25, 0.29) == ["0.25", "0.29"]  # the ends when none of those fits twice
 
 
 def test_the_loss_curve_exports_as_csv(qtbot, window, tmp_path):
