@@ -2,7 +2,8 @@
 checkpoint that Continue trains, and the Job that trains (Ho et al. Algorithm 1 on L_simple).
 
 Every report's loss reaches the session, batched into throttled updates, so the loss history
-holds them all however fast the steps are.
+holds them all however fast the steps are. Each report's loss by t is kept too, thinned evenly to
+at most LOSS_BY_T_ROWS reports however long the run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ POINT_PREVIEW_COUNT = 1000
 SMOOTHING = 0.02
 """The smoothed curve averages over this fraction of the run's reports on each side."""
 STATES = ("idle", "running", "paused", "stopping")
+LOSS_BY_T_ROWS = 400
+"""The loss-by-t history keeps at most this many reports, evenly spaced over the run."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ class TrainingUpdate:
     losses: np.ndarray  # … and its mean loss
     step: int  # the last step reached (0 before the first report)
     total_steps: int
-    loss_by_t: np.ndarray | None  # running mean loss for LOSS_BUCKETS equal ranges of t
+    loss_by_t: np.ndarray  # … and its running mean loss for LOSS_BUCKETS equal ranges of t: one row per report
     learning_rate: float
     images_per_second: float  # since the run started, pauses left out
     eta_seconds: float
@@ -86,6 +89,35 @@ def smooth(losses: np.ndarray, fraction: float = SMOOTHING) -> np.ndarray:
     i = np.arange(n)
     low, high = np.maximum(i - k, 0), np.minimum(i + np.minimum(k, i) + 1, n)
     return np.exp((sums[high] - sums[low]) / (high - low))
+
+
+class ThinnedRows:
+    """Rows of a stream of reports, kept evenly spaced and at most ``limit`` of them: every
+    ``stride``-th report is kept; when the rows pass the limit, every other one is dropped and the
+    stride doubles. The kept reports are those whose index in the stream is a multiple of the
+    stride, so they stay evenly spaced however long the stream."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("keep at least one row")  # halving would never bring the rows under it
+        self.limit = limit
+        self.clear()
+
+    def clear(self) -> None:
+        self.steps = np.zeros(0, dtype=np.int64)  # the step of each kept report …
+        self.rows = np.zeros((0, 0))  # … and its row
+        self.stride = 1
+        self.seen = 0  # reports offered since the last clear
+
+    def extend(self, steps: np.ndarray, rows: np.ndarray) -> None:
+        """Offer the next reports: their steps and one row each."""
+        kept = (self.seen + np.arange(len(steps))) % self.stride == 0
+        self.seen += len(steps)
+        self.steps = np.concatenate([self.steps, steps[kept]])
+        self.rows = np.concatenate([self.rows, rows[kept]]) if len(self.rows) else rows[kept]
+        while len(self.steps) > self.limit:
+            self.steps, self.rows = self.steps[::2], self.rows[::2]
+            self.stride *= 2
 
 
 def unique_folder(folder: Path) -> Path:
@@ -156,7 +188,7 @@ class _Digest:
             losses=np.array([r.loss for r in reports]),
             step=step,
             total_steps=self.total_steps,
-            loss_by_t=last.loss_by_t if last is not None else None,
+            loss_by_t=np.stack([r.loss_by_t for r in reports]) if reports else np.zeros((0, 0)),
             learning_rate=last.learning_rate if last is not None else 0.0,
             images_per_second=rate * self.batch_size,
             eta_seconds=(self.total_steps - step) / max(rate, 1e-9),
@@ -168,7 +200,8 @@ class _Digest:
 
 class TrainingSession:
     """One run at a time: idle → running ⇄ paused → stopping → idle. The loss history of the run
-    on screen goes on when Continue trains that same run."""
+    on screen (the loss of every report, and the loss by t of at most ``loss_by_t_rows`` of them)
+    goes on when Continue trains that same run; any other run starts it afresh."""
 
     stateChanged = Signal(str)  # one of STATES
     started = Signal(object)  # RunInfo: the data is loaded and the network built
@@ -177,7 +210,7 @@ class TrainingSession:
     finished = Signal(int, bool)  # the last step, whether the user stopped it
     failed = Signal(str)
 
-    def __init__(self) -> None:
+    def __init__(self, loss_by_t_rows: int = LOSS_BY_T_ROWS) -> None:
         self.state = "idle"
         self.checkpoint: Path | None = None  # the folder Continue trains: the last run's, or one opened
         self.checkpoint_step = 0
@@ -186,6 +219,7 @@ class TrainingSession:
         self.last: TrainingUpdate | None = None
         self._steps: list[np.ndarray] = []
         self._losses: list[np.ndarray] = []
+        self._loss_by_t = ThinnedRows(loss_by_t_rows)
         self._job: Job | None = None
 
     # ---- running ------------------------------------------------------------------------------
@@ -199,6 +233,7 @@ class TrainingSession:
             request = replace(request, output=unique_folder(request.output))
         if not (request.resume and request.output == self.output):
             self._steps, self._losses, self.last, self.info = [], [], None, None
+            self._loss_by_t.clear()
         self.output = request.output
         control = RunControl()
         self._job = Job(run=lambda should_stop: _training_items(request, should_stop), digest=_Digest(control), control=control)
@@ -227,6 +262,7 @@ class TrainingSession:
         if len(update.steps):
             self._steps.append(update.steps)
             self._losses.append(update.losses)
+            self._loss_by_t.extend(update.steps, update.loss_by_t)
             self.last = update
             self.progressed.emit(update)
         for folder, step in update.saved:
@@ -261,6 +297,12 @@ class TrainingSession:
         if not self._steps:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         return np.concatenate(self._steps), np.concatenate(self._losses)
+
+    def loss_by_t_history(self) -> tuple[np.ndarray, np.ndarray]:
+        """The loss by t over the run on screen: the steps of the reports kept (evenly spaced, at
+        most ``loss_by_t_rows``) and, for each, its running mean loss per range of t (one row;
+        NaN where no t in that range was drawn yet)."""
+        return self._loss_by_t.steps, self._loss_by_t.rows
 
     def export_loss(self, path: Path) -> None:
         """The loss curve as CSV (step,loss), written atomically (FileSaveError if it cannot be)."""

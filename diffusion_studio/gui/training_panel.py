@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -44,7 +45,7 @@ from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.state import StudioState
-from diffusion_studio.app.training import RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth
+from diffusion_studio.app.training import LOSS_BY_T_ROWS, RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
 
 DATA_CHOICES = {
@@ -73,8 +74,25 @@ def default_runs_folder() -> Path:
     return Path.home() / "Diffusion Studio" / "runs"
 
 
+def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
+    """Ticks for an axis in log10 units from ``low`` to ``high``, labelled in plain units: the powers
+    of ten inside if three fall inside, else 1, 2 and 5 times them if two do, else 1…9 times them if
+    two do, else the two ends. (pyqtgraph's log axis labels 1…9× every power however close they
+    come, and over a decade or two its labels overlap.)"""
+    powers = np.arange(np.floor(low), np.ceil(high) + 1)
+    for mantissas, enough in (((1,), 3), ((1, 2, 5), 2), (range(1, 10), 2)):
+        values = (powers[:, None] + np.log10(mantissas)).ravel()
+        values = values[(values >= low) & (values <= high)]
+        if len(values) >= enough:
+            break
+    else:
+        values = (low, high)
+    return [(float(v), f"{10.0 ** v:.3g}") for v in values]
+
+
 class TrainingPanel(QWidget):
-    """Settings on the left; the loss, the loss by t and the EMA preview on the right."""
+    """Settings on the left; on the right the loss and the loss by t over training, then the loss
+    by t now and the EMA preview."""
 
     status = Signal(str)
     failed = Signal(str, str)
@@ -235,6 +253,18 @@ class TrainingPanel(QWidget):
         self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((160, 190, 230), width=1), name="each report")
         self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((31, 94, 200), width=2), name="smoothed")
         self.loss_plot.setToolTip("The mean of ‖target − network(x_t, t)‖² over each report's steps, and its moving average")
+        self.heatmap_plot = pg.PlotWidget(background="w")
+        self.heatmap_plot.setLabel("bottom", "training step")
+        self.heatmap_plot.setLabel("left", "t")
+        self.heatmap_plot.setMouseEnabled(x=False, y=False)
+        self.heatmap_plot.setToolTip("The loss by timestep at each report, kept through the run (at most "
+                                     f"{LOSS_BY_T_ROWS}, evenly spaced): one row per tenth of t. The colour is on a "
+                                     "log scale, as the loss of different t differs by orders of magnitude")
+        self.heatmap = pg.ImageItem(axisOrder="row-major")
+        self.heatmap_plot.addItem(self.heatmap)
+        self.heatmap_bar = pg.ColorBarItem(width=15, colorMap="viridis", label="loss (log scale)", interactive=False,
+                                           colorMapMenu=False)
+        self.heatmap_bar.setImageItem(self.heatmap, insert_in=self.heatmap_plot.getPlotItem())
         self.bucket_plot = pg.PlotWidget(background="w", title="Loss by timestep")
         self.bucket_plot.setLabel("bottom", "t")
         self.bucket_plot.setLabel("left", "mean loss")
@@ -262,17 +292,21 @@ class TrainingPanel(QWidget):
         preview_column = QVBoxLayout()
         preview_column.addWidget(self.preview_title)
         preview_column.addWidget(self.previews, 1)
-        bottom = QHBoxLayout()
-        bottom.addWidget(self.bucket_plot, 1)
-        bottom.addLayout(preview_column, 1)
+        plots = QGridLayout()  # over training steps above, the run as it stands below
+        plots.addWidget(self.loss_plot, 0, 0)
+        plots.addWidget(self.heatmap_plot, 0, 1)
+        plots.addWidget(self.bucket_plot, 1, 0)
+        plots.addLayout(preview_column, 1, 1)
+        for i in (0, 1):
+            plots.setColumnStretch(i, 1)
+            plots.setRowStretch(i, 1)
 
         right = QVBoxLayout()
         right.addWidget(self.schedule_form)
         right.addLayout(controls)
         right.addLayout(files)
         right.addWidget(self.run_label)
-        right.addWidget(self.loss_plot, 1)
-        right.addLayout(bottom, 1)
+        right.addLayout(plots, 1)
         layout = QHBoxLayout(self)
         layout.addWidget(scroll)
         layout.addLayout(right, 1)
@@ -608,18 +642,25 @@ class TrainingPanel(QWidget):
         self.pause_button.setText("Pause")
 
     def _clear_plots(self) -> None:
-        """Empty plots say what will fill them: the loss plot hides its axes until the first losses
-        (an empty auto-ranged axis reads 0…1), the loss by timestep is framed on t = 0…T."""
+        """Empty plots say what will fill them: the plots over training steps hide their axes (and
+        the colour bar) until the first losses (an empty auto-ranged axis reads 0…1), the loss by
+        timestep is framed on t = 0…T."""
         self.raw_curve.setData([], [])
         self.smooth_curve.setData([], [])
+        self.heatmap.clear()
         self.buckets.setOpts(x=[], height=[])
         self._show_loss_axes(False)
         self.bucket_plot.setRange(xRange=(0, self.state.schedule.timesteps), yRange=(0, 1), padding=0)
 
     def _show_loss_axes(self, shown: bool) -> None:
-        for axis in ("left", "bottom"):
-            self.loss_plot.showAxis(axis, shown)
-        self.loss_plot.setTitle("Training loss" if shown else "Training loss: drawn here from the first steps")
+        # short titles: one wider than its plot would stretch the plot past its view (at 1024 px)
+        titles = ((self.loss_plot, "Training loss", "Training loss: from the first steps"),
+                  (self.heatmap_plot, "Loss by t over training", "Loss by t: from the first steps"))
+        for plot, title, empty_title in titles:
+            for axis in ("left", "bottom"):
+                plot.showAxis(axis, shown)
+            plot.setTitle(title if shown else empty_title)
+        self.heatmap_bar.setVisible(shown)
         self.preview_item.clear()
         self.preview_cloud.setData(pos=np.zeros((0, 2)))
         self.preview_title.setText("Samples from the EMA model appear here while training")
@@ -644,9 +685,10 @@ class TrainingPanel(QWidget):
         steps, losses = self.session.loss_curve()
         self.raw_curve.setData(steps, losses)
         self.smooth_curve.setData(steps, smooth(losses))
-        width = self.session.info.timesteps / len(update.loss_by_t)
-        self.buckets.setOpts(x=(np.arange(len(update.loss_by_t)) + 0.5) * width, height=np.nan_to_num(update.loss_by_t),
-                             width=0.9 * width)
+        latest = update.loss_by_t[-1]
+        width = self.session.info.timesteps / len(latest)
+        self.buckets.setOpts(x=(np.arange(len(latest)) + 0.5) * width, height=np.nan_to_num(latest), width=0.9 * width)
+        self._show_heatmap()
         if update.preview is not None:
             if update.preview.ndim == 3:
                 show_pixels(self.preview_item, update.preview)
@@ -654,6 +696,21 @@ class TrainingPanel(QWidget):
                 self.preview_cloud.setData(pos=update.preview)
             self.preview_title.setText(f"EMA samples at step {update.preview_step} (DDIM, 20 steps)")
         self.stepShown.emit(update.step)
+
+    def _show_heatmap(self) -> None:
+        """The session's loss-by-t history as an image of log10 L: a column per report kept, spanning
+        the steps since the one before (its running means are up to its step), and a row per range
+        of t, spanning t = 0…T; the colour bar runs from the least to the greatest loss."""
+        steps, rows = self.session.loss_by_t_history()
+        image = np.log10(rows.T)
+        spacing = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else 1.0
+        left, timesteps = steps[0] - spacing, self.session.info.timesteps
+        self.heatmap.setImage(image, autoLevels=False, rect=QRectF(left, 0, steps[-1] - left, timesteps))
+        low = np.nanmin(image)
+        high = max(np.nanmax(image), low + 1e-3)  # one value: still a range
+        self.heatmap_bar.setLevels((low, high))
+        self.heatmap_bar.axis.setTicks([log_ticks(low, high)])  # the image holds log10 L; the ticks read as L
+        self.heatmap_plot.setRange(xRange=(left, steps[-1]), yRange=(0, timesteps), padding=0)
 
     def _on_saved(self, folder: str, step: int) -> None:
         self._set_checkpoint(Path(folder), step)

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from diffusion_studio.app.jobs import drive
-from diffusion_studio.app.training import TrainingRequest, TrainingSession, smooth, unique_folder
+from diffusion_studio.app.training import ThinnedRows, TrainingRequest, TrainingSession, smooth, unique_folder
 from diffusion_studio.core.checkpoint import load_checkpoint
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.models.presets import NetworkSize
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
-from diffusion_studio.core.training import Trainer
+from diffusion_studio.core.training import LOSS_BUCKETS, Trainer
 from tests.app.events import Recorder
 
 TINY = NetworkSize(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, hidden=32, num_layers=1)
@@ -57,6 +57,49 @@ def test_the_throttle_batches_reports_without_losing_any(tmp_path):
     assert session.loss_curve()[0].tolist() == list(range(1, 41))
 
 
+def reported_loss_by_t(seen):
+    """Every report's step and loss by t, as the session's progressed events carried them."""
+    updates = [update for (update,) in seen.args("progressed")]
+    return np.concatenate([u.steps for u in updates]), np.concatenate([u.loss_by_t for u in updates])
+
+
+def test_every_reports_loss_by_t_is_kept_with_its_step(tmp_path):
+    session = TrainingSession()
+    seen = Recorder(session)
+    run(session, session.start(request(tmp_path / "roll", steps=30)), throttle_s=3600)
+    steps, rows = session.loss_by_t_history()
+    assert steps.tolist() == list(range(1, 31)) and rows.shape == (30, LOSS_BUCKETS)
+    every_step, every_row = reported_loss_by_t(seen)
+    np.testing.assert_array_equal(steps, every_step)
+    np.testing.assert_array_equal(rows, every_row)
+    assert np.isfinite(rows[-1]).all() and not np.array_equal(rows[0], rows[-1])  # the running means move
+
+
+def test_a_long_runs_loss_by_t_is_thinned_evenly_under_the_bound(tmp_path):
+    session = TrainingSession(loss_by_t_rows=8)
+    seen = Recorder(session)
+    run(session, session.start(request(tmp_path / "roll", steps=30)))
+    steps, rows = session.loss_by_t_history()
+    # 30 reports under 8 rows: past 8, every other row goes (stride 2), then again (stride 4)
+    assert steps.tolist() == [1, 5, 9, 13, 17, 21, 25, 29]
+    every_step, every_row = reported_loss_by_t(seen)
+    np.testing.assert_array_equal(rows, every_row[steps - every_step[0]])
+
+
+def test_thinning_keeps_a_row_every_stride_reports_however_they_are_batched():
+    steps = np.arange(1, 1001)
+    rows = np.stack([steps, -steps], axis=1).astype(float)
+    whole, batched = ThinnedRows(100), ThinnedRows(100)
+    whole.extend(steps, rows)
+    for start in range(0, 1000, 7):
+        batched.extend(steps[start:start + 7], rows[start:start + 7])
+    assert whole.stride == batched.stride == 16 and len(whole.steps) == 63  # 1000 reports / 16, rounded up
+    np.testing.assert_array_equal(whole.steps, np.arange(1, 1001, 16))
+    np.testing.assert_array_equal(batched.steps, whole.steps)
+    np.testing.assert_array_equal(batched.rows, whole.rows)
+    np.testing.assert_array_equal(whole.rows[:, 0], whole.steps)
+
+
 def test_pause_holds_the_run_and_stop_ends_it_with_a_checkpoint(tmp_path):
     session = TrainingSession()
     seen = Recorder(session)
@@ -83,18 +126,21 @@ def test_a_new_run_never_writes_into_an_earlier_runs_folder(tmp_path):
     run(session, session.start(request(tmp_path / "roll", steps=3)))
     run(session, session.start(request(tmp_path / "roll", steps=3)))
     assert session.output == tmp_path / "roll-2" and load_checkpoint(tmp_path / "roll").step == 3
+    assert session.loss_by_t_history()[0].tolist() == [1, 2, 3]  # the new run's history alone
     assert unique_folder(tmp_path / "roll") == tmp_path / "roll-3"
 
 
 def test_continuing_the_run_on_screen_extends_its_curve(tmp_path):
-    session = TrainingSession()
+    session = TrainingSession(loss_by_t_rows=8)
     run(session, session.start(request(tmp_path / "roll", steps=10)))
-    run(session, session.start(request(session.checkpoint, steps=15, resume=True)))
-    assert session.loss_curve()[0].tolist() == list(range(1, 16))
+    run(session, session.start(request(session.checkpoint, steps=30, resume=True)))
+    assert session.loss_curve()[0].tolist() == list(range(1, 31))
+    assert session.loss_by_t_history()[0].tolist() == [1, 5, 9, 13, 17, 21, 25, 29]  # thinned as one run of 30
     other = TrainingSession()
-    other.open_checkpoint(tmp_path / "roll", 15)
-    run(other, other.start(request(other.checkpoint, steps=20, resume=True)))
-    assert other.loss_curve()[0].tolist() == list(range(16, 21))
+    other.open_checkpoint(tmp_path / "roll", 30)
+    run(other, other.start(request(other.checkpoint, steps=35, resume=True)))
+    assert other.loss_curve()[0].tolist() == list(range(31, 36))
+    assert other.loss_by_t_history()[0].tolist() == list(range(31, 36))
 
 
 def test_the_loss_curve_exports_as_csv_atomically(tmp_path):

@@ -12,6 +12,7 @@ from diffusion_studio.core.checkpoint import load_checkpoint
 from diffusion_studio.core.models import parameter_count
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for
 from diffusion_studio.core.devices import available_devices
+from diffusion_studio.gui.training_panel import log_ticks
 
 from tests.gui.conftest import drop, write_image
 from tests.gui.training_run import configure
@@ -52,6 +53,36 @@ def test_training_reports_progress_and_plots_every_loss(qtbot, window, tmp_path)
     checkpoint = load_checkpoint(panel.session.checkpoint)
     assert checkpoint.step == 60 and checkpoint.train_config.data == "swiss_roll"
     assert panel.session.checkpoint.parent == tmp_path / "runs" and panel.start_button.isEnabled()
+
+
+def test_the_heatmap_shows_the_loss_by_t_of_every_report_kept(qtbot, window, tmp_path):
+    panel = window.training
+    axes = [panel.heatmap_plot.getAxis(name) for name in ("left", "bottom")]
+    assert panel.heatmap.image is None and not any(axis.isVisible() for axis in axes)  # no axes before a run …
+    assert not panel.heatmap_bar.isVisible() and panel.heatmap_plot.getPlotItem().titleLabel.text == "Loss by t: from the first steps"
+    configure(panel, tmp_path, steps=60)
+    panel.start()
+    finish(qtbot, panel)
+    assert all(axis.isVisible() for axis in axes) and panel.heatmap_bar.isVisible()  # … and labelled ones after
+    assert [axis.labelText for axis in axes] == ["t", "training step"]
+    steps, rows = panel.session.loss_by_t_history()
+    assert steps.tolist() == list(range(1, 61))
+    image = panel.heatmap.image
+    assert image.shape == (10, 60)  # a row per range of t, a column per report kept
+    np.testing.assert_array_equal(image, np.log10(rows.T))  # the colour is log10 of the loss
+    extent = panel.heatmap.mapRectToParent(panel.heatmap.boundingRect())
+    assert (extent.left(), extent.right(), extent.top(), extent.bottom()) == (0, 60, 0, 50)  # steps 0…60, t 0…T
+    assert panel.heatmap_bar.levels() == pytest.approx((np.nanmin(image), np.nanmax(image)))
+
+
+def test_the_colour_bar_ticks_read_as_the_loss_whatever_its_range():
+    def labels(low, high):
+        return [label for _, label in log_ticks(np.log10(low), np.log10(high))]
+
+    assert labels(1e-3, 10) == ["0.001", "0.01", "0.1", "1", "10"]  # powers of ten when three or more fit
+    assert labels(0.03, 1.2) == ["0.05", "0.1", "0.2", "0.5", "1"]  # 1, 2 and 5× them when fewer do
+    assert labels(0.55, 1.1) == ["0.6", "0.7", "0.8", "0.9", "1"]  # 1…9× them over a short range
+    assert labels(0.25, 0.29) == ["0.25", "0.29"]  # the ends when none of those fits twice
 
 
 def test_the_loss_curve_exports_as_csv(qtbot, window, tmp_path):
@@ -119,6 +150,7 @@ def test_continue_goes_on_from_the_saved_step(qtbot, window, tmp_path):
     finish(qtbot, panel)
     steps, _ = panel.session.loss_curve()
     assert steps.tolist() == list(range(1, 51))  # the curve goes on where it stopped
+    assert panel.heatmap.image.shape == (10, 50)  # and so does the loss by t
     assert panel.session.checkpoint == first and load_checkpoint(first).step == 50
 
 
