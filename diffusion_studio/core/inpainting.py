@@ -129,14 +129,20 @@ class Inpainting:
         return torch.where(self.known, known.to(x_s.dtype), x_s)
 
 
+def image_shape(model: LoadedModel) -> tuple[int, int, int]:
+    """The (C, H, W) of the model's images; SettingError for a model of 2-D points."""
+    if not model.is_image:
+        raise SettingError("model", "inpainting needs an image model; this one makes 2-D points")
+    channels, height, width = model.sample_shape
+    return channels, height, width
+
+
 def inpainting_run(model: LoadedModel, config: SampleConfig, image: np.ndarray, mask: np.ndarray,
                    device: torch.device | str = "cpu") -> SamplingRun:
     """A SamplingRun of ``model`` with ``config`` (any sampler; its x̂_0 clamp applies as ever)
     that fills the ``mask`` region of ``image`` (H×W×C in [−1, 1] and H×W, at the model's size)
     and keeps the rest. SettingError or MaskError, before anything runs, if it cannot."""
-    if not model.is_image:
-        raise SettingError("model", "inpainting needs an image model; this one makes 2-D points")
-    channels, height, width = model.sample_shape
+    channels, height, width = image_shape(model)
     if image.shape != (height, width, channels):
         raise SettingError("image", f"expected {height}×{width}×{channels} (the model's size), got {'×'.join(map(str, image.shape))}")
     if mask.shape != (height, width):
