@@ -26,19 +26,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 from diffusion_studio.core.data.images import image_grid, load_image, set_channels, to_uint8
 from diffusion_studio.core.errors import ImageLoadError, MaskError, SettingError
 from diffusion_studio.core.process import q_sample
 from diffusion_studio.core.sample_config import SampleConfig
-from diffusion_studio.core.sampling import SamplingRun, SamplingStep
 from diffusion_studio.core.schedules import NoiseSchedule
 from diffusion_studio.core.trajectory import Recorder, record_run
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch loads with the first run, not with this module (the app's window comes first)
+    import torch
+
     from diffusion_studio.core.loaded_model import LoadedModel
+    from diffusion_studio.core.sampling import SamplingRun, SamplingStep
 
 MAX_SIDE = 2048
 """Images and masks are read at most this large (they end at the model's size, a few dozen pixels)."""
@@ -114,6 +115,8 @@ class Inpainting:
 
     def __init__(self, schedule: NoiseSchedule, image: np.ndarray, mask: np.ndarray, seed: int,
                  device: torch.device | str = "cpu") -> None:
+        import torch
+
         self.schedule = schedule
         self.seed = seed
         self.x0 = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32))[None].to(device)  # 1×C×H×W
@@ -122,11 +125,11 @@ class Inpainting:
     def noise(self, s: int, shape: tuple[int, ...]) -> torch.Tensor:
         """z of the step that lands on s (the same on every call)."""
         z = np.random.default_rng((self.seed, s)).standard_normal(shape, dtype=np.float32)
-        return torch.from_numpy(z).to(self.x0.device)
+        return self.x0.new_tensor(z)
 
     def __call__(self, s: int, x_s: torch.Tensor) -> torch.Tensor:
         known = self.x0 if s == 0 else q_sample(self.schedule, self.x0, s, self.noise(s, tuple(x_s.shape)))
-        return torch.where(self.known, known.to(x_s.dtype), x_s)
+        return known.to(x_s.dtype).where(self.known, x_s)
 
 
 def image_shape(model: LoadedModel) -> tuple[int, int, int]:
@@ -142,6 +145,8 @@ def inpainting_run(model: LoadedModel, config: SampleConfig, image: np.ndarray, 
     """A SamplingRun of ``model`` with ``config`` (any sampler; its x̂_0 clamp applies as ever)
     that fills the ``mask`` region of ``image`` (H×W×C in [−1, 1] and H×W, at the model's size)
     and keeps the rest. SettingError or MaskError, before anything runs, if it cannot."""
+    from diffusion_studio.core.sampling import SamplingRun
+
     channels, height, width = image_shape(model)
     if image.shape != (height, width, channels):
         raise SettingError("image", f"expected {height}×{width}×{channels} (the model's size), got {'×'.join(map(str, image.shape))}")

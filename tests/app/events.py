@@ -4,13 +4,13 @@ from psygnal import Signal
 
 
 class Recorder:
-    """Every event a session emits (each psygnal Signal of its class), in order."""
+    """Every event a session emits (each psygnal Signal of its class and of the classes it extends), in order."""
 
     def __init__(self, session) -> None:
         self.events: list[tuple[str, tuple]] = []
-        for name, member in vars(type(session)).items():
-            if isinstance(member, Signal):
-                getattr(session, name).connect(lambda *args, name=name: self.events.append((name, args)))
+        names = {name for cls in type(session).__mro__ for name, member in vars(cls).items() if isinstance(member, Signal)}
+        for name in sorted(names):
+            getattr(session, name).connect(lambda *args, name=name: self.events.append((name, args)))
 
     def args(self, kind: str) -> list[tuple]:
         """The arguments of each ``kind`` event."""
