@@ -102,7 +102,7 @@ def test_dropping_a_checkpoint_folder_opens_it_as_the_model(window, qtbot):
     qtbot.waitUntil(lambda: window.state.model is not None, timeout=30000)
     assert window.state.model.sample_shape == (1, 16, 16)
     assert "1.6M parameters" in window.statusBar().currentMessage() and "digits" in window.statusBar().currentMessage()
-    assert "16×16 gray" in window.sampling.model_label.text() and window.sampling.run_button.isEnabled()
+    assert "16×16 gray" in window.sampling.model_chooser.label.text() and window.sampling.run_button.isEnabled()
     assert str(DEFAULT_MODEL.resolve()) in window.preferences.recent("models")
     assert window.error_box is None
 
