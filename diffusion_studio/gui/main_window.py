@@ -18,6 +18,7 @@ from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.resources import DEFAULT_MODEL
 from diffusion_studio.gui.forward_panel import ForwardPanel
+from diffusion_studio.gui.inpainting_panel import InpaintingPanel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.sampling_panel import SamplingPanel
 from diffusion_studio.gui.schedule_lab import ScheduleLab
@@ -85,7 +86,7 @@ def environment_report() -> str:
 
 
 class MainWindow(QMainWindow):
-    """Forward process, Schedules, Training and Sampling panels over one shared StudioState."""
+    """Forward process, Schedules, Training, Sampling and Inpainting panels over one shared StudioState."""
 
     def __init__(self, preferences: Preferences | None = None) -> None:
         super().__init__()
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self.schedules = ScheduleLab(self.state, self.preferences)
         self.training = TrainingPanel(self.state, self.tasks, self.preferences)
         self.sampling = SamplingPanel(self.state, self.tasks, self.preferences)
+        self.inpainting = InpaintingPanel(self.state, self.tasks, self.preferences)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for panel, name, tip in (
@@ -108,16 +110,18 @@ class MainWindow(QMainWindow):
             (self.schedules, "Schedules", "β_t, ᾱ_t, SNR … for several schedules side by side"),
             (self.training, "Training", "Train a DDPM U-Net (or an MLP on 2-D points) and watch it learn"),
             (self.sampling, "Sampling", "Run the reverse process from a model; scrub, play and export it"),
+            (self.inpainting, "Inpainting", "Paint a mask over an image and let the reverse process fill it in"),
         ):
             self.tabs.addTab(panel, name)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
         self.setCentralWidget(self.tabs)
 
-        for panel in (self.forward, self.schedules, self.training, self.sampling):
+        for panel in (self.forward, self.schedules, self.training, self.sampling, self.inpainting):
             panel.status.connect(self.say)
             panel.failed.connect(self.show_error)
         self.tabs.currentChanged.connect(self.statusBar().clearMessage)  # a panel's message does not outlive its tab
         self.sampling.modelRequested.connect(self.open_model)
+        self.inpainting.modelRequested.connect(self.open_model)
         self.training.modelRequested.connect(
             lambda folder: self.open_model(folder, then=lambda: self.tabs.setCurrentWidget(self.sampling))
         )
@@ -225,7 +229,8 @@ class MainWindow(QMainWindow):
     # ---- opening things -----------------------------------------------------------------------
 
     def open_paths(self, paths: list[Path]) -> None:
-        """Dropped or recent paths: a model folder opens as the model, the rest as images."""
+        """Dropped or recent paths: a model folder opens as the model, the rest as images (one image
+        dropped on the Inpainting panel is the image to inpaint)."""
         missing = [p for p in paths if not p.exists()]
         if missing:
             self.show_error("Open", "Not found: " + ", ".join(str(p) for p in missing))
@@ -238,6 +243,9 @@ class MainWindow(QMainWindow):
             if images[0].is_dir():  # a folder: its images are the training data
                 self.training.use_folder(images[0])
                 return
+        if self.tabs.currentWidget() is self.inpainting and len(paths) == 1 and images and images[0].is_file():
+            self.inpainting.open_image(images[0])
+            return
         for folder in models[:1]:
             self.open_model(folder)
         if images:
@@ -332,6 +340,7 @@ class MainWindow(QMainWindow):
         """Stop what runs, remember the window, and close."""
         self.forward.stop()
         self.sampling.stop()
+        self.inpainting.stop()
         self.training.stop()
         self.tasks.wait()
         self.training.save_settings()
