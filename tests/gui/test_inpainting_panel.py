@@ -147,3 +147,13 @@ def test_a_model_of_points_cannot_be_painted_on(window, panel, tiny):
     panel.session.paint((4.0, 4.0), 2.0)
     window.state.set_model(points)
     assert "needs an image model" in panel.model_chooser.label.text() and not panel.run_button.isEnabled()
+
+
+def test_the_brush_outline_follows_the_pointer(panel, qtbot):
+    panel.radius.setValue(3)
+    viewport = panel.editor.graphics.viewport()
+    QTest.mouseMove(viewport, on_screen(panel, 2.0, 5.0))
+    qtbot.waitUntil(lambda: panel.mask_item.outline.isVisible(), timeout=2000)
+    outline = panel.mask_item.outline.rect()
+    assert outline.center().x() == pytest.approx(2.0, abs=0.05) and outline.center().y() == pytest.approx(5.0, abs=0.05)
+    assert outline.width() == pytest.approx(6.0)
