@@ -17,7 +17,7 @@ from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, ShouldStop
 from diffusion_studio.app.playhead import Playhead
-from diffusion_studio.app.sampling import SamplingResult, on_device, preview
+from diffusion_studio.app.sampling import SamplingPreview, SamplingResult, on_device, preview
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.inpainting import check_mask, fit_image, fit_mask, image_shape
@@ -77,7 +77,7 @@ class InpaintingSession(Playhead):
 
     def __init__(self, shape: tuple[int, int, int] = (1, 16, 16)) -> None:
         super().__init__()
-        self.shape = shape  # (C, H, W) of the model's images
+        self.shape = shape  # (C, H, W) of the model's images (the bundled model's until set_model)
         self.source: np.ndarray | None = None  # the image as opened, any size
         self.name = ""
         self.image: np.ndarray | None = None  # H×W×C in [−1, 1], the source fitted to ``shape``
@@ -164,8 +164,8 @@ class InpaintingSession(Playhead):
         if self._job is not None:
             self._job.control.stop()
 
-    def on_update(self, update) -> None:
-        self.previewed.emit(update)
+    def on_update(self, preview: SamplingPreview) -> None:
+        self.previewed.emit(preview)
 
     def on_finished(self, result: SamplingResult | None) -> None:
         self._set_running(False)

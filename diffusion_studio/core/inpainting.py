@@ -41,8 +41,9 @@ if TYPE_CHECKING:  # torch loads with the first run, not with this module (the a
     from diffusion_studio.core.loaded_model import LoadedModel
     from diffusion_studio.core.sampling import SamplingRun, SamplingStep
 
-MAX_SIDE = 2048
-"""Images and masks are read at most this large (they end at the model's size, a few dozen pixels)."""
+MAX_SIDE = 1024
+"""Images and masks are read at most this large: they end at the model's size (16 to 256 pixels),
+and fitting a larger one would hold up the app's UI thread for longer than a frame."""
 ASPECT_TOLERANCE = 0.02
 """A mask's width/height may differ from its image's by this fraction (rounding of a resized copy)."""
 MASK_RGB = (255, 48, 96)
