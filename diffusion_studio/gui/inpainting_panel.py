@@ -166,12 +166,6 @@ class InpaintingPanel(QWidget):
         form = QFormLayout(process)
         form.addRow(self.model_chooser)
         form.addRow(self.settings)
-        buttons = QHBoxLayout()
-        for button in (self.run_button, self.stop_button):
-            buttons.addWidget(button)
-        form.addRow(buttons)
-        form.addRow(self.progress)
-        form.addRow(self.save_button)
 
         self.image_label = QLabel("No image yet")
         self.image_label.setWordWrap(True)
@@ -207,6 +201,12 @@ class InpaintingPanel(QWidget):
             mode_row.addWidget(widget)
         image_form.addRow(mode_row)
         image_form.addRow(self.mask_label)
+        buttons = QHBoxLayout()  # here, above the sampler's settings: in view on a small screen too
+        for button in (self.run_button, self.stop_button):
+            buttons.addWidget(button)
+        image_form.addRow(buttons)
+        image_form.addRow(self.progress)
+        image_form.addRow(self.save_button)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
