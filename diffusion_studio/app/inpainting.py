@@ -51,16 +51,21 @@ class InpaintingRequest:
     mask: np.ndarray  # H×W bool, True: fill
 
 
+@dataclass(frozen=True)
+class InpaintingResult(SamplingResult):
+    request: InpaintingRequest  # what was filled in
+
+
 def _inpainting_items(model: LoadedModel, config: SampleConfig, request: InpaintingRequest, device: str,
                       control: RunControl, should_stop: ShouldStop):
-    """The job's generator: every step, recorded on the worker's thread; returns the SamplingResult
+    """The job's generator: every step, recorded on the worker's thread; returns the InpaintingResult
     (None if cancelled before the first step)."""
     from diffusion_studio.core.inpainting import record_inpainting
 
     recorder = yield from record_inpainting(model, config, request.image, request.mask, on_device(model, device), should_stop)
     if recorder.final is None:
         return None
-    return SamplingResult(recorder.trajectory(), recorder.final, control.stopped)
+    return InpaintingResult(recorder.trajectory(), recorder.final, control.stopped, request)
 
 
 class InpaintingSession(Playhead):
@@ -83,7 +88,7 @@ class InpaintingSession(Playhead):
         self.image: np.ndarray | None = None  # H×W×C in [−1, 1], the source fitted to ``shape``
         self.mask = np.zeros(shape[1:], bool)  # True: the model fills in
         self.trajectory: Trajectory | None = None  # of the last run
-        self.request: InpaintingRequest | None = None  # what the last run filled in
+        self.request: InpaintingRequest | None = None  # what the last run filled in (its image and mask)
         self.final: np.ndarray | None = None  # its results at full precision, N×C×H×W
         self.running = False
         self._job: Job | None = None
@@ -130,14 +135,6 @@ class InpaintingSession(Playhead):
             self.mask[:] = False
             self.maskChanged.emit()
 
-    def set_mask(self, mask: np.ndarray) -> None:
-        """A whole mask at the model's size, True where the model fills in."""
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != self.mask.shape:
-            raise SettingError("mask", f"expected {self.mask.shape[0]}×{self.mask.shape[1]}, got {'×'.join(map(str, mask.shape))}")
-        self.mask = mask.copy()
-        self.maskChanged.emit()
-
     # ---- running ------------------------------------------------------------------------------
 
     def start(self, model: LoadedModel, config: SampleConfig, device: str = "cpu") -> Job:
@@ -156,7 +153,6 @@ class InpaintingSession(Playhead):
         control = RunControl()
         self._job = Job(run=lambda should_stop: _inpainting_items(model, config, request, device, control, should_stop),
                         digest=preview, control=control)
-        self.request = request
         self._set_running(True)
         return self._job
 
@@ -167,12 +163,12 @@ class InpaintingSession(Playhead):
     def on_update(self, preview: SamplingPreview) -> None:
         self.previewed.emit(preview)
 
-    def on_finished(self, result: SamplingResult | None) -> None:
+    def on_finished(self, result: InpaintingResult | None) -> None:
         self._set_running(False)
         if result is None:
             self.failed.emit("Cancelled before the first step")
             return
-        self.trajectory, self.final = result.trajectory, result.final
+        self.trajectory, self.final, self.request = result.trajectory, result.final, result.request
         self.times = result.trajectory.timesteps
         self.t = int(self.times[-1])
         self.trajectoryChanged.emit()

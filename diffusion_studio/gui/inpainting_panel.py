@@ -341,7 +341,7 @@ class InpaintingPanel(QWidget):
             return
         self.progress.setRange(0, config.steps or model.schedule_config.timesteps)
         self.progress.setValue(0)
-        self.status.emit(f"Inpainting {np.count_nonzero(self.session.request.mask)} pixels, {config.num} candidates, "
+        self.status.emit(f"Inpainting {np.count_nonzero(self.session.mask)} pixels, {config.num} candidates, "
                          f"with {sampler_class(config.sampler).label}…")
         self.runner.start(job, PREVIEW_INTERVAL_S, self.session.on_update, self.session.on_finished, self.session.on_failed)
         self._set_idle()

@@ -143,3 +143,16 @@ def test_a_cancelled_run_shows_what_it_recorded_and_the_playhead_scrubs_and_play
     for _ in range(5):
         session.tick()
     assert not session.playing and session.frame() == 3
+
+
+def test_a_run_cancelled_before_its_first_step_leaves_the_last_results_with_their_mask(session, model):
+    session.paint((2.0, 2.0), 1.0)
+    inpaint(session, model, sampler="ddim", steps=2)
+    request, final = session.request, session.final
+    session.paint((6.0, 6.0), 1.0)
+    job = session.start(model, SampleConfig(sampler="ddim", steps=2))
+    session.cancel()
+    seen = Recorder(session)
+    session.on_finished(drive(job, session.on_update, 0.0))
+    assert session.request is request and session.final is final
+    assert seen.events == [("runningChanged", (False,)), ("failed", ("Cancelled before the first step",))]
