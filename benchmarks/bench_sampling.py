@@ -91,7 +91,7 @@ def main() -> None:
     frames = len(panel.session.trajectory)
     start = time.perf_counter()
     for k in range(frames):
-        panel.timeline.setValue(frames - 1 - k)
+        panel.timeline.slider.setValue(frames - 1 - k)
         panel.image_views.grab()
     print(f"scrub: {(time.perf_counter() - start) / frames * 1e3:.2f} ms per frame (show + paint, {frames} frames)")
     window.close()

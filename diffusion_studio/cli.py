@@ -1,4 +1,4 @@
-"""The headless commands of ``diffusion-studio`` (schedule, noise, train, sample), on the core only."""
+"""The headless commands of ``diffusion-studio`` (schedule, noise, train, sample, inpaint, compare), on the core only."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from collections.abc import Iterator, Sequence
-from typing import NoReturn
+from collections.abc import Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
@@ -21,12 +21,15 @@ from diffusion_studio.core.control import RunControl, drain
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
-from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, sampler_class
 from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_table
 from diffusion_studio.core.train_config import DEVICES, TrainConfig
 from diffusion_studio.flags import add_option_flags, add_setting_flags, int_list, setting_values
+
+if TYPE_CHECKING:
+    from diffusion_studio.core.trajectory import Recorder
 
 PROG = "diffusion-studio"
 
@@ -76,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     noise.set_defaults(run=run_noise)
     _add_train_parser(commands)
     _add_sample_parser(commands)
+    _add_inpaint_parser(commands)
     _add_compare_parser(commands)
     _add_bpd_parser(commands)
     _add_invert_parser(commands)
@@ -103,6 +107,22 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(run=run_train)
 
 
+def _add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, object] | None = None) -> None:
+    """The flags of a recorded reverse-process run, which ``sample`` and ``inpaint`` share: the model,
+    the sampler and its settings (SampleConfig, with ``defaults`` changed), the device, and the
+    recording's GIF and trajectory file."""
+    parser.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
+    add_setting_flags(parser, SampleConfig, defaults=defaults)
+    add_option_flags(parser.add_argument_group("sampler options", "Each is taken by the samplers its help names"),
+                     {cls.label: cls.Options for cls in SAMPLERS.values()})
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--gif", type=Path, help="also write the denoising as an animated GIF")
+    parser.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default: %(default)s)")
+    parser.add_argument("--gif-frames", type=int, default=100, help="at most this many GIF frames, evenly spread (default: %(default)s)")
+    parser.add_argument("--gif-scale", type=int, help="enlarge images this many times in the GIF (default: to about 320 px wide)")
+    parser.add_argument("--trajectory", type=Path, help="also save every recorded step (.npz) for the app")
+
+
 def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
     sample = commands.add_parser(
         "sample",
@@ -110,18 +130,29 @@ def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
         description="Run the reverse process. --output by suffix: .png a grid (a scatter plot for 2-D "
         "models), .npy the raw samples in data space.",
     )
-    sample.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
-    add_setting_flags(sample, SampleConfig)
-    add_option_flags(sample.add_argument_group("sampler options", "Each is taken by the samplers its help names"),
-                     {cls.label: cls.Options for cls in SAMPLERS.values()})
-    sample.add_argument("--device", default="auto", choices=DEVICES)
+    _add_run_flags(sample)
     sample.add_argument("--output", "-o", type=Path, required=True, help=".png or .npy")
-    sample.add_argument("--gif", type=Path, help="also write the denoising as an animated GIF")
-    sample.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default: %(default)s)")
-    sample.add_argument("--gif-frames", type=int, default=100, help="at most this many GIF frames, evenly spread (default: %(default)s)")
-    sample.add_argument("--gif-scale", type=int, help="enlarge images this many times in the GIF (default: to about 320 px wide)")
-    sample.add_argument("--trajectory", type=Path, help="also save every recorded step (.npz) for the app")
     sample.set_defaults(run=run_sample)
+
+
+INPAINT_SAMPLES = 4
+"""Results an inpainting run draws unless told: a few candidates side by side."""
+
+
+def _add_inpaint_parser(commands: argparse._SubParsersAction) -> None:
+    inpaint = commands.add_parser(
+        "inpaint",
+        help="fill in the masked part of an image with a model, keeping the rest (any sampler)",
+        description="Run the reverse process with the known pixels put back at q(x_s | x_0) after every step "
+        "(Sohl-Dickstein et al. 2015). The mask is an image of the same aspect: white is filled in, black kept "
+        "(as diffusers and AUTOMATIC1111 take it). Image and mask are fitted to the model's size. --output is a "
+        "PNG in one row: the image, the masked image, then each result.",
+    )
+    inpaint.add_argument("image", type=Path, help="the image x_0 (any size: resized and centre-cropped to the model's)")
+    inpaint.add_argument("--mask", type=Path, required=True, help="white where the model fills in, black where it keeps the image")
+    _add_run_flags(inpaint, defaults={"num": INPAINT_SAMPLES})
+    inpaint.add_argument("--output", "-o", type=Path, required=True, help=".png: image | masked | result …")
+    inpaint.set_defaults(run=run_inpaint)
 
 
 def _write_text(text: str, output: Path | None) -> None:
@@ -410,32 +441,71 @@ def run_invert(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}" + (f", {args.noise_output}" if args.noise_output else ""), file=sys.stderr)
 
 
-def run_sample(args: argparse.Namespace) -> None:
-    from diffusion_studio.core import trajectory as trajectories
-    from diffusion_studio.core.loaded_model import open_model
-    from diffusion_studio.core.export import display_scale, save_gif, trajectory_frames
-    from diffusion_studio.core.sampling import SamplingRun
-    from diffusion_studio.core.devices import resolve_device
-
-    if args.output.suffix.lower() not in (".png", ".npy"):
-        raise SettingError("output", f"'{args.output.name}': use a .png or .npy file")
-    device = resolve_device(args.device)
-    model = open_model(args.model, device)
+def _sample_config(args: argparse.Namespace) -> SampleConfig:
+    """The run's settings from the flags, checked before anything is loaded."""
     config = SampleConfig(**setting_values(args, setting_fields(SampleConfig)), options=_sampler_options(args))
+    validate_sample_config(config)
+    return config
+
+
+def _record(args: argparse.Namespace, items: Generator, reference: np.ndarray | None = None) -> Recorder:
+    """Drive a recorded run (record_run's generator) with a progress line; then write the GIF and the
+    trajectory file the flags ask for. Returns the Recorder."""
+    from diffusion_studio.core.export import display_scale, save_gif, trajectory_frames
+    from diffusion_studio.core.trajectory import save_trajectory
+
     progress = _Progress()
-    recorder = drain(trajectories.record_run(SamplingRun(model, config, device)), lambda step: progress.show(
-        f"{config.sampler} step {step.index + 1}/{step.total}  t = {step.t}", final=step.index + 1 == step.total))
-    points = model.training_points()
-    reference = None if points is None else points[:2000]
+    recorder = drain(items, lambda step: progress.show(f"{args.sampler} step {step.index + 1}/{step.total}  t = {step.t}",
+                                                       final=step.index + 1 == step.total))
     if args.trajectory:
-        trajectories.save_trajectory(recorder.trajectory(), args.trajectory)
+        save_trajectory(recorder.trajectory(), args.trajectory)
     if args.gif:
         recorded = recorder.trajectory()
         every = max(1, -(-len(recorded) // max(args.gif_frames, 1)))
         scale = args.gif_scale or display_scale(recorded, 320)
         save_gif(trajectory_frames(recorded, every=every, reference=reference, scale=scale), args.gif, fps=args.fps)
-    _write_samples(recorder.final, args.output, reference)
+    return recorder
+
+
+def _say_written(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}" + "".join(f", {p}" for p in (args.gif, args.trajectory) if p), file=sys.stderr)
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    from diffusion_studio.core.devices import resolve_device
+    from diffusion_studio.core.loaded_model import open_model
+    from diffusion_studio.core.sampling import SamplingRun
+    from diffusion_studio.core.trajectory import record_run
+
+    if args.output.suffix.lower() not in (".png", ".npy"):
+        raise SettingError("output", f"'{args.output.name}': use a .png or .npy file")
+    device = resolve_device(args.device)
+    model = open_model(args.model, device)
+    config = _sample_config(args)
+    points = model.training_points()
+    reference = None if points is None else points[:2000]
+    recorder = _record(args, record_run(SamplingRun(model, config, device)), reference)
+    _write_samples(recorder.final, args.output, reference)
+    _say_written(args)
+
+
+def run_inpaint(args: argparse.Namespace) -> None:
+    from diffusion_studio.core.devices import resolve_device
+    from diffusion_studio.core.export import save_frame
+    from diffusion_studio.core.inpainting import image_shape, inpainting_strip, load_inpainting, record_inpainting
+    from diffusion_studio.core.loaded_model import open_model
+
+    if args.output.suffix.lower() != ".png":
+        raise SettingError("output", f"'{args.output.name}': use a .png file")
+    device = resolve_device(args.device)
+    model = open_model(args.model, device)
+    config = _sample_config(args)
+    image, mask = load_inpainting(args.image, args.mask, image_shape(model))
+    print(f"filling {np.count_nonzero(mask)} of {mask.size} pixels at the model's {mask.shape[1]}×{mask.shape[0]}",
+          file=sys.stderr)
+    recorder = _record(args, record_inpainting(model, config, image, mask, device))
+    save_frame(inpainting_strip(image, mask, recorder.final), args.output)
+    _say_written(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

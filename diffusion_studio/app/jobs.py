@@ -73,6 +73,7 @@ class JobSession:
     failed = Signal(str)
 
     def __init__(self) -> None:
+        super().__init__()  # a session may be more (a Playhead): each base sets itself up
         self.running = False
         self._job: Job | None = None
 

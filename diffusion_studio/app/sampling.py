@@ -1,9 +1,7 @@
-"""The Sampling panel without widgets: a run's Job, the recorded trajectories, the playhead in t,
-the enlarged sample and playback.
+"""The Sampling panel without widgets: a run's Job, the recorded trajectories, the playhead in t
+(app.playhead), the enlarged sample and playback.
 
 Each frame holds x_t, the network's x̂_0 and ε̂ at that step (x_t = √ᾱ_t x̂_0 + √(1 − ᾱ_t) ε̂).
-The playhead is a timestep t, not a frame number, so trajectories of different step counts can
-be scrubbed together: each shows its frame nearest t (``Trajectory.frame_at``).
 """
 
 from __future__ import annotations
@@ -16,6 +14,7 @@ import numpy as np
 from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
+from diffusion_studio.app.playhead import Playhead
 from diffusion_studio.core.compare import ComparedRun, check_fork
 from diffusion_studio.core.control import RunControl, tagged
 from diffusion_studio.core.errors import SettingError
@@ -58,7 +57,7 @@ def _sampling_items(model: LoadedModel, config: SampleConfig, device: str, contr
     return SamplingResult(recorder.trajectory(), recorder.final, control.stopped)
 
 
-def _preview(steps: list) -> SamplingPreview:
+def preview(steps: list) -> SamplingPreview:
     """The last of the steps since the last update, as stored frames (on the worker's thread);
     a comparison's items are (run, step)."""
     from diffusion_studio.core.trajectory import stored_frame
@@ -101,15 +100,13 @@ def _fork_items(model: LoadedModel, parent: ComparedRun, t: int, child: SampleCo
     return None if fork is None else measure([fork], reference)[0]
 
 
-class SamplingSession(JobSession):
+class SamplingSession(JobSession, Playhead):
     """Runs one sampler, or a comparison of several from one x_T, and holds what they recorded,
-    with a playhead in t that scrubs them together."""
+    with a playhead in t that scrubs them together (``times``: every frame of every trajectory)."""
 
     previewed = Signal(object)  # SamplingPreview while a run goes on
     trajectoriesChanged = Signal()  # a run ended or a file was opened: the playhead is at the result
-    playheadChanged = Signal(int)  # t
     focusChanged = Signal(object)  # the enlarged sample's index, or None for the grid
-    playingChanged = Signal(bool)
     finished = Signal(str)  # a run ended: what happened, in words
 
     def __init__(self) -> None:
@@ -117,11 +114,8 @@ class SamplingSession(JobSession):
         self.trajectories: list[Trajectory] = []
         self.runs: list[ComparedRun] = []  # a comparison's runs, one per trajectory (empty for a single run)
         self.reference: np.ndarray | None = None  # what the comparison's runs were measured against
-        self.times = np.zeros(0, int)  # every trajectory's recorded timesteps, descending: the timeline's stops
         self.final: np.ndarray | None = None  # the last run's samples at full precision
-        self.t = 0
         self.focus: int | None = None
-        self.playing = False
         self.comparing = False  # the run going on is a comparison
 
     @property
@@ -140,7 +134,7 @@ class SamplingSession(JobSession):
     def _begin(self, items, comparing: bool = False) -> Job:
         """The Job of ``items(control, should_stop)``, previewed step by step; playback stops."""
         self.stop_playing()
-        job = super()._begin(items, _preview)
+        job = super()._begin(items, preview)
         self.comparing = comparing
         return job
 
@@ -224,52 +218,8 @@ class SamplingSession(JobSession):
         """The frame of trajectory ``which`` that the playhead shows (its nearest t)."""
         return self.trajectories[which].frame_at(self.t)
 
-    def set_t(self, t: int) -> None:
-        if t != self.t:
-            self.t = int(t)
-            self.playheadChanged.emit(self.t)
-
-    def position(self) -> int:
-        """Where the playhead is among ``times`` (the stop nearest t)."""
-        return int(np.abs(self.times - self.t).argmin())
-
-    def set_frame(self, k: int) -> None:
-        """Move the playhead to the k-th stop of ``times``, clamped: with one trajectory its k-th
-        frame; with several, every frame of any of them is a stop."""
-        if len(self.times):
-            self.set_t(int(self.times[max(0, min(k, len(self.times) - 1))]))
-
-    def step_frames(self, delta: int) -> None:
-        if len(self.times):
-            self.set_frame(self.position() + delta)
-
     def set_focus(self, index: int | None) -> None:
         """Enlarge one sample in every view, or None for the whole grid."""
         if index != self.focus:
             self.focus = index
             self.focusChanged.emit(index)
-
-    # ---- playback -----------------------------------------------------------------------------
-
-    def toggle_play(self) -> None:
-        if self.playing:
-            self.stop_playing()
-        elif self.trajectory is not None:
-            if self.position() == len(self.times) - 1:
-                self.set_frame(0)
-            self.playing = True
-            self.playingChanged.emit(True)
-
-    def stop_playing(self) -> None:
-        if self.playing:
-            self.playing = False
-            self.playingChanged.emit(False)
-
-    def tick(self) -> None:
-        """One frame on while playing; playback stops at the last frame."""
-        if not self.playing or self.trajectory is None:
-            return
-        if self.position() >= len(self.times) - 1:
-            self.stop_playing()
-        else:
-            self.step_frames(1)

@@ -50,3 +50,8 @@ class TrainingError(DiffusionStudioError):
 
 class TrajectoryError(DiffusionStudioError):
     """A trajectory file that cannot be read; the message names the file and the reason."""
+
+
+class MaskError(DiffusionStudioError):
+    """An inpainting mask that cannot be used: unreadable, of another shape than its image, or
+    marking nothing to fill; the message says which."""

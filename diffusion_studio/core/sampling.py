@@ -107,7 +107,8 @@ class SamplingRun:
     here, so the same settings and seed give the same samples. With ``start_t``, the run goes on
     from a given x_{start_t} (``steps(x_start=…)``), its steps spaced over 1…start_t. An
     ``ascending`` run (deterministic samplers only) walks the same timesteps upwards from a given
-    x_0 to x_T: an inversion."""
+    x_0 to x_T: an inversion. With ``after_step``, every step's x_s passes through that hook before
+    the next step (conditioning, such as inpainting's known pixels: core.inpainting)."""
 
     def __init__(
         self,
@@ -116,11 +117,13 @@ class SamplingRun:
         device: torch.device | str = "cpu",
         start_t: int | None = None,
         ascending: bool = False,
+        after_step: StepHook | None = None,
     ) -> None:
         validate_sample_config(config)
         self.model = model
         self.config = config
         self.device = torch.device(device)
+        self.after_step = after_step
         self.schedule = NoiseSchedule(model.schedule_config)
         self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, x0_range(model, config), **config.options)
         spacing = None if config.spacing == AUTO_SPACING else config.spacing
@@ -144,4 +147,4 @@ class SamplingRun:
         """The run's steps, from x_T ~ N(0, I) drawn from the seed, or from ``x_start``."""
         generator = torch.Generator(self.device).manual_seed(self.config.seed)
         return sample_loop(self.model.network, self.sampler, self.shape, generator=generator, device=self.device,
-                           x_T=x_start, should_stop=should_stop)
+                           x_T=x_start, should_stop=should_stop, after_step=self.after_step)

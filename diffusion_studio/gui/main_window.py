@@ -19,6 +19,7 @@ from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.resources import DEFAULT_MODEL
 from diffusion_studio.gui.bound_panel import BoundPanel
 from diffusion_studio.gui.forward_panel import ForwardPanel
+from diffusion_studio.gui.inpainting_panel import InpaintingPanel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.round_trip_panel import RoundTripPanel
 from diffusion_studio.gui.sampling_panel import SamplingPanel
@@ -87,7 +88,7 @@ def environment_report() -> str:
 
 
 class MainWindow(QMainWindow):
-    """Forward process, Schedules, Training, Sampling, Your image and Bound panels over one shared StudioState."""
+    """Forward process, Schedules, Training, Sampling, Inpainting, Your image and Bound panels over one shared StudioState."""
 
     def __init__(self, preferences: Preferences | None = None) -> None:
         super().__init__()
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.schedules = ScheduleLab(self.state, self.preferences)
         self.training = TrainingPanel(self.state, self.tasks, self.preferences)
         self.sampling = SamplingPanel(self.state, self.tasks, self.preferences)
+        self.inpainting = InpaintingPanel(self.state, self.tasks, self.preferences)
         self.round_trip = RoundTripPanel(self.state, self.tasks, self.preferences)
         self.bound = BoundPanel(self.state, self.tasks, self.preferences)
         self.tabs = QTabWidget()
@@ -112,6 +114,7 @@ class MainWindow(QMainWindow):
             (self.schedules, "Schedules", "β_t, ᾱ_t, SNR … for several schedules side by side"),
             (self.training, "Training", "Train a DDPM U-Net (or an MLP on 2-D points) and watch it learn"),
             (self.sampling, "Sampling", "Run the reverse process from a model; scrub, play and export it"),
+            (self.inpainting, "Inpainting", "Paint a mask over an image and let the reverse process fill it in"),
             (self.round_trip, "Your image", "Your image through the model: its guesses beside the truth, SDEdit, inversion"),
             (self.bound, "Bound", "The variational bound in bits/dim, term by term against t"),
         ):
@@ -123,7 +126,7 @@ class MainWindow(QMainWindow):
             panel.status.connect(self.say)
             panel.failed.connect(self.show_error)
         self.tabs.currentChanged.connect(self.statusBar().clearMessage)  # a panel's message does not outlive its tab
-        for panel in (self.sampling, self.round_trip, self.bound):
+        for panel in (self.sampling, self.inpainting, self.round_trip, self.bound):
             panel.modelRequested.connect(self.open_model)
         self.training.modelRequested.connect(
             lambda folder: self.open_model(folder, then=lambda: self.tabs.setCurrentWidget(self.sampling))
@@ -237,7 +240,9 @@ class MainWindow(QMainWindow):
     # ---- opening things -----------------------------------------------------------------------
 
     def open_paths(self, paths: list[Path]) -> None:
-        """Dropped or recent paths: a model folder opens as the model, the rest as images."""
+        """Dropped or recent paths: a model folder opens as the model, the rest as images. Some tabs
+        take what is dropped on them: one image on Inpainting or Your image, a folder on Bound or
+        Training (the images), a checkpoint on Training (to train on)."""
         missing = [p for p in paths if not p.exists()]
         if missing:
             self.show_error("Open", "Not found: " + ", ".join(str(p) for p in missing))
@@ -256,6 +261,9 @@ class MainWindow(QMainWindow):
             if images[0].is_dir():  # a folder: its images are the training data
                 self.training.use_folder(images[0])
                 return
+        if self.tabs.currentWidget() is self.inpainting and len(paths) == 1 and images and images[0].is_file():
+            self.inpainting.open_image(images[0])
+            return
         for folder in models[:1]:
             self.open_model(folder)
         if images:
@@ -348,7 +356,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop what runs, remember the window, and close."""
-        for panel in (self.forward, self.sampling, self.training, self.round_trip, self.bound):
+        for panel in (self.forward, self.sampling, self.inpainting, self.training, self.round_trip, self.bound):
             panel.stop()
         self.tasks.wait()
         self.training.save_settings()

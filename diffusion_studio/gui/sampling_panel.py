@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -33,10 +33,8 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSlider,
     QSpinBox,
     QStackedWidget,
-    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -52,20 +50,21 @@ from diffusion_studio.core.export import (
     save_gif,
     trajectory_frames,
 )
-from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
-from diffusion_studio.core.samplers import SAMPLERS, sampler_class
+from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_trajectory, recorded_frame_count, save_trajectory
 from diffusion_studio.gui.comparison_view import ComparisonView
+from diffusion_studio.gui.model_box import ModelBox
+from diffusion_studio.gui.sampler_settings import SamplerSettings
+from diffusion_studio.gui.timeline import TimelineBar
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
-from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.jobs import Job
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
 from diffusion_studio.app.state import StudioState
-from diffusion_studio.gui.model_box import ModelBox
-from diffusion_studio.gui.tasks import DevicePicker, TaskRunner, WorkerThread
+from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 
 VIEWS = ("x_t", "pred_x0", "pred_eps")
 TITLES = {"x_t": "x<sub>t</sub>", "pred_x0": "predicted x<sub>0</sub>", "pred_eps": "predicted noise ε"}
@@ -178,14 +177,11 @@ class SamplingPanel(QWidget):
         self._shown_shape: tuple[int, ...] | None = None
         self.compare_configs: list[SampleConfig] = []  # the runs listed under "Compare samplers"
         self._runs_total = 0  # runs in the comparison going on
-        self.play_timer = QTimer(self)
-        self.play_timer.timeout.connect(self.session.tick)
         self._build()
         self.session.previewed.connect(self._on_progress)
         self.session.trajectoriesChanged.connect(self._on_trajectories)
         self.session.playheadChanged.connect(self._on_playhead)
         self.session.focusChanged.connect(lambda _: self._on_playhead(self.session.t))
-        self.session.playingChanged.connect(self._on_playing)
         self.session.finished.connect(self.status.emit)
         self.session.failed.connect(lambda message: self.failed.emit("Sampling", message))
         state.modelChanged.connect(self._on_model)
@@ -195,17 +191,8 @@ class SamplingPanel(QWidget):
 
     def _build(self) -> None:
         self.model_box = ModelBox(self.state, self.preferences)
-        self.model_box.modelRequested.connect(self.modelRequested)
-        self.sampler_form = SettingsForm(SampleConfig, ["sampler"])
-        self.option_forms = {name: SettingsForm(cls.Options) for name, cls in SAMPLERS.items()}
-        self.run_form = SettingsForm(SampleConfig, ["steps", "spacing", "num", "seed", "clip", "record_every"])
-        self.run_form["num"].set_maximum(MAX_SAMPLES)
-        self.run_form.set_values(SampleConfig(clip=True))
-        self.device = DevicePicker(self.tasks, lambda message: self.failed.emit("Devices", message),
-                                   "Where the network runs; the same seed gives the same samples as "
-                                   "diffusion-studio sample --device on that device")
-        self.run_form.add_row("Device", self.device)
-        align_labels(self.sampler_form, self.run_form, *self.option_forms.values())
+        self.settings = SamplerSettings(self.tasks)
+        self.settings.run_form["num"].set_maximum(MAX_SAMPLES)
         self.memory = QLabel()
         self.memory.setToolTip("x_t, x̂_0 and ε̂ of every recorded frame, one byte per pixel")
         self.run_button = QPushButton("Run")
@@ -223,10 +210,7 @@ class SamplingPanel(QWidget):
         settings = QGroupBox("Reverse process")
         form = QFormLayout(settings)
         form.addRow(self.model_box)
-        form.addRow(self.sampler_form)
-        for options in self.option_forms.values():
-            form.addRow(options)
-        form.addRow(self.run_form)
+        form.addRow(self.settings)
         form.addRow(self.memory)
         run_row = QHBoxLayout()
         run_row.addWidget(self.run_button)
@@ -301,26 +285,7 @@ class SamplingPanel(QWidget):
         self.views.addWidget(self.point_views)
         self.views.addWidget(self.comparison_view)
 
-        icon = self.style().standardIcon
-        self.first_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSkipBackward), "")
-        self.back_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSeekBackward), "")
-        self.play_button = QPushButton()
-        self.forward_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSeekForward), "")
-        self.last_button = QPushButton(icon(QStyle.StandardPixmap.SP_MediaSkipForward), "")
-        for button, tip in ((self.first_button, "First frame (Home)"), (self.back_button, "Step back (←)"),
-                            (self.play_button, "Play / pause (Space)"), (self.forward_button, "Step forward (→)"),
-                            (self.last_button, "Last frame (End)")):
-            button.setToolTip(tip)
-            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.timeline = QSlider(Qt.Orientation.Horizontal)
-        self.timeline.setToolTip("Recorded frames, from x_T (left) to the result x_0 (right). ←/→ step, Home/End")
-        self.fps = QSpinBox()
-        self.fps.setRange(1, 120)
-        self.fps.setValue(20)
-        self.fps.setSuffix(" fps")
-        self.fps.setToolTip("Playback speed")
-        self.frame_label = QLabel()
-        self.frame_label.setMinimumWidth(190)
+        self.timeline = TimelineBar(self.session)
         self.schedule_plot = pg.PlotWidget(background="w")
         self.schedule_plot.setFixedHeight(110)
         self.schedule_plot.setLabel("bottom", "t")
@@ -334,40 +299,27 @@ class SamplingPanel(QWidget):
         self.schedule_plot.addItem(self.schedule_marker)
         self.schedule_plot.setToolTip("√ᾱ_t, the signal left in x_t; the red line is the frame's t")
 
-        timeline = QHBoxLayout()
-        for widget in (self.first_button, self.back_button, self.play_button, self.forward_button, self.last_button):
-            timeline.addWidget(widget)
-        timeline.addWidget(self.timeline, 1)
-        timeline.addWidget(self.fps)
-        timeline.addWidget(self.frame_label)
         right = QVBoxLayout()
         right.addWidget(self.views, 1)
-        right.addLayout(timeline)
+        right.addWidget(self.timeline)
         right.addWidget(self.schedule_plot)
         layout = QHBoxLayout(self)
         layout.addWidget(self.left)
         layout.addLayout(right, 1)
 
-        self.sampler_form.edited.connect(self._on_sampler)
-        self.run_form.edited.connect(self._show_memory)
+        self.model_box.modelRequested.connect(self.modelRequested)
+        self.settings.edited.connect(self._show_memory)
+        self.settings.failed.connect(self.failed)
         self.run_button.clicked.connect(self.run)
         self.add_run_button.clicked.connect(self.add_run)
         self.remove_run_button.clicked.connect(self.remove_run)
         self.compare_button.clicked.connect(self.compare)
         self.fork_button.clicked.connect(self.fork)
         self.cancel_button.clicked.connect(self.cancel)
-        self.timeline.valueChanged.connect(self.session.set_frame)
-        self.first_button.clicked.connect(lambda: self.session.set_frame(0))
-        self.last_button.clicked.connect(lambda: self.session.set_frame(len(self.session.times) - 1))
-        self.back_button.clicked.connect(lambda: self.session.step_frames(-1))
-        self.forward_button.clicked.connect(lambda: self.session.step_frames(1))
-        self.play_button.clicked.connect(self.session.toggle_play)
-        self.fps.valueChanged.connect(lambda fps: self.play_timer.setInterval(round(1000 / fps)))
         self.gif_button.clicked.connect(self.ask_export_gif)
         self.frames_button.clicked.connect(self.ask_export_frames)
         self.save_button.clicked.connect(self.ask_save_trajectory)
         self.load_button.clicked.connect(self.ask_open_trajectory)
-        self._show_playing(False)
         self._set_idle(True)
 
     # ---- model and settings -------------------------------------------------------------------
@@ -378,42 +330,21 @@ class SamplingPanel(QWidget):
         if model is None:
             return
         schedule = NoiseSchedule(model.schedule_config)
-        self.run_form["steps"].set_maximum(schedule.timesteps)
-        self._on_sampler()
-        self.run_form.set_values({"clip": model.data_range is not None})
-        self.run_form.set_enabled(["clip"], model.data_range is not None)
+        self.settings.set_model(model)
         points = model.training_points()
         self._reference = None if points is None else points[:2000]
-        self.run_form["num"].set_maximum(MAX_SAMPLES if model.is_image else MAX_POINTS)
-        self.run_form.set_values({"num": SampleConfig().num if model.is_image else DEFAULT_POINTS})
+        self.settings.run_form["num"].set_maximum(MAX_SAMPLES if model.is_image else MAX_POINTS)
+        self.settings.run_form.set_values({"num": SampleConfig().num if model.is_image else DEFAULT_POINTS})
+        self._show_memory()
         if self.session.trajectory is None and not self.running:
             self._show_kind(model.is_image, schedule, schedule.timesteps)
-
-    @property
-    def sampler(self) -> str:
-        return self.sampler_form["sampler"].value()
-
-    def _on_sampler(self) -> None:
-        """Show the chosen sampler's own settings, and the steps it is usually run with."""
-        for name, options in self.option_forms.items():
-            options.setVisible(name == self.sampler)
-        if self.state.model is not None:
-            steps = self.run_form["steps"]
-            steps.set_value(sampler_class(self.sampler).default_steps or steps.widget.maximum())
-        self._show_memory()
-
-    def config(self) -> SampleConfig:
-        """The settings on screen (SettingError if they cannot be used)."""
-        config = SampleConfig(sampler=self.sampler, **self.run_form.values(), options=self.option_forms[self.sampler].values())
-        validate_sample_config(config)
-        return config
 
     def _show_memory(self) -> None:
         model = self.state.model
         if model is None:
             self.memory.clear()
             return
-        settings = self.run_form.values()
+        settings = self.settings.run_form.values()
         frames = recorded_frame_count(settings["steps"], settings["record_every"])
         size = frames * frame_bytes((settings["num"], *model.sample_shape), model.is_image)
         self.memory.setText(f"{frames} frames ≈ {size / 1e6:.1f} MB")
@@ -428,8 +359,8 @@ class SamplingPanel(QWidget):
         if self.state.model is None or self.running:
             return
         try:
-            config = self.config()
-            job = self.session.start(self.state.model, config, self.device.device())
+            config = self.settings.config()
+            job = self.session.start(self.state.model, config, self.settings.device.device())
         except SettingError as exc:
             self.failed.emit("Sampling", str(exc))
             return
@@ -456,7 +387,7 @@ class SamplingPanel(QWidget):
             self.failed.emit("Compare samplers", f"A comparison holds at most {MAX_RUNS} runs")
             return
         try:
-            config = self.config()
+            config = self.settings.config()
         except SettingError as exc:
             self.failed.emit("Compare samplers", str(exc))
             return
@@ -476,10 +407,10 @@ class SamplingPanel(QWidget):
         """Run every listed run from the seed and number of samples on screen, one after another."""
         if self.state.model is None or self.running or not self.compare_configs:
             return
-        shared = self.run_form.values()
+        shared = self.settings.run_form.values()
         configs = [replace(config, seed=shared["seed"], num=shared["num"]) for config in self.compare_configs]
         try:
-            job = self.session.start_comparison(self.state.model, configs, self.device.device())
+            job = self.session.start_comparison(self.state.model, configs, self.settings.device.device())
         except SettingError as exc:
             self.failed.emit("Compare samplers", str(exc))
             return
@@ -494,7 +425,7 @@ class SamplingPanel(QWidget):
         parent = self.session.trajectories[row]
         t = int(parent.timesteps[self.session.frame(row)])
         try:
-            job = self.session.start_fork(self.state.model, row, t, self.config(), self.device.device())
+            job = self.session.start_fork(self.state.model, row, t, self.settings.config(), self.settings.device.device())
         except SettingError as exc:
             self.failed.emit("Fork", str(exc))
             return
@@ -519,8 +450,7 @@ class SamplingPanel(QWidget):
         self.compare_button.setEnabled(idle and self.state.model is not None and bool(self.compare_configs))
         self.fork_button.setEnabled(idle and self.state.model is not None and bool(self.session.runs))
         self.remove_run_button.setEnabled(bool(self.compare_configs))
-        for widget in (self.timeline, self.first_button, self.back_button, self.play_button, self.forward_button, self.last_button):
-            widget.setEnabled(idle and self.session.trajectory is not None)
+        self.timeline.set_enabled(idle and self.session.trajectory is not None)
 
     def _on_progress(self, preview: SamplingPreview) -> None:
         self.progress.setMaximum(preview.total)
@@ -529,7 +459,7 @@ class SamplingPanel(QWidget):
         which = "step "
         if self.session.comparing:
             which = "reference " if preview.run == self._runs_total else f"run {preview.run + 1}/{self._runs_total}: "
-        self.frame_label.setText(f"sampling {which}{preview.index}/{preview.total}, t = {preview.t}")
+        self.timeline.label.setText(f"sampling {which}{preview.index}/{preview.total}, t = {preview.t}")
         self.schedule_marker.setValue(preview.t)
 
     # ---- the timeline -------------------------------------------------------------------------
@@ -541,7 +471,7 @@ class SamplingPanel(QWidget):
             for key in VIEWS:
                 self.items[key].clear()
                 self.clouds[key].setData(pos=np.zeros((0, 2)))
-            self.frame_label.clear()
+            self.timeline.label.clear()
             self._set_idle(not self.running)
             return
         T = int(trajectory.metadata.get("T", int(trajectory.timesteps.max())))
@@ -555,8 +485,7 @@ class SamplingPanel(QWidget):
                 self.fork_row.addItems([f"{i + 1}. {run.label}" for i, run in enumerate(self.session.runs)])
             self.views.setCurrentWidget(self.comparison_view)  # first: views laid out while hidden lose their range
             self.comparison_view.show_runs(self.session.runs, self._reference, distance_name(trajectory.is_image))
-        with QSignalBlocker(self.timeline):
-            self.timeline.setRange(0, len(self.session.times) - 1)
+        self.timeline.set_stops()
         self._set_idle(not self.running)
 
     def _show_kind(self, is_image: bool, schedule: NoiseSchedule | None, T: int, result: np.ndarray | None = None) -> None:
@@ -584,18 +513,16 @@ class SamplingPanel(QWidget):
         trajectory = self.session.trajectory
         if trajectory is None:
             return
-        with QSignalBlocker(self.timeline):
-            self.timeline.setValue(self.session.position())
         if self.session.runs:
             self.comparison_view.show_t([self.session.frame(i) for i in range(len(self.session.runs))])
-            self.frame_label.setText("x₀, the results" if t == 0 else f"t = {t}")
+            self.timeline.label.setText("x₀, the results" if t == 0 else f"t = {t}")
             self.schedule_marker.setValue(t)
             return
         k = self.session.frame()
         eps = trajectory.pred_eps[k] if trajectory.pred_eps is not None else None
         t = int(trajectory.timesteps[k])
         self._show_arrays(trajectory.x_t[k], trajectory.pred_x0[k], eps, t)
-        self.frame_label.setText(f"frame {k + 1} of {len(trajectory)}: " + ("x₀, the result" if t == 0 else f"t = {t}"))
+        self.timeline.label.setText(f"frame {k + 1} of {len(trajectory)}: " + ("x₀, the result" if t == 0 else f"t = {t}"))
         self.schedule_marker.setValue(t)
 
     def _show_arrays(self, x_t: np.ndarray, pred_x0: np.ndarray, pred_eps: np.ndarray | None, t: int) -> None:
@@ -621,32 +548,9 @@ class SamplingPanel(QWidget):
         x, y = self.clouds[key].getData()
         return np.stack([x, y], axis=1)
 
-    def _on_playing(self, playing: bool) -> None:
-        if playing:
-            self.play_timer.start(round(1000 / self.fps.value()))
-        else:
-            self.play_timer.stop()
-        self._show_playing(playing)
-
-    def _show_playing(self, playing: bool) -> None:
-        pixmap = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
-        self.play_button.setIcon(self.style().standardIcon(pixmap))
-        self.play_button.setText("Pause" if playing else "Play")
-
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        """Space plays or pauses; ←/→ step; Home/End jump (the timeline slider does these too when focused)."""
-        key, session = event.key(), self.session
-        if session.trajectory is None:
-            super().keyPressEvent(event)
-        elif key == Qt.Key.Key_Space:
-            session.toggle_play()
-        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
-            session.step_frames(1 if key == Qt.Key.Key_Right else -1)
-        elif key == Qt.Key.Key_Home:
-            session.set_frame(0)
-        elif key == Qt.Key.Key_End:
-            session.set_frame(len(session.times) - 1)
-        else:
+        """The timeline's keys: Space, ←/→, Home/End."""
+        if not self.timeline.key_pressed(event):
             super().keyPressEvent(event)
 
     def _on_view_clicked(self, event) -> None:

@@ -24,26 +24,26 @@ def panel(window, default_model):
 
 
 def choose(panel, sampler):
-    box = panel.sampler_form["sampler"].widget
+    box = panel.settings.sampler_form["sampler"].widget
     box.setCurrentIndex(box.findData(sampler))
 
 
 def settle(panel, sampler="ddim", steps=6, num=4, seed=3, every=1):
     choose(panel, sampler)
     for name, value in {"steps": steps, "num": num, "seed": seed, "record_every": every}.items():
-        panel.run_form[name].widget.setValue(value)  # as typed and committed
+        panel.settings.run_form[name].widget.setValue(value)  # as typed and committed
 
 
 def test_the_form_offers_the_chosen_samplers_own_settings(panel):
     choose(panel, "ddim")
-    assert panel.option_forms["ddim"].isVisibleTo(panel) and not panel.option_forms["ddpm"].isVisibleTo(panel)
-    assert panel.run_form["steps"].value() == 50
-    panel.option_forms["ddim"]["eta"].widget.setValue(0.5)
-    assert panel.config().options == {"eta": 0.5}
+    assert panel.settings.option_forms["ddim"].isVisibleTo(panel) and not panel.settings.option_forms["ddpm"].isVisibleTo(panel)
+    assert panel.settings.run_form["steps"].value() == 50
+    panel.settings.option_forms["ddim"]["eta"].widget.setValue(0.5)
+    assert panel.settings.config().options == {"eta": 0.5}
     choose(panel, "ddpm")
-    assert panel.option_forms["ddpm"].isVisibleTo(panel) and not panel.option_forms["ddim"].isVisibleTo(panel)
-    assert panel.run_form["steps"].value() == panel.state.model.schedule_config.timesteps  # the full chain
-    assert panel.config().options == {"variance": "beta"} and panel.config().spacing == "auto"
+    assert panel.settings.option_forms["ddpm"].isVisibleTo(panel) and not panel.settings.option_forms["ddim"].isVisibleTo(panel)
+    assert panel.settings.run_form["steps"].value() == panel.state.model.schedule_config.timesteps  # the full chain
+    assert panel.settings.config().options == {"variance": "beta"} and panel.settings.config().spacing == "auto"
 
 
 def run_to_end(panel, qtbot):
@@ -62,44 +62,44 @@ def test_sampling_records_the_expected_frames_and_shows_them(panel, qtbot):
     trajectory = panel.session.trajectory
     assert len(trajectory) == recorded_frame_count(7, 3) == 4
     assert trajectory.x_t.shape == (4, 4, 16, 16, 1) and trajectory.pred_eps.shape == trajectory.x_t.shape
-    assert panel.progress.value() == 7 and panel.timeline.maximum() == 3
+    assert panel.progress.value() == 7 and panel.timeline.slider.maximum() == 3
     # moving the timeline shows that frame's pixels, in all three views
     for k in (0, 2, 3):
-        panel.timeline.setValue(k)
+        panel.timeline.slider.setValue(k)
         assert np.array_equal(panel.shown_frame("x_t")[..., None], batch_grid(trajectory.x_t[k]))
         assert np.array_equal(panel.shown_frame("pred_x0")[..., None], batch_grid(trajectory.pred_x0[k]))
         assert np.array_equal(panel.shown_frame("pred_eps")[..., None], batch_grid(trajectory.pred_eps[k]))
-        assert (f"t = {trajectory.timesteps[k]}" if k < 3 else "the result") in panel.frame_label.text()
+        assert (f"t = {trajectory.timesteps[k]}" if k < 3 else "the result") in panel.timeline.label.text()
 
 
 def test_keys_step_through_the_frames(panel, qtbot):
     settle(panel, steps=5)
     run_to_end(panel, qtbot)
-    assert panel.timeline.value() == 5
+    assert panel.timeline.slider.value() == 5
     qtbot.keyClick(panel, Qt.Key.Key_Home)
-    assert panel.timeline.value() == 0
+    assert panel.timeline.slider.value() == 0
     qtbot.keyClick(panel, Qt.Key.Key_Right)
     qtbot.keyClick(panel, Qt.Key.Key_Right)
-    assert panel.timeline.value() == 2
+    assert panel.timeline.slider.value() == 2
     qtbot.keyClick(panel, Qt.Key.Key_Left)
-    assert panel.timeline.value() == 1
+    assert panel.timeline.slider.value() == 1
     qtbot.keyClick(panel, Qt.Key.Key_End)
-    assert panel.timeline.value() == 5
+    assert panel.timeline.slider.value() == 5
     qtbot.keyClick(panel, Qt.Key.Key_Space)  # at the end, play starts from the first frame
-    assert panel.play_timer.isActive()
-    qtbot.waitUntil(lambda: not panel.play_timer.isActive(), timeout=5000)
-    assert panel.timeline.value() == 5
+    assert panel.timeline.play_timer.isActive()
+    qtbot.waitUntil(lambda: not panel.timeline.play_timer.isActive(), timeout=5000)
+    assert panel.timeline.slider.value() == 5
 
 
 def test_the_gui_and_the_cli_give_the_same_samples_on_the_device_chosen(panel, qtbot, tmp_path):
     window = panel.window()
     window.show()
     window.tabs.setCurrentWidget(panel)  # the first show finds this machine's devices
-    qtbot.waitUntil(lambda: panel.device.findData("cpu") >= 0, timeout=30_000)
-    assert panel.device.itemData(0) == "auto" and panel.device.itemText(0).startswith("Best available: ")
-    panel.device.setCurrentIndex(panel.device.findData("cpu"))
+    qtbot.waitUntil(lambda: panel.settings.device.findData("cpu") >= 0, timeout=30_000)
+    assert panel.settings.device.itemData(0) == "auto" and panel.settings.device.itemText(0).startswith("Best available: ")
+    panel.settings.device.setCurrentIndex(panel.settings.device.findData("cpu"))
     settle(panel, sampler="ddpm", steps=8, num=3, seed=11)
-    variance = panel.option_forms["ddpm"]["variance"].widget
+    variance = panel.settings.option_forms["ddpm"]["variance"].widget
     variance.setCurrentIndex(variance.findData("beta_tilde"))
     run_to_end(panel, qtbot)
     out = tmp_path / "cli.npy"
@@ -147,7 +147,7 @@ def test_frames_export_and_trajectory_round_trip(panel, qtbot, tmp_path):
     assert np.array_equal(reopened.pred_eps, panel.session.trajectory.pred_eps)
     panel.session.set_trajectories([])
     assert panel.open_trajectory(tmp_path / "t.npz") and len(panel.session.trajectory) == 5
-    assert panel.session.final is None and panel.timeline.value() == 4
+    assert panel.session.final is None and panel.timeline.slider.value() == 4
 
 
 def test_a_cli_trajectory_opens_in_the_panel(panel, tmp_path):
@@ -155,7 +155,7 @@ def test_a_cli_trajectory_opens_in_the_panel(panel, tmp_path):
     assert cli_main(["sample", "--model", "default", "--sampler", "ddim", "--steps", "3", "--num", "2", "--device", "cpu",
                      "--output", str(tmp_path / "s.png"), "--trajectory", str(path)]) == 0
     assert panel.open_trajectory(path)
-    assert panel.timeline.maximum() == 3 and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.session.trajectory.x_t[-1]))
+    assert panel.timeline.slider.maximum() == 3 and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.session.trajectory.x_t[-1]))
 
 
 def test_broken_files_and_unwritable_paths_give_a_message_and_change_nothing(panel, qtbot, tmp_path):
@@ -179,7 +179,7 @@ def test_clicking_a_sample_enlarges_it(window, panel, qtbot):
     run_to_end(panel, qtbot)
     window.show()
     window.tabs.setCurrentWidget(panel)
-    panel.timeline.setValue(1)
+    panel.timeline.slider.setValue(1)
 
     def click(x, y):  # at pixel (x, y) of x̂_0's grid, as the user clicks it
         view = panel.image_views.graphics
@@ -205,11 +205,11 @@ def moons(tmp_path_factory):
 def test_a_two_dimensional_model_shows_a_point_cloud(window, qtbot, moons):
     window.state.set_model(moons)
     panel = window.sampling
-    assert panel.run_form["num"].value() == 1000  # a distribution, not a handful of points
+    assert panel.settings.run_form["num"].value() == 1000  # a distribution, not a handful of points
     settle(panel, sampler="ddpm", steps=20, num=50)
     run_to_end(panel, qtbot)
     assert panel.views.currentIndex() == 1 and panel.session.trajectory.x_t.shape == (21, 50, 2)
-    panel.timeline.setValue(4)
+    panel.timeline.slider.setValue(4)
     assert np.allclose(panel.shown_frame(), panel.session.trajectory.x_t[4])
     assert len(panel.references["x_t"].data) == 2000  # the training data behind the cloud…
     assert len(panel.references["pred_eps"].data) == 0  # …but not behind the predicted noise
@@ -268,12 +268,12 @@ def test_a_comparison_shows_a_row_per_run_scrubbed_together_in_t(window, qtbot, 
     assert np.array_equal(coarse.x_t[0], fine.x_t[0])  # one x_T
     assert all(run.distance is not None for run in panel.session.runs)  # measured against the moons
     only_fine = next(k for k, t in enumerate(panel.session.times) if t not in coarse.timesteps)
-    panel.timeline.setValue(only_fine)  # a stop of the shared timeline that only the finer run visits
+    panel.timeline.slider.setValue(only_fine)  # a stop of the shared timeline that only the finer run visits
     t = panel.session.t
     assert t in fine.timesteps and len(panel.session.times) > len(coarse)
     for row, trajectory in enumerate((coarse, fine)):
         assert np.allclose(panel.comparison_view.shown(row), trajectory.x_t[trajectory.frame_at(t)])
-    panel.timeline.setValue(panel.timeline.maximum())
+    panel.timeline.slider.setValue(panel.timeline.slider.maximum())
     assert np.allclose(panel.comparison_view.shown(0), coarse.x_t[-1])
     assert panel.comparison_view.quality_points.data.size == 2  # distance against NFE, a point per run
     settle(panel, sampler="ddim", steps=3, num=5)
@@ -289,7 +289,7 @@ def test_forking_a_run_at_the_playhead_adds_a_row_with_its_prefix(window, qtbot,
     panel.compare()
     qtbot.waitUntil(lambda: not panel.running and len(panel.session.runs) == 1, timeout=60_000)
     assert panel.fork_button.isEnabled() and panel.fork_row.count() == 1
-    panel.timeline.setValue(8)  # t = 12 of the parent's 20 frames
+    panel.timeline.slider.setValue(8)  # t = 12 of the parent's 20 frames
     t = panel.session.t
     settle(panel, sampler="ddim", steps=4, num=40, seed=9)
     qtbot.mouseClick(panel.fork_button, Qt.MouseButton.LeftButton)

@@ -42,7 +42,7 @@ def main(folder: Path) -> int:
     samples = []
 
     def sample() -> None:
-        panel.run_form.set_values({"steps": 5, "num": 4})
+        panel.settings.run_form.set_values({"steps": 5, "num": 4})
         panel.run()
 
     def check() -> None:

@@ -66,7 +66,7 @@ def _palette_is_gray(img: Image.Image) -> bool:
     return palette.size > 0 and bool(np.all(palette == palette[:, :1]))
 
 
-def _set_channels(array: np.ndarray, channels: int | None) -> np.ndarray:
+def set_channels(array: np.ndarray, channels: int | None) -> np.ndarray:
     """Gray → RGB by repetition; RGB → gray by ITU-R 601 luma (as Pillow's "L")."""
     if channels is None or array.shape[2] == channels:
         return array
@@ -139,7 +139,7 @@ def load_image(
     if array.ndim == 2:
         array = array[:, :, None]
     array = np.clip(array / white, 0.0, 1.0) * 2.0 - 1.0
-    return _set_channels(array.astype(np.float32), channels if channels else natural)
+    return set_channels(array.astype(np.float32), channels if channels else natural)
 
 
 def to_uint8(array: np.ndarray) -> np.ndarray:
@@ -183,7 +183,7 @@ def image_grid(
     grid = np.full((rows * h + (rows - 1) * pad, columns * w + (columns - 1) * pad, channels), pad_value, dtype)
     for i, tile in enumerate(images):
         r, c = divmod(i, columns)
-        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = _set_channels(tile, channels)
+        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = set_channels(tile, channels)
     return grid
 
 
