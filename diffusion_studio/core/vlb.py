@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from diffusion_studio.core.control import drain
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.process import Prediction, q_posterior_coefficients, q_sample, split_prediction
 from diffusion_studio.core.samplers import DDPM_VARIANCES
@@ -147,15 +146,3 @@ def bound_steps(
         columns.append(torch.cat(bits).cpu())
         yield BoundStep(t, columns[-1])
     return BoundTerms(prior=prior_bpd(schedule, x0).cpu(), terms=torch.stack(columns, dim=1))
-
-
-def vlb_terms(
-    schedule: NoiseSchedule,
-    network: Denoiser,
-    x0: torch.Tensor,
-    prediction: Prediction = "eps",
-    variance: str = "beta",
-    generator: torch.Generator | None = None,
-) -> BoundTerms:
-    """Every term of the bound for a batch x_0 (``bound_steps`` run to the end)."""
-    return drain(bound_steps(schedule, network, x0, prediction, variance, generator))

@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
-    QVBoxLayout, QWidget,
+    QWidget,
 )
 
 from diffusion_studio.app.bound import BoundSession, BoundSettings
@@ -18,6 +18,7 @@ from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.samplers import DDPM_VARIANCES
 from diffusion_studio.core.schedules import NoiseSchedule
+from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.model_box import ModelBox
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.tasks import DevicePicker, TaskRunner, WorkerThread
@@ -101,9 +102,6 @@ class BoundPanel(QWidget):
         form.addRow(self.progress)
         form.addRow(self.readout)
         form.addRow(self.save_button)
-        left = QVBoxLayout()
-        left.addWidget(box)
-        left.addStretch(1)
 
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground("w")
@@ -139,7 +137,7 @@ class BoundPanel(QWidget):
         self.simple_weight_curve = self.plot_items["weights"].plot(pen=pg.mkPen(GREY, width=2))
 
         layout = QHBoxLayout(self)
-        layout.addLayout(left)
+        layout.addWidget(settings_column((box,)))
         layout.addWidget(self.plots, 1)
         self.measure_button.clicked.connect(self.measure)
         self.stop_button.clicked.connect(self.session.cancel)

@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGraphicsEllipseItem,
     QGraphicsSceneMouseEvent,
     QGroupBox,
@@ -28,7 +27,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
-    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -43,6 +41,7 @@ from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import batch_grid, save_frame
 from diffusion_studio.core.inpainting import MASK_RGB, MAX_SIDE, inpainting_strip
 from diffusion_studio.core.samplers import sampler_class
+from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
@@ -209,18 +208,7 @@ class InpaintingPanel(QWidget):
         image_form.addRow(self.progress)
         image_form.addRow(self.save_button)
 
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(image_box)
-        left_layout.addWidget(process)
-        left_layout.addStretch(1)
-        self.left = QScrollArea()
-        self.left.setWidget(left)
-        self.left.setWidgetResizable(True)
-        self.left.setFrameShape(QFrame.Shape.NoFrame)
-        self.left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.left.setMinimumWidth(left.sizeHint().width() + self.left.verticalScrollBar().sizeHint().width())
+        self.left = settings_column((image_box, process))
 
         self.editor = ImageRow({"image": "x<sub>0</sub> and the mask: paint here"})
         self.image_item = self.editor.items["image"]

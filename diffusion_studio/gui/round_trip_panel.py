@@ -10,15 +10,15 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSlider, QSpinBox,
-    QVBoxLayout, QWidget, QFrame,
-)
+    QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider, QSpinBox,
+    QVBoxLayout, QWidget, )
 
 from diffusion_studio.app.round_trip import JobProgress, RoundTripSession
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.core.data.images import IMAGE_SUFFIXES, to_uint8
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.model_box import ModelBox
@@ -137,18 +137,7 @@ class RoundTripPanel(QWidget):
         invert.addRow("Steps", self.invert_steps)
         invert.addRow(self.invert_button)
         align_labels(self.denoise_form)
-        left = QWidget()
-        column = QVBoxLayout(left)
-        column.setContentsMargins(0, 0, 0, 0)
-        for widget in (image_box, denoise_box, invert_box, self.stop_button, self.progress, self.result_label):
-            column.addWidget(widget)
-        column.addStretch(1)
-        self.left = QScrollArea()
-        self.left.setWidget(left)
-        self.left.setWidgetResizable(True)
-        self.left.setFrameShape(QFrame.Shape.NoFrame)
-        self.left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.left.setMinimumWidth(left.sizeHint().width() + self.left.verticalScrollBar().sizeHint().width())
+        self.left = settings_column((image_box, denoise_box, invert_box, self.stop_button, self.progress, self.result_label))
 
         self.trip_views = ImageRow(TRIP_TITLES)
         self.error_plot = pg.PlotWidget(background="w", title="How far the network's guesses are from the truth, over t")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -25,14 +25,12 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QGridLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -58,6 +56,7 @@ from diffusion_studio.gui.comparison_view import ComparisonView
 from diffusion_studio.gui.model_box import ModelBox
 from diffusion_studio.gui.sampler_settings import SamplerSettings
 from diffusion_studio.gui.timeline import TimelineBar
+from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.image_row import ImageRow
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
@@ -246,18 +245,7 @@ class SamplingPanel(QWidget):
         compare_layout.addWidget(self.compare_button, 1, 2)
         compare_layout.addWidget(self.fork_row, 2, 0, 1, 2)
         compare_layout.addWidget(self.fork_button, 2, 2)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(settings)
-        left_layout.addWidget(comparison)
-        left_layout.addStretch(1)
-        self.left = QScrollArea()
-        self.left.setWidget(left)
-        self.left.setWidgetResizable(True)
-        self.left.setFrameShape(QFrame.Shape.NoFrame)
-        self.left.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.left.setMinimumWidth(left.sizeHint().width() + self.left.verticalScrollBar().sizeHint().width())
+        self.left = settings_column((settings, comparison))
 
         self.image_views = ImageRow(TITLES)
         self.items = self.image_views.items

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -46,6 +45,7 @@ from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.app.training import LOSS_BY_T_ROWS, RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth
+from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
 
 DATA_CHOICES = {
@@ -203,16 +203,7 @@ class TrainingPanel(QWidget):
         self.train_form.add_row("Runs folder", runs_row)
         align_labels(self.prediction_form, self.size_form, self.tuning_form, self.train_form)
 
-        settings = QWidget()
-        settings_layout = QVBoxLayout(settings)
-        settings_layout.setContentsMargins(0, 0, 0, 0)
-        for box in (data_box, network_box, train_box):
-            settings_layout.addWidget(box)
-        settings_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(settings)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll = settings_column((data_box, network_box, train_box))
         scroll.setMinimumWidth(330)
         scroll.setMaximumWidth(360)
 

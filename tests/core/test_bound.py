@@ -10,7 +10,7 @@ from diffusion_studio.core.bound import BoundSummary, measure_bound
 from diffusion_studio.core.control import drain
 from diffusion_studio.core.errors import DataError, SettingError
 from diffusion_studio.core.schedules import make_schedule
-from diffusion_studio.core.vlb import bound_steps, bound_weights, prior_bpd, quantize, vlb_terms
+from diffusion_studio.core.vlb import bound_steps, bound_weights, prior_bpd, quantize
 
 from tests.core.exact import OnePoint, loaded
 
@@ -41,8 +41,9 @@ def test_the_progressive_terms_are_those_of_the_whole_and_sum_to_the_total():
     seen, terms = [], None
     terms = drain(steps, lambda step: seen.append(step))
     assert [s.t for s in seen] == list(range(1, 41)) and terms.terms.shape == (6, 40)
-    whole = vlb_terms(SCHEDULE, network, x0, generator=torch.Generator().manual_seed(1))
+    whole = drain(bound_steps(SCHEDULE, network, x0, generator=torch.Generator().manual_seed(1)))  # one batch
     assert whole.terms.shape == terms.terms.shape
+    torch.testing.assert_close(whole.prior, terms.prior)  # L_T has no noise in it: batches change nothing
     summary = BoundSummary.of(terms)
     rows = summary.rows()
     assert [r[0] for r in rows[:2]] == ["L_T", "L_39"] and rows[-2][:2] == ("L_0", 1) and rows[-1][0] == "total"
