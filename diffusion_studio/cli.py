@@ -221,6 +221,7 @@ def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None
 
 
 def run_train(args: argparse.Namespace) -> None:
+    from diffusion_studio.core.export import reference_points
     from diffusion_studio.core.runs import Saved, continue_run, new_run, run_training
 
     if args.save_every < 1:
@@ -241,7 +242,7 @@ def run_train(args: argparse.Namespace) -> None:
         file=sys.stderr,
     )
 
-    reference = None if dataset.is_image else dataset.data[:2000]
+    reference = None if dataset.is_image else reference_points(dataset.data)
     progress, started, control = _Progress(), time.monotonic(), RunControl()
     with _stop_on_interrupt(control):
         for item in run_training(trainer, args.output, args.save_every, should_stop=control.should_stop,
@@ -312,7 +313,9 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
 def run_compare(args: argparse.Namespace) -> None:
     from diffusion_studio.core.compare import compare_items, distance_name, measure, parse_runs, reference_for
     from diffusion_studio.core.devices import resolve_device
-    from diffusion_studio.core.export import comparison_frame, comparison_times, display_scale, save_frame, save_gif
+    from diffusion_studio.core.export import (
+        comparison_frame, comparison_times, display_scale, reference_points, save_frame, save_gif,
+    )
     from diffusion_studio.core.loaded_model import open_model
 
     for path, suffix in ((args.output, ".png"), (args.gif, ".gif")):
@@ -330,7 +333,7 @@ def run_compare(args: argparse.Namespace) -> None:
     runs = drain(compare_items(model, configs, device), lambda item: report(f"run {item[0] + 1}/{len(configs)}", item[1]))
     reference = drain(reference_for(model, base, device), lambda step: report("reference (DDIM, η = 0, all T)", step))
     runs = measure(runs, reference)
-    data = None if model.is_image or reference is None else reference[:2000]
+    data = None if model.is_image else reference_points(reference)
     if args.format == "json":
         print(json.dumps([{"label": r.label, "sampler": r.config.sampler, "steps": len(r.trajectory.timesteps) - 1,
                            "nfe": r.nfe, "seconds": round(r.seconds, 4), "distance": r.distance} for r in runs], indent=2))
@@ -473,6 +476,7 @@ def _say_written(args: argparse.Namespace) -> None:
 
 def run_sample(args: argparse.Namespace) -> None:
     from diffusion_studio.core.devices import resolve_device
+    from diffusion_studio.core.export import reference_points
     from diffusion_studio.core.loaded_model import open_model
     from diffusion_studio.core.sampling import SamplingRun
     from diffusion_studio.core.trajectory import record_run
@@ -482,8 +486,7 @@ def run_sample(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     model = open_model(args.model, device)
     config = _sample_config(args)
-    points = model.training_points()
-    reference = None if points is None else points[:2000]
+    reference = reference_points(model.training_points())
     recorder = _record(args, record_run(SamplingRun(model, config, device)), reference)
     _write_samples(recorder.final, args.output, reference)
     _say_written(args)

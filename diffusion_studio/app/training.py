@@ -131,6 +131,7 @@ def unique_folder(folder: Path) -> Path:
 
 def _training_items(request: TrainingRequest, should_stop: ShouldStop):
     """The job's generator: build the run, say what it is, then train with checkpoints."""
+    from diffusion_studio.core.export import reference_points
     from diffusion_studio.core.runs import continue_run, new_run, run_training
 
     if request.resume:
@@ -146,7 +147,7 @@ def _training_items(request: TrainingRequest, should_stop: ShouldStop):
         total_steps=trainer.config.steps,
         timesteps=trainer.schedule.timesteps,
         batch_size=trainer.config.batch_size,
-        reference=None if dataset.is_image else dataset.data[:2000],
+        reference=None if dataset.is_image else reference_points(dataset.data),
         skipped=dataset.skipped,
     )
     yield from run_training(trainer, request.output, request.save_every, should_stop=should_stop,

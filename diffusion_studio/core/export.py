@@ -16,6 +16,16 @@ from diffusion_studio.core.process import q_sample
 from diffusion_studio.core.schedules import NoiseSchedule
 from diffusion_studio.core.trajectory import Trajectory
 
+REFERENCE_POINTS = 2000
+"""How many of the data's points are drawn behind a cloud of samples: enough to show its shape,
+few enough to draw at once."""
+
+
+def reference_points(points: np.ndarray | None) -> np.ndarray | None:
+    """The data's points drawn behind samples (at most REFERENCE_POINTS of them); None for none."""
+    return None if points is None else points[:REFERENCE_POINTS]
+
+
 SCATTER_EXTENT = 3.0
 """2-D plots show [−3, 3]²: the toy sets and N(0, I) fit inside."""
 

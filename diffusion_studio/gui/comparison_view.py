@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from diffusion_studio.core.compare import ComparedRun
-from diffusion_studio.core.export import batch_grid
+from diffusion_studio.core.export import batch_grid, reference_points
 from diffusion_studio.gui.imaging import show_pixels
 
 ROW_KEYS = ("x_t", "pred_x0")
@@ -86,7 +86,7 @@ class ComparisonView(QWidget):
                     box.hideAxis("left")
                     box.hideAxis("bottom")
                     if reference is not None:
-                        box.addItem(pg.ScatterPlotItem(pos=reference[:2000], size=2, pen=None, brush=DATA))
+                        box.addItem(pg.ScatterPlotItem(pos=reference_points(reference), size=2, pen=None, brush=DATA))
                     if first_box is None:
                         first_box = box
                     else:

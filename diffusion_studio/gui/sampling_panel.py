@@ -44,6 +44,7 @@ from diffusion_studio.core.export import (
     comparison_frame,
     frame_picks,
     grid_columns,
+    reference_points,
     save_frame,
     save_gif,
     trajectory_frames,
@@ -320,7 +321,7 @@ class SamplingPanel(QWidget):
         schedule = NoiseSchedule(model.schedule_config)
         self.settings.set_model(model)
         points = model.training_points()
-        self._reference = None if points is None else points[:2000]
+        self._reference = reference_points(points)
         self.settings.run_form["num"].set_maximum(MAX_SAMPLES if model.is_image else MAX_POINTS)
         self.settings.run_form.set_values({"num": SampleConfig().num if model.is_image else DEFAULT_POINTS})
         self._show_memory()
