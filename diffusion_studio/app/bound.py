@@ -10,7 +10,7 @@ import numpy as np
 from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
-from diffusion_studio.core.control import RunControl
+from diffusion_studio.core.control import RunControl, tagged
 
 if TYPE_CHECKING:
     from diffusion_studio.core.bound import BoundSummary
@@ -39,26 +39,21 @@ class BoundProgress:
     num: int
 
 
-def _digest(steps: list[tuple[BoundStep, str, int, int]]) -> BoundProgress:
+def _digest(items: list[tuple[tuple[str, int, int], BoundStep]]) -> BoundProgress:
     """The steps since the last update, averaged over the images (on the worker's thread)."""
-    _, data_name, num, timesteps = steps[-1]
-    return BoundProgress(np.array([s.t for s, *_ in steps]), np.array([float(s.bits.double().mean()) for s, *_ in steps]),
-                         timesteps, data_name, num)
+    (data_name, num, timesteps), _ = items[-1]
+    return BoundProgress(np.array([step.t for _, step in items]),
+                         np.array([float(step.bits.double().mean()) for _, step in items]), timesteps, data_name, num)
 
 
 def _bound_items(model: LoadedModel, settings: BoundSettings, device: str, control: RunControl, should_stop: ShouldStop):
-    """The job's generator: (step, data name, images, T) per t; returns the BoundSummary (None if stopped)."""
+    """The job's generator: ((data name, images, T), step) per t; returns the BoundSummary (None if stopped)."""
     from diffusion_studio.core.bound import BoundSummary, measure_bound
 
     on_device(model, device)
     measurement = measure_bound(model, settings.data, settings.num, settings.variance, settings.seed)
-    steps = measurement.steps(should_stop)
-    while True:
-        try:
-            step = next(steps)
-        except StopIteration as end:
-            return None if end.value is None else BoundSummary.of(end.value)
-        yield step, measurement.data_name, measurement.num, measurement.timesteps
+    terms = yield from tagged((measurement.data_name, measurement.num, measurement.timesteps), measurement.steps(should_stop))
+    return None if terms is None else BoundSummary.of(terms)
 
 
 class BoundSession(JobSession):

@@ -17,7 +17,7 @@ from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
 from diffusion_studio.app.playhead import Playhead
-from diffusion_studio.app.sampling import SamplingPreview, SamplingResult, preview
+from diffusion_studio.app.sampling import SamplingPreview, SamplingResult, ended, preview
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.inpainting import check_mask, fit_image, fit_mask, image_shape
@@ -136,8 +136,6 @@ class InpaintingSession(JobSession, Playhead):
     def start(self, model: LoadedModel, config: SampleConfig, device: str = "cpu") -> Job:
         """A Job inpainting the image as it is now with ``model`` and ``config`` on ``device`` ("auto":
         the best here). SettingError or MaskError, before anything starts, if it cannot."""
-        if self.running:
-            raise RuntimeError("a run is going on")
         validate_sample_config(config)
         if image_shape(model) != self.shape:
             raise SettingError("model", "the image and mask are not at this model's size yet")
@@ -162,9 +160,7 @@ class InpaintingSession(JobSession, Playhead):
         self.t = int(self.times[-1])
         self.trajectoryChanged.emit()
         self.playheadChanged.emit(self.t)
-        frames = len(result.trajectory)
-        self.finished.emit(f"Cancelled: showing the {frames - 1} recorded frames" if result.cancelled
-                           else f"Done: {frames} frames recorded")
+        self.finished.emit(ended(result))
 
     def frame(self) -> int:
         """The frame of the trajectory that the playhead shows."""

@@ -45,6 +45,12 @@ class SamplingResult:
     cancelled: bool  # stopped by the user; the trajectory holds the steps done
 
 
+def ended(result: SamplingResult) -> str:
+    """How a recorded run ended, in words."""
+    frames = len(result.trajectory)
+    return f"Cancelled: showing the {frames - 1} recorded frames" if result.cancelled else f"Done: {frames} frames recorded"
+
+
 def _sampling_items(model: LoadedModel, config: SampleConfig, device: str, control: RunControl, should_stop: ShouldStop):
     """The job's generator: every step, recorded on the worker's thread; returns the SamplingResult
     (None if cancelled before the first step)."""
@@ -184,9 +190,7 @@ class SamplingSession(JobSession, Playhead):
             self.failed.emit("Cancelled before the first step")
             return
         self.set_trajectories([result.trajectory], result.final)
-        done = len(result.trajectory) - 1
-        self.finished.emit(f"Cancelled: showing the {done} recorded frames" if result.cancelled
-                           else f"Done: {len(result.trajectory)} frames recorded")
+        self.finished.emit(ended(result))
 
     def _set_running(self, running: bool) -> None:
         if not running:

@@ -17,7 +17,8 @@ import torch
 from diffusion_studio.core.data.datasets import evaluation_set
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.schedules import NoiseSchedule
-from diffusion_studio.core.vlb import BoundStep, BoundTerms, bound_steps, quantize, reverse_log_variance
+from diffusion_studio.core.samplers import DDPM_VARIANCES
+from diffusion_studio.core.vlb import BoundStep, BoundTerms, bound_steps, quantize
 
 if TYPE_CHECKING:
     from diffusion_studio.core.loaded_model import LoadedModel
@@ -59,7 +60,8 @@ def measure_bound(
         raise SettingError("model", "bits per dimension are measured on 8-bit images; this model makes 2-D points")
     if num < 1 or batch_size < 1:
         raise SettingError("num", f"the number of images and the batch size must be at least 1, got {num} and {batch_size}")
-    reverse_log_variance(NoiseSchedule(model.schedule_config), 1, variance)  # checks the name
+    if variance not in DDPM_VARIANCES:
+        raise SettingError("variance", f"unknown variance '{variance}' (choose from {', '.join(DDPM_VARIANCES)})")
     source = data or model.data
     if not source:
         raise SettingError("data", "this model does not record what it was trained on: name the images to measure on")

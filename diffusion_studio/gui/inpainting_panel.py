@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 from diffusion_studio.app.inpainting import InpaintingSession
 from diffusion_studio.app.sampling import SamplingPreview
 from diffusion_studio.app.state import StudioState
-from diffusion_studio.core.data.datasets import load_digits
+from diffusion_studio.core.data.datasets import held_out_digit
 from diffusion_studio.core.data.images import load_image, to_uint8
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import batch_grid, save_frame
@@ -134,7 +134,6 @@ class InpaintingPanel(QWidget):
         self.session = InpaintingSession()
         self.runner = WorkerThread(self)
         self.runner.done.connect(self._set_idle)
-        self._digits: np.ndarray | None = None  # the held-out digits, N×1×16×16, read at first use
         self._shown_before = False
         self._build()
         self.session.imageChanged.connect(self._on_image)
@@ -266,9 +265,7 @@ class InpaintingPanel(QWidget):
 
     def show_digit(self, number: int) -> None:
         """The number-th held-out digit (1…179), which the bundled model was not trained on."""
-        if self._digits is None:
-            self._digits = load_digits(16, "held_out").data
-        self.session.set_image(self._digits[number - 1].transpose(1, 2, 0), f"held-out digit {number}")
+        self.session.set_image(held_out_digit(number).transpose(1, 2, 0), f"held-out digit {number}")
 
     def ask_open_image(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open an image to inpaint", self.preferences.folder("images"),

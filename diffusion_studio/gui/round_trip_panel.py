@@ -3,7 +3,6 @@ truth, their errors over t, SDEdit from x_t and DDIM inversion."""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from PySide6.QtWidgets import (
 
 from diffusion_studio.app.round_trip import JobProgress, RoundTripSession
 from diffusion_studio.app.state import StudioState
+from diffusion_studio.core.data.datasets import held_out_digit
 from diffusion_studio.core.data.images import IMAGE_SUFFIXES, to_uint8
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.sample_config import SampleConfig
@@ -24,7 +24,7 @@ from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.model_box import ModelBox
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
-from diffusion_studio.gui.tasks import DevicePicker, TaskRunner, WorkerThread
+from diffusion_studio.gui.tasks import DevicePicker, NewestOnly, TaskRunner, WorkerThread
 
 TRIP_TITLES = {"x0": "x<sub>0</sub>, your image", "noise": "true noise ε", "x_t": "x<sub>t</sub>",
                "pred_x0": "predicted x<sub>0</sub>", "pred_eps": "predicted noise"}
@@ -32,14 +32,6 @@ RESULT_TITLES = {"x0": "x<sub>0</sub>", "denoised": "SDEdit from x<sub>t</sub>",
                  "noise": "x<sub>T</sub> by inversion", "reconstruction": "sampled back"}
 UPDATE_INTERVAL_S = 0.1
 BLUE, ORANGE = (31, 119, 180), (230, 120, 20)
-
-
-@lru_cache(maxsize=4)
-def held_out_digits(size: int, channels: int) -> np.ndarray:
-    """The held-out digits at a model's size and channels (N×C×H×W), read once."""
-    from diffusion_studio.core.data.datasets import evaluation_set
-
-    return evaluation_set("digits", size, channels).data
 
 
 def pixels(array: np.ndarray) -> np.ndarray:
@@ -60,8 +52,8 @@ class RoundTripPanel(QWidget):
         self.state, self.tasks, self.preferences = state, tasks, preferences
         self.session = RoundTripSession()
         self.runner = WorkerThread(self)
-        self.source: Path | int = 0  # an image file, or the index of a held-out digit
-        self._trip_busy = self._trip_again = False
+        self.source: Path | int = 1  # an image file, or the number of a held-out digit (1…179)
+        self.trips, self.errors = NewestOnly(tasks), NewestOnly(tasks)  # a worker each, the newest request only
         self._stale = False  # the model changed while the panel was hidden: read the image on the next show
         self._build()
         self.session.imageChanged.connect(self._on_image)
@@ -86,7 +78,7 @@ class RoundTripPanel(QWidget):
         self.open_button = QPushButton("Open image…")
         self.open_button.setToolTip("Any picture, resized and cropped to the model's size and colour; or drop one here")
         self.digit = QSpinBox()
-        self.digit.setRange(0, 178)
+        self.digit.setRange(1, 179)
         self.digit.setPrefix("held-out digit ")
         self.digit.setToolTip("One of the 179 bundled digits no model here was trained on")
         self.image_label = QLabel()
@@ -140,15 +132,14 @@ class RoundTripPanel(QWidget):
         self.left = settings_column((image_box, denoise_box, invert_box, self.stop_button, self.progress, self.result_label))
 
         self.trip_views = ImageRow(TRIP_TITLES)
-        self.error_plot = pg.PlotWidget(background="w", title="How far the network's guesses are from the truth, over t")
+        self.error_plot = pg.PlotWidget(background="w", title="Error of the predicted x<sub>0</sub> (blue) and of the predicted noise (orange), over t")
         self.error_plot.setLogMode(y=True)
         self.error_plot.setLabel("bottom", "t")
         self.error_plot.setLabel("left", "mean squared error")
         self.error_plot.getAxis("bottom").enableAutoSIPrefix(False)
-        self.error_plot.addLegend(offset=(-10, 10))
         self.error_plot.setMouseEnabled(x=False, y=False)
-        self.x0_curve = self.error_plot.plot(pen=pg.mkPen(BLUE, width=2), name="predicted x₀ against x₀")
-        self.eps_curve = self.error_plot.plot(pen=pg.mkPen(ORANGE, width=2), name="predicted noise against ε")
+        self.x0_curve = self.error_plot.plot(pen=pg.mkPen(BLUE, width=2))
+        self.eps_curve = self.error_plot.plot(pen=pg.mkPen(ORANGE, width=2))
         self.t_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("r", width=2))
         self.error_plot.addItem(self.t_marker)
         self.result_views = ImageRow(RESULT_TITLES)
@@ -200,12 +191,12 @@ class RoundTripPanel(QWidget):
         self.tasks.start(lambda: model.read_image(path), lambda image: self._set_source(path, image, path.name),
                          lambda message: self.failed.emit("Open image", message))
 
-    def use_digit(self, index: int) -> None:
-        """Held-out digit ``index`` becomes x_0."""
+    def use_digit(self, number: int) -> None:
+        """Held-out digit ``number`` (1…179) becomes x_0."""
         model = self.state.model
         if model is not None and model.is_image:
             channels, size, _ = model.sample_shape
-            self._set_source(int(index), held_out_digits(size, channels)[index], f"held-out digit {index}")
+            self._set_source(int(number), held_out_digit(number, size, channels), f"held-out digit {number}")
 
     def _set_source(self, source: Path | int, image: np.ndarray, name: str) -> None:
         self.source = source
@@ -247,8 +238,7 @@ class RoundTripPanel(QWidget):
         model = self.state.model
         if model is None or self.session.image is None:
             return
-        self.tasks.start(self.session.errors_of(model), self.session.on_errors,
-                         lambda message: self.failed.emit("Your image", message))
+        self.errors.request(lambda: self.session.errors_of(model), self.session.on_errors, self._failed)
         self._request_trip()
 
     def _on_t(self, t: int) -> None:
@@ -260,30 +250,13 @@ class RoundTripPanel(QWidget):
         self._request_trip()
 
     def _request_trip(self) -> None:
-        """Compute the round trip at the current t on a worker, one at a time: a request while one is
-        computed is served once it is done, with the t and image of then."""
+        """Compute the round trip at the current t on a worker (the newest request only)."""
         model = self.state.model
-        if model is None or self.session.image is None:
-            return
-        if self._trip_busy:
-            self._trip_again = True
-            return
-        self._trip_busy = True
-        self.tasks.start(self.session.trip_at(model, self.session.t), self._trip_done, self._trip_failed)
+        if model is not None and self.session.image is not None:
+            self.trips.request(lambda: self.session.trip_at(model, self.session.t), self.session.on_trip, self._failed)
 
-    def _trip_done(self, trip) -> None:
-        self.session.on_trip(trip)
-        self._next_trip()
-
-    def _trip_failed(self, message: str) -> None:
+    def _failed(self, message: str) -> None:
         self.failed.emit("Your image", message)
-        self._next_trip()
-
-    def _next_trip(self) -> None:
-        self._trip_busy = False
-        if self._trip_again:
-            self._trip_again = False
-            self._request_trip()
 
     # ---- views --------------------------------------------------------------------------------
 

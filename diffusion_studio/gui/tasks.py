@@ -151,6 +151,34 @@ class TaskRunner(QObject):
             self._forget(task)
 
 
+class NewestOnly:
+    """One task at a time on a TaskRunner, for work where only the newest request matters (scrubbing
+    t, stepping through images): a request made while a task runs waits, replacing any request
+    already waiting, and its function is made when it starts, from the state of then."""
+
+    def __init__(self, tasks: TaskRunner) -> None:
+        self._tasks = tasks
+        self._busy = False
+        self._waiting: tuple[Callable[[], Callable[[], Any]], Callable[[Any], None], Callable[[str], None]] | None = None
+
+    def request(self, make: Callable[[], Callable[[], Any]], on_finished: Callable[[Any], None],
+                on_failed: Callable[[str], None]) -> None:
+        """Run ``make()`` now, or once the task running ends; then ``on_finished(result)`` or ``on_failed(message)``."""
+        if self._busy:
+            self._waiting = (make, on_finished, on_failed)
+            return
+        self._busy = True
+        self._tasks.start(make(), lambda result: self._ended(on_finished, result),
+                          lambda message: self._ended(on_failed, message))
+
+    def _ended(self, callback: Callable[[Any], None], value: Any) -> None:
+        self._busy = False
+        callback(value)
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            self.request(*waiting)
+
+
 class WorkerThread(QObject):
     """Runs one session Job at a time in a GeneratorWorker on its own QThread.
 

@@ -7,7 +7,7 @@ import torch
 from diffusion_studio.app.bound import BoundSession, BoundSettings
 from diffusion_studio.app.jobs import drive
 from diffusion_studio.app.round_trip import RoundTripSession
-from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.errors import DataError, SettingError
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.schedules import make_schedule
 from tests.app.events import Recorder
@@ -52,7 +52,7 @@ def test_a_stopped_bound_keeps_what_it_measured():
 def test_a_bound_that_cannot_be_measured_fails_with_the_reason():
     session = BoundSession()
     job = session.start(image_model(), BoundSettings("swiss_roll"))
-    with pytest.raises(Exception, match="2-D points"):
+    with pytest.raises(DataError, match="2-D points"):
         drive(job, session.on_update, 0.0)
 
 

@@ -38,8 +38,8 @@ def test_the_progressive_terms_are_those_of_the_whole_and_sum_to_the_total():
     x0 = point + quantize(0.1 * torch.randn(6, 1, 4, 4, generator=torch.Generator().manual_seed(3)))
     network = OnePoint(SCHEDULE, point)  # wrong for every image but the point: the terms are not all zero
     steps = bound_steps(SCHEDULE, network, x0, generator=torch.Generator().manual_seed(1), batch_size=4)
-    seen, terms = [], None
-    terms = drain(steps, lambda step: seen.append(step))
+    seen = []
+    terms = drain(steps, seen.append)
     assert [s.t for s in seen] == list(range(1, 41)) and terms.terms.shape == (6, 40)
     whole = drain(bound_steps(SCHEDULE, network, x0, generator=torch.Generator().manual_seed(1)))  # one batch
     assert whole.terms.shape == terms.terms.shape

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diffusion_studio.core.data.datasets import TOY_SETS, load_dataset, load_digits, load_image_folder, load_toy
+from diffusion_studio.core.data.datasets import (
+    TOY_SETS, held_out_digit, load_dataset, load_digits, load_image_folder, load_toy,
+)
 from diffusion_studio.core.errors import DataError
 
 
@@ -20,6 +22,11 @@ def test_held_out_digits_are_a_tenth_never_trained_on():
     np.testing.assert_array_equal(held_out.data, every.data[9::10])
     assert not any((held_out.data[i] == train.data).all(axis=(1, 2, 3)).any() for i in range(len(held_out.data)))
     assert load_dataset("digits", 8).data.shape == train.data.shape
+    np.testing.assert_array_equal(held_out_digit(1, 8), held_out.data[0])
+    assert held_out_digit(179, 8, channels=3).shape == (3, 8, 8)
+    for number in (0, 180):
+        with pytest.raises(DataError, match="1…179"):
+            held_out_digit(number, 8)
 
 
 @pytest.mark.parametrize("name", TOY_SETS)

@@ -25,7 +25,7 @@ def test_your_image_shows_the_round_trip_at_t_and_inverts(window, qtbot, tmp_pat
     window.show()
     window.tabs.setCurrentWidget(panel)
     qtbot.waitUntil(lambda: panel.session.trip is not None and panel.session.errors is not None, timeout=10_000)
-    assert panel.session.name == "held-out digit 0" and panel.session.image.shape == (1, 8, 8)
+    assert panel.session.name == "held-out digit 1" and panel.session.image.shape == (1, 8, 8)
     assert panel.t_slider.maximum() == 30 and len(panel.x0_curve.getData()[0]) == 30
     panel.t_slider.setValue(20)
     qtbot.waitUntil(lambda: panel.session.trip.t == 20, timeout=10_000)
@@ -60,3 +60,27 @@ def test_the_bound_panel_fills_the_terms_and_saves_them(window, qtbot, tmp_path,
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), ""))
     panel.save_button.click()
     assert target.read_text().splitlines()[0] == "term,t,bits_per_dim" and len(target.read_text().splitlines()) == 33
+
+
+def test_newest_only_runs_the_first_request_and_then_only_the_newest(qtbot):
+    import threading
+
+    from diffusion_studio.gui.tasks import NewestOnly, TaskRunner
+
+    runner, release, ran, done = TaskRunner(), threading.Event(), [], []
+    newest = NewestOnly(runner)
+
+    def make(n):
+        def work():
+            if n == 1:
+                release.wait(5)
+            ran.append(n)
+            return n
+        return work
+
+    for n in (1, 2, 3, 4):
+        newest.request(lambda n=n: make(n), done.append, done.append)
+    release.set()
+    qtbot.waitUntil(lambda: done == [1, 4], timeout=5000)
+    runner.wait()
+    assert ran == [1, 4]

@@ -160,3 +160,11 @@ def evaluation_set(source: str, image_size: int, channels: int) -> Dataset:
     if Path(source).is_dir():
         return load_image_folder(source, image_size, channels)
     raise DataError(f"'{source}' is neither a folder of images nor 'digits'")
+
+
+def held_out_digit(number: int, size: int = 16, channels: int = 1) -> np.ndarray:
+    """Held-out digit ``number`` (1…179, as the app counts them) as C×H×W in [−1, 1]."""
+    digits = evaluation_set("digits", size, channels).data
+    if not 1 <= number <= len(digits):
+        raise DataError(f"there are {len(digits)} held-out digits, numbered 1…{len(digits)}; got {number}")
+    return digits[number - 1]
