@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from diffusion_studio.core.checkpoint import Checkpoint, load_checkpoint
-from diffusion_studio.core.data.datasets import TOY_SETS, load_toy
+from diffusion_studio.core.data.datasets import TOY_SETS, is_points_file, load_points_file, load_toy
 from diffusion_studio.core.data.images import load_image
-from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.errors import DataError, SettingError
 from diffusion_studio.core.models.config import is_image_model, sample_shape
 from diffusion_studio.core.models.diffusers_unet import is_diffusers_unet, load_diffusers_unet
 from diffusion_studio.core.schedules import ScheduleConfig
@@ -45,8 +45,18 @@ class LoadedModel:
 
     def training_points(self) -> np.ndarray | None:
         """The points a 2-D model learned, when it was trained on a built-in set (they are generated
-        the same way every time); None for images and unknown data."""
-        return None if self.is_image or self.data not in TOY_SETS else load_toy(self.data).data
+        the same way every time) or on a points file that is still there; None for images and
+        unknown data."""
+        if self.is_image:
+            return None
+        if self.data in TOY_SETS:
+            return load_toy(self.data).data
+        if is_points_file(self.data) and Path(self.data).is_file():
+            try:
+                return load_points_file(self.data).data
+            except DataError:
+                return None
+        return None
 
 
 IMAGE_RANGE = (-1.0, 1.0)

@@ -58,5 +58,5 @@ def test_empty_and_all_bad_folders_are_clear_errors(tmp_path):
         load_image_folder(tmp_path, 16)
     with pytest.raises(DataError, match="not a folder"):
         load_image_folder(tmp_path / "a.png", 16)
-    with pytest.raises(DataError, match="neither a folder nor a built-in"):
+    with pytest.raises(DataError, match="neither a folder, a CSV of points nor a built-in"):
         load_dataset("mnist")

@@ -18,7 +18,7 @@ def test_new_run_builds_the_network_for_the_data():
     assert images.model_config == UNetConfig(8, 1, 1, 8, (1, 2), 1, (4,), 0.1)
     points = new_run(TrainConfig(data="two_moons", steps=2, device="cpu"), SCHEDULE, TINY)
     assert points.model_config == MLPConfig(dim=2, hidden=16, num_layers=1)
-    with pytest.raises(DataError, match="neither a folder nor a built-in"):
+    with pytest.raises(DataError, match="neither a folder, a CSV of points nor a built-in"):
         new_run(TrainConfig(data="no/such/folder"), SCHEDULE, TINY)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
+from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.data.images import IMAGE_SUFFIXES, load_image
 from diffusion_studio.core.errors import DataError, ImageLoadError
 from diffusion_studio.resources import RESOURCES
@@ -108,10 +110,14 @@ def two_moons(n: int, rng: np.random.Generator) -> np.ndarray:
     return (np.stack([x - 0.5, y - 0.25], axis=1) + 0.05 * rng.standard_normal((n, 2))) * 1.5
 
 
+EIGHT_GAUSSIANS_RADIUS = 1.5
+EIGHT_GAUSSIANS_STD = 0.1
+
+
 def eight_gaussians(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Eight Gaussians of std 0.1 evenly on a circle of radius 1.5."""
+    """Eight Gaussians of std 0.1 evenly on a circle of radius 1.5 (core.mixture.EIGHT_GAUSSIANS)."""
     k = rng.integers(0, 8, n) * (math.pi / 4)
-    return 1.5 * np.stack([np.cos(k), np.sin(k)], axis=1) + 0.1 * rng.standard_normal((n, 2))
+    return EIGHT_GAUSSIANS_RADIUS * np.stack([np.cos(k), np.sin(k)], axis=1) + EIGHT_GAUSSIANS_STD * rng.standard_normal((n, 2))
 
 
 def checkerboard(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -129,6 +135,8 @@ TOY_SETS: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
     "checkerboard": checkerboard,
 }
 BUILTIN_SETS: tuple[str, ...] = ("digits", *TOY_SETS)
+POINTS_SUFFIX = ".csv"
+"""A data source ending so is a file of 2-D points (x,y per line), such as the 2-D lab's drawings."""
 
 
 def load_toy(name: str, n: int = TOY_POINTS, seed: int = 0) -> Dataset:
@@ -138,15 +146,60 @@ def load_toy(name: str, n: int = TOY_POINTS, seed: int = 0) -> Dataset:
     return Dataset(name, TOY_SETS[name](n, np.random.default_rng(seed)).astype(np.float32))
 
 
+def is_points_file(source: str) -> bool:
+    """True if the data source names a file of 2-D points (``POINTS_SUFFIX``)."""
+    return source.lower().endswith(POINTS_SUFFIX)
+
+
+def save_points(points: np.ndarray, path: str | Path) -> Path:
+    """Points (N×D) as CSV, one point per line under an "x,y" header, written atomically."""
+    header = ",".join("xyzw"[i] if points.shape[1] <= 4 else f"x{i}" for i in range(points.shape[1]))
+    text = header + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in points)
+    with atomic_write(path) as handle:
+        handle.write(text.encode())
+    return Path(path)
+
+
+def load_points_file(path: str | Path) -> Dataset:
+    """A CSV of points, one per line (a header line is allowed): your own 2-D data set."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an empty file: reported below
+            points = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2,
+                                skiprows=1 if _has_header(path) else 0)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"'{path.name}' is not a CSV of points with one point per line ({exc})") from None
+    if len(points) < 2 or points.shape[1] != 2:
+        raise DataError(f"'{path.name}' needs at least 2 points of 2 coordinates (x,y per line); "
+                        f"it holds {len(points)} of {points.shape[1]}")
+    if not np.all(np.isfinite(points)):
+        raise DataError(f"'{path.name}' holds coordinates that are not finite numbers")
+    return Dataset(str(path), points.astype(np.float32))
+
+
+def _has_header(path: Path) -> bool:
+    """True if the file's first line is not a row of numbers (a header such as "x,y")."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        first = handle.readline()
+    try:
+        [float(value) for value in first.split(",")]
+    except ValueError:
+        return True
+    return False
+
+
 def load_dataset(source: str, image_size: int = 16, channels: int | None = None, seed: int = 0) -> Dataset:
-    """A built-in set by name ("digits", "swiss_roll", …) or an image folder by path."""
+    """A built-in set by name ("digits", "swiss_roll", …), a CSV of points or an image folder by path."""
     if source == "digits":
         return load_digits(image_size)
     if source in TOY_SETS:
         return load_toy(source, seed=seed)
+    if is_points_file(source):
+        return load_points_file(source)
     if Path(source).is_dir():
         return load_image_folder(source, image_size, channels)
-    raise DataError(f"'{source}' is neither a folder nor a built-in data set ({', '.join(BUILTIN_SETS)})")
+    raise DataError(f"'{source}' is neither a folder, a CSV of points nor a built-in data set ({', '.join(BUILTIN_SETS)})")
 
 
 def evaluation_set(source: str, image_size: int, channels: int) -> Dataset:
