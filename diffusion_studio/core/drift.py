@@ -21,10 +21,6 @@ from diffusion_studio.core.process import split_prediction
 from diffusion_studio.core.schedules import NoiseSchedule
 
 FieldKind = Literal["score", "mean_step"]
-FIELD_KINDS: dict[str, str] = {
-    "score": "Score ∇log q(x_t) = −ε̂/√(1−ᾱ_t)",
-    "mean_step": "Mean DDPM step μ_θ(x_t, t) − x_t",
-}
 
 
 def grid(bounds: tuple[float, float, float, float], n: int) -> np.ndarray:

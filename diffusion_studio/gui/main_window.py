@@ -20,6 +20,7 @@ from diffusion_studio.resources import DEFAULT_MODEL
 from diffusion_studio.gui.bound_panel import BoundPanel
 from diffusion_studio.gui.forward_panel import ForwardPanel
 from diffusion_studio.gui.inpainting_panel import InpaintingPanel
+from diffusion_studio.gui.lab_panel import LabPanel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.round_trip_panel import RoundTripPanel
 from diffusion_studio.gui.sampling_panel import SamplingPanel
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self.inpainting = InpaintingPanel(self.state, self.tasks, self.preferences)
         self.round_trip = RoundTripPanel(self.state, self.tasks, self.preferences)
         self.bound = BoundPanel(self.state, self.tasks, self.preferences)
+        self.lab = LabPanel(self.state, self.tasks, self.preferences)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for panel, name, tip in (
@@ -117,6 +119,7 @@ class MainWindow(QMainWindow):
             (self.inpainting, "Inpainting", "Paint a mask over an image and let the reverse process fill it in"),
             (self.round_trip, "Your image", "Your image through the model: its guesses beside the truth, SDEdit, inversion"),
             (self.bound, "Bound", "The variational bound in bits/dim, term by term against t"),
+            (self.lab, "2-D lab", "A 2-D model's whole reverse process: clouds, drift field, SDE and ODE paths; draw and train"),
         ):
             self.tabs.addTab(panel, name)
             self.tabs.setTabToolTip(self.tabs.count() - 1, tip)
@@ -126,7 +129,7 @@ class MainWindow(QMainWindow):
             panel.status.connect(self.say)
             panel.failed.connect(self.show_error)
         self.tabs.currentChanged.connect(self.statusBar().clearMessage)  # a panel's message does not outlive its tab
-        for panel in (self.sampling, self.inpainting, self.round_trip, self.bound):
+        for panel in (self.sampling, self.inpainting, self.round_trip, self.bound, self.lab):
             panel.modelRequested.connect(self.open_model)
         self.training.modelRequested.connect(
             lambda folder: self.open_model(folder, then=lambda: self.tabs.setCurrentWidget(self.sampling))
@@ -356,7 +359,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop what runs, remember the window, and close."""
-        for panel in (self.forward, self.sampling, self.inpainting, self.training, self.round_trip, self.bound):
+        for panel in (self.forward, self.sampling, self.inpainting, self.training, self.round_trip, self.bound, self.lab):
             panel.stop()
         self.tasks.wait()
         self.training.save_settings()
