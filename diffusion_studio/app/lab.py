@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 LAB_POINTS = 1000
 """Points in a run by default."""
 MAX_POINTS = 20_000
-PATHS = 12
+PATHS = 6
 """Particles whose paths are drawn by default."""
 GRID = 15
 """Arrows per side of the drift field."""
@@ -353,12 +353,12 @@ class LabSession(JobSession, Playhead):
     def marginals(self) -> dict[str, Marginals]:
         """The marginals check: each run's mean and std of x_t per step, and the forward process's
         on the data ("q"), on the runs' schedule."""
-        from diffusion_studio.core.marginals import forward_marginals, path_marginals
+        from diffusion_studio.core.marginals import forward_marginals
         from diffusion_studio.core.schedules import NoiseSchedule
 
         if self.runs is None:
             return {}
-        shown = {kind: path_marginals(run.timesteps, run.x_t) for kind in RUN_KINDS for run in [self.runs.run(kind)]}
+        shown = {kind: self.runs.run(kind).marginals() for kind in RUN_KINDS}
         model = self.denoiser()
         if self.data is not None and len(self.data) and model is not None:
             shown["q"] = forward_marginals(NoiseSchedule(model.schedule_config), self.data)

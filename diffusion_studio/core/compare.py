@@ -180,6 +180,7 @@ def fork_items(
         np.concatenate([parent.trajectory.pred_x0[above], own.pred_x0]),
         own.metadata,
         None if prefix_eps is None else np.concatenate([prefix_eps[above], own.pred_eps]),
+        None if parent.trajectory.moments is None else np.concatenate([parent.trajectory.moments[above], own.moments]),
     )
     return ComparedRun(label, child, joined, recorder.final, parent_nfe + recorder.nfe, recorder.seconds)
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from diffusion_studio.core.checkpoint import Checkpoint, load_checkpoint
-from diffusion_studio.core.data.datasets import TOY_SETS, is_points_file, load_points_file, load_toy
+from diffusion_studio.core.data.datasets import TOY_SETS, is_points_file, load_digits, load_points_file, load_toy
 from diffusion_studio.core.data.images import load_image
 from diffusion_studio.core.errors import DataError, SettingError
 from diffusion_studio.core.models.config import is_image_model, sample_shape
@@ -57,6 +57,18 @@ class LoadedModel:
             except DataError:
                 return None
         return None
+
+
+    def training_data(self) -> np.ndarray | None:
+        """What the model learned, when it is at hand: a 2-D model's training_points, or for a model
+        of the bundled digits the training digits at its size and channels (N×C×H×W); None else."""
+        if not self.is_image:
+            return self.training_points()
+        if self.data != "digits":
+            return None
+        channels, size, _ = self.sample_shape
+        digits = load_digits(size).data
+        return digits if channels == 1 else np.repeat(digits, channels, axis=1)
 
 
 IMAGE_RANGE = (-1.0, 1.0)

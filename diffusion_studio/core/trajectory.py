@@ -19,6 +19,7 @@ import numpy as np
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.data.images import to_uint8
 from diffusion_studio.core.errors import SettingError, TrajectoryError
+from diffusion_studio.core.marginals import Marginals, moments, path_marginals
 
 if TYPE_CHECKING:
     import torch
@@ -37,10 +38,19 @@ class Trajectory:
     pred_x0: np.ndarray  # x̂_0 at each frame, same layout (at t = 0, the result itself)
     metadata: dict[str, Any] = field(default_factory=dict)  # sampler, steps, seed, model …
     pred_eps: np.ndarray | None = None  # ε̂ at each frame, same layout (at t = 0, the last step's); None in older files
+    moments: np.ndarray | None = None  # (K, 2) mean and std of each frame's x_t at full precision; None in older files
 
     @property
     def is_image(self) -> bool:
         return self.x_t.ndim == 5
+
+    def marginals(self) -> Marginals | None:
+        """Mean and std of x_t per frame (the marginals check, core.marginals), from the full-precision
+        moments recorded, or from the frames of points; None for images recorded without them
+        (their uint8 frames are clipped to [−1, 1])."""
+        if self.moments is not None:
+            return Marginals(self.timesteps, self.moments[:, 0], self.moments[:, 1])
+        return None if self.is_image else path_marginals(self.timesteps, self.x_t)
 
     def __len__(self) -> int:
         return len(self.timesteps)
@@ -82,6 +92,7 @@ class Recorder:
         self.x_t: list[np.ndarray] = []
         self.pred_x0: list[np.ndarray] = []
         self.pred_eps: list[np.ndarray] = []
+        self.moments: list[tuple[float, float]] = []
         self._last_eps = None
         self.final: np.ndarray | None = None  # the last x_s seen, full precision: N×C×H×W or N×D
         self.nfe = 0  # network evaluations up to the last step seen
@@ -93,6 +104,7 @@ class Recorder:
             self.x_t.append(stored_frame(step.x_t))
             self.pred_x0.append(stored_frame(step.pred_x0))
             self.pred_eps.append(stored_frame(step.pred_eps))
+            self.moments.append(moments(step.x_t.numpy()))
         self._last_eps = step.pred_eps
         self.final = step.x_prev.numpy()
         self.nfe = step.nfe
@@ -108,6 +120,7 @@ class Recorder:
             np.stack(self.pred_x0 + [result]),
             self.metadata,
             np.stack(self.pred_eps + [stored_frame(self._last_eps)]),
+            np.array(self.moments + [moments(self.final)]),
         )
 
 
@@ -132,8 +145,9 @@ def save_trajectory(trajectory: Trajectory, path: str | Path) -> None:
     """Write a compressed .npz, atomically."""
     meta = json.dumps({"format_version": FORMAT_VERSION, **trajectory.metadata})
     arrays = {"timesteps": trajectory.timesteps, "x_t": trajectory.x_t, "pred_x0": trajectory.pred_x0}
-    if trajectory.pred_eps is not None:
-        arrays["pred_eps"] = trajectory.pred_eps
+    for name in ("pred_eps", "moments"):
+        if getattr(trajectory, name) is not None:
+            arrays[name] = getattr(trajectory, name)
     with atomic_write(path) as handle:
         np.savez_compressed(handle, metadata=np.array(meta), **arrays)
 
@@ -148,6 +162,7 @@ def load_trajectory(path: str | Path) -> Trajectory:
                 raise TrajectoryError(f"'{path.name}' is not a trajectory file (missing {', '.join(sorted(missing))})")
             timesteps, x_t, pred_x0 = archive["timesteps"], archive["x_t"], archive["pred_x0"]
             pred_eps = archive["pred_eps"] if "pred_eps" in archive.files else None
+            frame_moments = archive["moments"] if "moments" in archive.files else None
             metadata = json.loads(str(archive["metadata"]))
     except TrajectoryError:
         raise
@@ -159,7 +174,9 @@ def load_trajectory(path: str | Path) -> Trajectory:
         pred_eps is not None and pred_eps.shape != x_t.shape
     ):
         raise TrajectoryError(f"'{path.name}' has inconsistent frames {x_t.shape}, {pred_x0.shape}, {timesteps.shape}")
+    if frame_moments is not None and frame_moments.shape != (len(timesteps), 2):
+        raise TrajectoryError(f"'{path.name}' has moments of shape {frame_moments.shape} for {len(timesteps)} frames")
     image_dtype = np.uint8 if x_t.ndim == 5 else np.float32
     if any(a is not None and a.dtype != image_dtype for a in (x_t, pred_x0, pred_eps)):
         raise TrajectoryError(f"'{path.name}' holds frames of type {x_t.dtype}, expected {np.dtype(image_dtype).name}")
-    return Trajectory(timesteps, x_t, pred_x0, metadata, pred_eps)
+    return Trajectory(timesteps, x_t, pred_x0, metadata, pred_eps, frame_moments)

@@ -220,7 +220,7 @@ class LabPanel(QWidget):
         self.show_boxes: dict[str, QCheckBox] = {}
         show_box = QGroupBox("Show")
         show_layout = QVBoxLayout(show_box)
-        for key, label, on in (("data", "Data", True), ("sde", "DDPM cloud (SDE)", True), ("ode", "DDIM cloud (ODE)", False),
+        for key, label, on in (("data", "Data", True), ("sde", "DDPM cloud (SDE)", True), ("ode", "DDIM cloud (ODE)", True),
                                ("paths", "Paths of a few particles", True), ("learned", "Drift field", True),
                                ("exact", "Exact field (mixtures)", True), ("difference", "Learned − exact", False)):
             box = self.show_boxes[key] = QCheckBox(label)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -52,6 +52,7 @@ from diffusion_studio.core.export import (
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
+from diffusion_studio.core.marginals import Marginals
 from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_trajectory, recorded_frame_count, save_trajectory
 from diffusion_studio.gui.comparison_view import ComparisonView
 from diffusion_studio.gui.model_box import ModelBox
@@ -67,6 +68,9 @@ from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 
 VIEWS = ("x_t", "pred_x0", "pred_eps")
+STRIPS = {"signal": "√ᾱ_t", "std": "std of x_t", "mean": "mean of x_t"}
+RUN_COLOURS = ((31, 119, 180), (230, 120, 20), (44, 160, 44), (214, 39, 40), (148, 103, 189))
+"""The marginals strip's curve for each trajectory (a comparison's rows in order)."""
 TITLES = {"x_t": "x<sub>t</sub>", "pred_x0": "predicted x<sub>0</sub>", "pred_eps": "predicted noise ε"}
 GRID_PAD = 2  # pixels between tiles, as core.export.batch_grid draws them
 PREVIEW_INTERVAL_S = 0.1
@@ -287,11 +291,28 @@ class SamplingPanel(QWidget):
         self.schedule_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("r", width=2))
         self.schedule_plot.addItem(self.schedule_marker)
         self.schedule_plot.setToolTip("√ᾱ_t, the signal left in x_t; the red line is the frame's t")
+        self.strip_kind = QComboBox()
+        for key, label in STRIPS.items():
+            self.strip_kind.addItem(label, key)
+        self.strip_kind.setToolTip("The strip: the schedule's √ᾱ_t, or the marginals check: the mean or std of each "
+                                   "run's x_t (solid) against the forward process q(x_t) on the model's training data "
+                                   "(dashed grey), where the network learned. Apart: exposure bias, or x_T ≠ q(x_T)")
+        self.strip_kind.currentIndexChanged.connect(self._show_strip)
+        self.forward_curve = self.schedule_plot.plot(pen=pg.mkPen((90, 90, 90), width=2, style=Qt.PenStyle.DashLine))
+        self.marginal_curves = [self.schedule_plot.plot(pen=pg.mkPen(colour, width=2)) for colour in RUN_COLOURS]
+        self._forward: tuple[object, Marginals | None] = (None, None)  # (model, its forward marginals)
+        strip_choice = QVBoxLayout()
+        strip_choice.addWidget(QLabel("Strip"))
+        strip_choice.addWidget(self.strip_kind)
+        strip_choice.addStretch(1)
+        strip = QHBoxLayout()
+        strip.addLayout(strip_choice)
+        strip.addWidget(self.schedule_plot, 1)
 
         right = QVBoxLayout()
         right.addWidget(self.views, 1)
         right.addWidget(self.timeline)
-        right.addWidget(self.schedule_plot)
+        right.addLayout(strip)
         layout = QHBoxLayout(self)
         layout.addWidget(self.left)
         layout.addLayout(right, 1)
@@ -461,6 +482,7 @@ class SamplingPanel(QWidget):
                 self.items[key].clear()
                 self.clouds[key].setData(pos=np.zeros((0, 2)))
             self.timeline.label.clear()
+            self._show_strip()
             self._set_idle(not self.running)
             return
         T = int(trajectory.metadata.get("T", int(trajectory.timesteps.max())))
@@ -483,14 +505,49 @@ class SamplingPanel(QWidget):
         self.views.setCurrentIndex(0 if is_image else 1)
         if schedule is not None:
             self.schedule_curve.setData(schedule.t, schedule.sqrt_alpha_bars[1:])
-        self.schedule_curve.setVisible(schedule is not None)
+        else:
+            self.schedule_curve.setData([], [])
         self.schedule_plot.setXRange(0, T)
+        self._show_strip()
         reference = None if is_image else self._reference
         for key in VIEWS:
             behind = reference if reference is not None and key != "pred_eps" else np.zeros((0, 2))
             self.references[key].setData(pos=behind)
         if not is_image:
             self._fit_points(reference, result)
+
+    def _show_strip(self) -> None:
+        """√ᾱ_t, or the marginals check: each trajectory's mean or std of x_t per step and the forward
+        process's on the model's training data (computed once per model, in the background)."""
+        kind = self.strip_kind.currentData()
+        self.schedule_plot.setLabel("left", STRIPS[kind] if kind != "signal" else "√ᾱ<sub>t</sub>")
+        self.schedule_curve.setVisible(kind == "signal")
+        marginals = [tr.marginals() for tr in self.session.trajectories] if kind != "signal" else []
+        for i, curve in enumerate(self.marginal_curves):
+            m = marginals[i] if i < len(marginals) else None
+            curve.setData([] if m is None else m.t, [] if m is None else getattr(m, kind))
+        model, forward = self._forward
+        if kind != "signal" and self.state.model is not None and model is not self.state.model:
+            self._compute_forward(self.state.model)
+        shown = forward is not None and kind != "signal"
+        self.forward_curve.setData(forward.t if shown else [], getattr(forward, kind) if shown else [])
+        self.schedule_plot.enableAutoRange(axis="y")
+
+    def _compute_forward(self, model) -> None:
+        self._forward = (model, None)
+
+        def compute():
+            from diffusion_studio.core.marginals import forward_marginals
+
+            data = model.training_data()
+            return None if data is None else forward_marginals(NoiseSchedule(model.schedule_config), data)
+
+        def done(forward) -> None:
+            if self._forward[0] is model:
+                self._forward = (model, forward)
+                self._show_strip()
+
+        self.tasks.start(compute, done, lambda message: self.failed.emit("Marginals", message))
 
     def _fit_points(self, *clouds: np.ndarray | None) -> None:
         """Square point views that hold x_T ~ N(0, I) (±3) and these points, with a margin."""

@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -125,3 +127,21 @@ def test_trajectories_of_different_step_counts_share_one_timeline_in_t():
     assert coarse.timesteps[coarse.frame_at(37)] == 40
     assert coarse.timesteps[coarse.frame_at(35)] == 30  # a tie goes to the later frame
     assert coarse.timesteps[coarse.frame_at(3)] == 0
+
+
+def test_recorded_moments_are_those_of_the_full_precision_samples(tmp_path):
+    from diffusion_studio.core.marginals import moments
+    from diffusion_studio.core.trajectory import Recorder, load_trajectory, save_trajectory
+
+    steps = [SimpleNamespace(index=i, t=3 - i, x_t=torch.randn(5, 1, 4, 4) * 3, pred_x0=torch.zeros(5, 1, 4, 4),
+                             pred_eps=torch.zeros(5, 1, 4, 4), x_prev=torch.full((5, 1, 4, 4), 0.5), nfe=i + 1)
+             for i in range(3)]
+    recorder = Recorder()
+    for step in steps:
+        recorder.add(step)
+    trajectory = recorder.trajectory()
+    expected = [moments(s.x_t.numpy()) for s in steps] + [moments(steps[-1].x_prev.numpy())]
+    np.testing.assert_allclose(trajectory.moments, expected)
+    assert trajectory.marginals().std[0] > 2  # std 3, where the uint8 frames would clip at 1
+    save_trajectory(trajectory, tmp_path / "run.npz")
+    np.testing.assert_allclose(load_trajectory(tmp_path / "run.npz").moments, expected)

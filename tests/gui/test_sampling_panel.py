@@ -317,3 +317,22 @@ def test_a_comparisons_gif_shows_every_row_at_each_stop_of_the_shared_timeline(w
         assert 10 <= gif.n_frames <= len(panel.session.times) == 13
         one_row = comparison_frame(panel.session.trajectories[:1], ["x"], 0, with_x0=False)
         assert gif.size[0] >= one_row.shape[1] and gif.size[1] > 1.8 * one_row.shape[0]  # two rows
+
+
+def test_the_strip_shows_the_marginals_check_against_the_forward_process(panel, qtbot):
+    settle(panel, steps=8, num=6)
+    run_to_end(panel, qtbot)
+    strip = panel.strip_kind
+    strip.setCurrentIndex(strip.findData("std"))
+    assert not panel.schedule_curve.isVisible()
+    qtbot.waitUntil(lambda: panel.forward_curve.getData()[0] is not None and len(panel.forward_curve.getData()[0]) > 0,
+                    timeout=20_000)
+    t, std = panel.marginal_curves[0].getData()
+    moments = panel.session.trajectory.moments
+    np.testing.assert_allclose(std, moments[:, 1])
+    assert std[0] == pytest.approx(1.0, abs=0.1)  # x_T ~ N(0, I), at full precision (not clipped to [−1, 1])
+    forward_t, forward_std = panel.forward_curve.getData()
+    assert len(forward_t) == panel.state.model.schedule_config.timesteps + 1
+    assert forward_std[0] < 0.8 < forward_std[-1]  # the digits' spread at t = 0, 1 at t = T
+    strip.setCurrentIndex(strip.findData("signal"))
+    assert panel.schedule_curve.isVisible() and len(panel.forward_curve.getData()[0] or []) == 0
