@@ -520,7 +520,7 @@ class SamplingPanel(QWidget):
         """√ᾱ_t, or the marginals check: each trajectory's mean or std of x_t per step and the forward
         process's on the model's training data (computed once per model, in the background)."""
         kind = self.strip_kind.currentData()
-        self.schedule_plot.setLabel("left", STRIPS[kind] if kind != "signal" else "√ᾱ<sub>t</sub>")
+        self.schedule_plot.setLabel("left", "√ᾱ<sub>t</sub>" if kind == "signal" else kind)
         self.schedule_curve.setVisible(kind == "signal")
         marginals = [tr.marginals() for tr in self.session.trajectories] if kind != "signal" else []
         for i, curve in enumerate(self.marginal_curves):
