@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -29,6 +30,7 @@ from diffusion_studio.core.train_config import DEVICES, TrainConfig
 from diffusion_studio.flags import add_option_flags, add_setting_flags, int_list, setting_values
 
 if TYPE_CHECKING:
+    from diffusion_studio.core.distributed import World
     from diffusion_studio.core.trajectory import Recorder
 
 PROG = "diffusion-studio"
@@ -221,24 +223,45 @@ def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None
 
 
 def run_train(args: argparse.Namespace) -> None:
-    from diffusion_studio.core.export import reference_points
-    from diffusion_studio.core.runs import Saved, continue_run, new_run, run_training
+    """Train in this process alone, or as one of the processes torchrun started (data-parallel)."""
+    from diffusion_studio.core.devices import resolve_device
+    from diffusion_studio.core.distributed import joined
 
     if args.save_every < 1:
         raise SettingError("save_every", f"must be at least 1 step, got {args.save_every}")
+    with joined(resolve_device(args.device)) as world, _silenced(not world.is_main):
+        _train(args, world)
+
+
+@contextlib.contextmanager
+def _silenced(silent: bool) -> Iterator[None]:
+    """Standard error discarded in the block when ``silent``: a data-parallel run's other processes
+    would repeat what the first one reports. Errors raised still reach main()."""
+    if not silent:
+        yield
+        return
+    with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
+        yield
+
+
+def _train(args: argparse.Namespace, world: World) -> None:
+    from diffusion_studio.core.export import reference_points
+    from diffusion_studio.core.runs import Saved, continue_run, new_run, run_training
+
     if args.resume:
-        trainer = continue_run(args.output, args.steps, args.device)
+        trainer = continue_run(args.output, args.steps, args.device, world)
     else:
         config = TrainConfig(**setting_values(args, setting_fields(TrainConfig)))
         size = replace(PRESETS[args.size], **setting_values(args, setting_fields(NetworkSize)))
-        trainer = new_run(config, _schedule_from(args).config, size, args.image_size, args.channels)
+        trainer = new_run(config, _schedule_from(args).config, size, args.image_size, args.channels, world)
     config, dataset = trainer.config, trainer.dataset
     if dataset.skipped:
         names = ", ".join(name for name, _ in dataset.skipped[:5]) + (" …" if len(dataset.skipped) > 5 else "")
         print(f"skipped {len(dataset.skipped)} unreadable file(s): {names}", file=sys.stderr)
+    where = f"{trainer.device} (rank 0 of {world.size} processes)" if world.distributed else str(trainer.device)
     print(
         f"training {type(trainer.model).__name__} ({trainer.parameters:,} parameters) on {dataset.name} "
-        f"({len(dataset.data)} samples) on {trainer.device}, from step {trainer.step} to {config.steps}",
+        f"({len(dataset.data)} samples) on {where}, from step {trainer.step} to {config.steps}",
         file=sys.stderr,
     )
 

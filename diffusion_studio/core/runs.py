@@ -11,6 +11,7 @@ import torch
 
 from diffusion_studio.core.checkpoint import STATE_FILE, Checkpoint, load_checkpoint, save_checkpoint
 from diffusion_studio.core.data.datasets import load_dataset
+from diffusion_studio.core.distributed import SINGLE, World
 from diffusion_studio.core.errors import CheckpointError, SettingError
 from diffusion_studio.core.models.presets import NetworkSize, model_config_for
 from diffusion_studio.core.schedules import ScheduleConfig
@@ -24,10 +25,12 @@ def new_run(
     size: NetworkSize,
     image_size: int = 16,
     channels: int | None = None,
+    world: World = SINGLE,
 ) -> Trainer:
-    """A fresh trainer on config.data: images resized to image_size² (channels 1, 3 or as the data)."""
+    """A fresh trainer on config.data: images resized to image_size² (channels 1, 3 or as the data);
+    ``world``: the processes training it together."""
     dataset = load_dataset(config.data, image_size, channels, seed=config.seed)
-    return Trainer(model_config_for(size, tuple(dataset.data.shape[1:])), schedule, config, dataset)
+    return Trainer(model_config_for(size, tuple(dataset.data.shape[1:])), schedule, config, dataset, world)
 
 
 def resumable_checkpoint(folder: str | Path) -> Checkpoint:
@@ -38,16 +41,16 @@ def resumable_checkpoint(folder: str | Path) -> Checkpoint:
     return checkpoint
 
 
-def continue_run(folder: str | Path, steps: int, device: str = "auto") -> Trainer:
+def continue_run(folder: str | Path, steps: int, device: str = "auto", world: World = SINGLE) -> Trainer:
     """A trainer at the checkpoint's step, with its model, schedule, data and settings; only the
-    total number of steps and the device change."""
+    total number of steps, the device and the processes training it (``world``) change."""
     checkpoint = resumable_checkpoint(folder)
     if steps <= checkpoint.step:
         raise SettingError("steps", f"the checkpoint is at step {checkpoint.step}; ask for more steps than that to continue")
     config = replace(checkpoint.train_config, steps=steps, device=device)
     model = checkpoint.model_config
     dataset = load_dataset(config.data, getattr(model, "image_size", 16), getattr(model, "in_channels", None), seed=config.seed)
-    trainer = Trainer(model, checkpoint.schedule_config, config, dataset)
+    trainer = Trainer(model, checkpoint.schedule_config, config, dataset, world)
     trainer.restore(checkpoint)
     return trainer
 
@@ -80,19 +83,22 @@ def run_training(
 
     The checkpoint at ``output`` is written every ``save_every`` steps and once more when the run
     ends, finished or stopped (if it did any step). The CLI and the Training panel both train here.
+    With several processes all run this; the first alone writes and yields the saves.
     """
     if save_every < 1:
         raise SettingError("save_every", f"must be at least 1 step, got {save_every}")
     output, first_step = Path(output), trainer.step
 
-    def save() -> Saved:
-        save_checkpoint(output, trainer.checkpoint(), inference_only=inference_only)
-        return Saved(output, trainer.step)
+    def save() -> Iterator[Saved]:
+        checkpoint = trainer.checkpoint()  # in every process: it gathers their random states
+        if trainer.world.is_main:
+            save_checkpoint(output, checkpoint, inference_only=inference_only)
+            yield Saved(output, trainer.step)
 
     for record in trainer.train(should_stop=should_stop, report_every=report_interval(trainer.device),
                                 preview_every=preview_every, preview_count=preview_count):
         yield record
         if record.step % save_every == 0 and record.step != record.total_steps:
-            yield save()
+            yield from save()
     if trainer.step > first_step:
-        yield save()
+        yield from save()

@@ -18,6 +18,7 @@ import torch
 from diffusion_studio.core.checkpoint import Checkpoint
 from diffusion_studio.core.data.datasets import Dataset
 from diffusion_studio.core.devices import resolve_device
+from diffusion_studio.core.distributed import SINGLE, World
 from diffusion_studio.core.errors import SettingError, TrainingError
 from diffusion_studio.core.models import build_model, count_parameters
 from diffusion_studio.core.models.config import ModelConfig, sample_shape
@@ -51,7 +52,11 @@ class TrainProgress:
 
 
 class Trainer:
-    """Owns the network, its EMA copy, the optimizer and the random state of one training run."""
+    """Owns the network, its EMA copy, the optimizer and the random state of one training run.
+
+    In a world of several processes (core.distributed), each trains on its slice of every global
+    batch and their gradients are averaged, so the run takes the steps one process would take.
+    """
 
     def __init__(
         self,
@@ -59,16 +64,18 @@ class Trainer:
         schedule_config: ScheduleConfig,
         config: TrainConfig,
         dataset: Dataset,
+        world: World = SINGLE,
     ) -> None:
         check_settings(config)
-        self.model_config, self.config, self.dataset = model_config, config, dataset
+        self.model_config, self.config, self.dataset, self.world = model_config, config, dataset, world
+        self.shard = world.shard(config.batch_size)  # this process's samples of each global batch
         self.schedule = NoiseSchedule(schedule_config)
         expected = sample_shape(model_config)
         if tuple(dataset.data.shape[1:]) != expected:
             raise SettingError(
                 "data", f"'{dataset.name}' has samples of shape {tuple(dataset.data.shape[1:])}, the model takes {expected}"
             )
-        self.device = resolve_device(config.device)
+        self.device = world.device(resolve_device(config.device))
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest convolutions
         torch.manual_seed(config.seed)
@@ -77,6 +84,9 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         )
+        self.network = world.wrap(self.model)  # what a step calls: its backward pass averages over the processes
+        if world.rank:  # dropout masks of its own in every process but the first (which draws as one process would)
+            torch.manual_seed(world.seed(config.seed))
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
         self.data = torch.from_numpy(dataset.data).to(self.device)
         self.step = 0
@@ -101,16 +111,19 @@ class Trainer:
         return min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
 
     def _train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of Algorithm 1; returns the per-sample losses and their t (on the device)."""
-        n, T = self.config.batch_size, self.schedule.timesteps
-        index = torch.randint(len(self.data), (n,), generator=self.generator, device=self.device)
+        """One step of Algorithm 1; returns this process's per-sample losses and their t (on the device).
+
+        Every process draws the whole global batch from the run's generator and keeps its slice.
+        """
+        n, T, part = self.config.batch_size, self.schedule.timesteps, self.shard
+        index = torch.randint(len(self.data), (n,), generator=self.generator, device=self.device)[part]
         x0 = self.data[index]
-        t = torch.randint(1, T + 1, (n,), generator=self.generator, device=self.device)
-        eps = torch.randn(x0.shape, generator=self.generator, device=self.device)
+        t = torch.randint(1, T + 1, (n,), generator=self.generator, device=self.device)[part]
+        eps = torch.randn((n, *x0.shape[1:]), generator=self.generator, device=self.device)[part]
         x_t = q_sample(self.schedule, x0, t, eps).float()
         target = training_target(self.schedule, x0, t, eps, self.config.prediction).float()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            output = self.model(x_t, t - 1)
+            output = self.network(x_t, t - 1)
         per_sample = (output.float() - target).pow(2).flatten(1).mean(1)
         for group in self.optimizer.param_groups:
             group["lr"] = self._learning_rate()
@@ -145,13 +158,14 @@ class Trainer:
     ) -> Iterator[TrainProgress]:
         """Train until config.steps, yielding a TrainProgress every ``report_every`` steps.
 
-        ``should_stop`` is asked before every step. A preview (a quick DDIM run of the EMA
+        ``should_stop`` is asked before every step (with several processes, all stop when one is
+        asked to; the losses reported are the global batches', gathered). A preview (a quick DDIM run of the EMA
         network) rides on the report after every ``preview_every`` steps (0: never).
         Raises TrainingError on a non-finite loss or when the GPU runs out of memory.
         """
         self.model.train()
         started, losses, ts = time.perf_counter(), [], []
-        while self.step < self.config.steps and not should_stop():
+        while self.step < self.config.steps and not self.world.any(should_stop()):
             try:
                 loss, t = self._train_step()
             except torch.cuda.OutOfMemoryError:
@@ -163,7 +177,7 @@ class Trainer:
             ts.append(t)
             if self.step % report_every and self.step != self.config.steps:
                 continue
-            batch_losses, batch_ts = torch.cat(losses), torch.cat(ts)
+            batch_losses, batch_ts = (self.world.gather(torch.stack(values)).flatten() for values in (losses, ts))
             mean_loss = float(batch_losses.mean())  # the one device sync per report
             if not math.isfinite(mean_loss):
                 raise TrainingError(
@@ -199,11 +213,26 @@ class Trainer:
 
     # -- state for checkpoints -----------------------------------------------------------------
 
-    def checkpoint(self) -> Checkpoint:
-        """The run as it stands, its tensors copied to the CPU, ready for save_checkpoint."""
-        rng = {"generator": self.generator.get_state(), "torch_cpu": torch.get_rng_state()}
+    def _global_rng(self) -> dict[str, torch.Tensor]:
+        """This process's global random state (dropout draws from it)."""
+        rng = {"torch_cpu": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["torch_cuda"] = torch.cuda.get_rng_state(self.device)
+        return rng
+
+    def _set_global_rng(self, rng: dict[str, torch.Tensor]) -> None:
+        torch.set_rng_state(rng["torch_cpu"])
+        if self.device.type == "cuda" and "torch_cuda" in rng:
+            torch.cuda.set_rng_state(rng["torch_cuda"], self.device)
+
+    def checkpoint(self) -> Checkpoint:
+        """The run as it stands, its tensors copied to the CPU, ready for save_checkpoint.
+
+        With several processes every one must call it: it gathers their random states.
+        """
+        rng = {"generator": self.generator.get_state(), **self._global_rng()}
+        if self.world.distributed:
+            rng["ranks"] = self.world.gather_objects(self._global_rng())
         return Checkpoint(
             model_config=self.model_config,
             schedule_config=self.schedule.config,
@@ -229,7 +258,11 @@ class Trainer:
         self.step = int(state["step"])
         rng = state["rng"]
         self.generator.set_state(rng["generator"])
-        torch.set_rng_state(rng["torch_cpu"])
-        if self.device.type == "cuda" and "torch_cuda" in rng:
-            torch.cuda.set_rng_state(rng["torch_cuda"], self.device)
+        ranks = rng.get("ranks", [rng])  # each process's global random state, when saved by several
+        if len(ranks) == self.world.size:
+            self._set_global_rng(ranks[self.world.rank])
+        elif self.world.is_main:
+            self._set_global_rng(rng)
+        else:  # a run continued by more or fewer processes than saved it: a fresh stream of this process's own
+            torch.manual_seed(self.world.seed(self.config.seed, self.step))
         self.loss_by_t = state["loss_by_t"].numpy().copy()
