@@ -78,7 +78,7 @@ def _run_words(run: Mapping[str, Any]) -> str:
         return str(run["label"])
     try:
         return f"{run_label(run_config(run), run.get('T', 0))}, seed {run['seed']}"
-    except (KeyError, TypeError, ValueError, SettingError):
+    except (KeyError, TypeError, ValueError):  # SettingError is a ValueError
         return f"a run of {run.get('sampler', 'an unknown sampler')}"
 
 
@@ -86,9 +86,10 @@ def describe(metadata: Mapping[str, Any]) -> str:
     """The metadata in a sentence, for a PNG's Description."""
     runs = metadata["runs"]
     first = runs[0] if runs else {}
-    head = f"{KINDS[metadata['kind']].capitalize()} by {SOFTWARE} from the model {first.get('model', '?')}"
+    what = KINDS[metadata["kind"]]
+    head = f"{what[0].upper()}{what[1:]} by {SOFTWARE} from the model {first.get('model', '?')}"
     body = "; ".join(_run_words(run) for run in runs)
-    count = f", {first['num']} samples" if "num" in first else ""
+    count = f", {first['num']} sample{'' if first['num'] == 1 else 's'}" if "num" in first else ""
     return f"{head}: {body}{count}. The settings are in the '{KEY}' text as JSON."
 
 
