@@ -22,7 +22,7 @@ from diffusion_studio.core.control import RunControl, drain
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
-from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
+from diffusion_studio.core.sample_config import SampleConfig, run_label, validate_sample_config
 from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, sampler_class
 from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_table
@@ -31,6 +31,7 @@ from diffusion_studio.flags import add_option_flags, add_setting_flags, int_list
 
 if TYPE_CHECKING:
     from diffusion_studio.core.distributed import World
+    from diffusion_studio.core.provenance import RecordedRun
     from diffusion_studio.core.trajectory import Recorder
 
 PROG = "diffusion-studio"
@@ -109,15 +110,18 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.set_defaults(run=run_train)
 
 
-def _add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, object] | None = None) -> None:
+def _add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, object] | None = None, suppress: bool = False) -> None:
     """The flags of a recorded reverse-process run, which ``sample`` and ``inpaint`` share: the model,
     the sampler and its settings (SampleConfig, with ``defaults`` changed), the device, and the
-    recording's GIF and trajectory file."""
-    parser.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
-    add_setting_flags(parser, SampleConfig, defaults=defaults)
+    recording's GIF and trajectory file. With ``suppress``, the model, the settings and the device
+    leave no attribute when not given (so that ``sample --from`` can tell what was given)."""
+    parser.add_argument("--model", default=argparse.SUPPRESS if suppress else "default",
+                        help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default' (default: default)")
+    add_setting_flags(parser, SampleConfig, defaults=defaults, suppress=suppress)
     add_option_flags(parser.add_argument_group("sampler options", "Each is taken by the samplers its help names"),
                      {cls.label: cls.Options for cls in SAMPLERS.values()})
-    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--device", default=argparse.SUPPRESS if suppress else "auto", choices=DEVICES,
+                        help="where to sample (default: auto, the best here)")
     parser.add_argument("--gif", type=Path, help="also write the denoising as an animated GIF")
     parser.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default: %(default)s)")
     parser.add_argument("--gif-frames", type=int, default=100, help="at most this many GIF frames, evenly spread (default: %(default)s)")
@@ -130,10 +134,14 @@ def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
         "sample",
         help="sample from a trained model with any of the samplers (DDPM, DDIM, Euler, Heun, DPM-Solver++ …)",
         description="Run the reverse process. --output by suffix: .png a grid (a scatter plot for 2-D "
-        "models), .npy the raw samples in data space.",
+        "models), .npy the raw samples in data space. PNGs and GIFs record the model, the settings and the seed; "
+        "--from IMAGE runs them again, and any flag given beside it overrides what IMAGE records.",
     )
-    _add_run_flags(sample)
-    sample.add_argument("--output", "-o", type=Path, required=True, help=".png or .npy")
+    sample.add_argument("--from", dest="source", type=Path, metavar="IMAGE",
+                        help="sample again as a PNG or GIF written here records: the same model, sampler, steps, options, "
+                        "seed and count (and device); flags given beside it override those")
+    _add_run_flags(sample, suppress=True)
+    sample.add_argument("--output", "-o", type=Path, help=".png or .npy (with --from: IMAGE's name ending -again.png)")
     sample.set_defaults(run=run_sample)
 
 
@@ -206,8 +214,9 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None = None) -> None:
-    """.npy: raw samples; .png: a grid of images or a scatter plot of points."""
+def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None = None,
+                   metadata: dict[str, object] | None = None) -> None:
+    """.npy: raw samples; .png: a grid of images or a scatter plot of points, with the ``metadata``."""
     from diffusion_studio.core.export import batch_grid, save_frame, scatter_frame
     from diffusion_studio.core.data.images import to_uint8
 
@@ -217,7 +226,7 @@ def _write_samples(samples: np.ndarray, path: Path, reference: np.ndarray | None
             np.save(handle, samples)
     elif suffix == ".png":
         picture = batch_grid(to_uint8(samples.transpose(0, 2, 3, 1))) if samples.ndim == 4 else scatter_frame(samples, reference=reference)
-        save_frame(picture, path)
+        save_frame(picture, path, metadata)
     else:
         raise SettingError("output", f"'{path.name}': use a .png or .npy file")
 
@@ -246,6 +255,7 @@ def _silenced(silent: bool) -> Iterator[None]:
 
 def _train(args: argparse.Namespace, world: World) -> None:
     from diffusion_studio.core.export import reference_points
+    from diffusion_studio.core.provenance import output_metadata, run_settings
     from diffusion_studio.core.runs import Saved, continue_run, new_run, run_training
 
     if args.resume:
@@ -271,7 +281,11 @@ def _train(args: argparse.Namespace, world: World) -> None:
         for item in run_training(trainer, args.output, args.save_every, should_stop=control.should_stop,
                                  inference_only=args.inference_only):
             if isinstance(item, Saved):
-                _write_samples(trainer.preview(16 if dataset.is_image else 1000), item.folder / "samples.png", reference)
+                count = 16 if dataset.is_image else 1000
+                settings = run_settings(item.folder, trainer.preview_config(count), trainer.device, data=config.data,
+                                        T=trainer.schedule.timesteps)
+                _write_samples(trainer.preview(count), item.folder / "samples.png", reference,
+                               output_metadata("sample", [settings], checkpoint_step=item.step))
                 continue
             progress.show(
                 f"step {item.step}/{item.total_steps}  loss {item.loss:.4f}  "
@@ -300,9 +314,9 @@ def _stop_on_interrupt(control: RunControl) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _sampler_options(args: argparse.Namespace) -> dict[str, object]:
-    """The chosen sampler's options given as flags; a flag of another sampler's is an error."""
-    chosen = sampler_class(args.sampler)
+def _sampler_options(args: argparse.Namespace, sampler: str) -> dict[str, object]:
+    """The options of ``sampler`` given as flags; a flag of another sampler's is an error."""
+    chosen = sampler_class(sampler)
     mine = setting_values(args, setting_fields(chosen.Options))
     for cls in SAMPLERS.values():
         for name in setting_values(args, setting_fields(cls.Options)).keys() - mine.keys():
@@ -334,7 +348,9 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> None:
-    from diffusion_studio.core.compare import compare_items, distance_name, measure, parse_runs, reference_for
+    from diffusion_studio.core.compare import (
+        compare_items, comparison_metadata, distance_name, measure, parse_runs, reference_for,
+    )
     from diffusion_studio.core.devices import resolve_device
     from diffusion_studio.core.export import (
         comparison_frame, comparison_times, display_scale, reference_points, save_frame, save_gif,
@@ -367,13 +383,13 @@ def run_compare(args: argparse.Namespace) -> None:
             distance = "—" if r.distance is None else f"{r.distance:.4f}"
             print(f"{r.label.ljust(width)}  {r.nfe:>5}  {r.seconds:>8.2f}  {distance}")
     trajectories, labels = [r.trajectory for r in runs], [f"{r.label} · {r.nfe} NFE" for r in runs]
-    scale = display_scale(runs[0].trajectory, 240)
+    scale, metadata = display_scale(runs[0].trajectory, 240), comparison_metadata(runs)
     if args.output:
-        save_frame(comparison_frame(trajectories, labels, 0, with_x0=False, reference=data, scale=scale), args.output)
+        save_frame(comparison_frame(trajectories, labels, 0, with_x0=False, reference=data, scale=scale), args.output, metadata)
     if args.gif:
         frames = [comparison_frame(trajectories, labels, t, reference=data, scale=scale)
                   for t in comparison_times(trajectories, args.gif_frames)]
-        save_gif(frames, args.gif, fps=args.fps)
+        save_gif(frames, args.gif, fps=args.fps, metadata=metadata)
     written = [str(p) for p in (args.output, args.gif) if p]
     if written:
         print(f"wrote {', '.join(written)}", file=sys.stderr)
@@ -441,10 +457,12 @@ def _add_invert_parser(commands: argparse._SubParsersAction) -> None:
 def run_invert(args: argparse.Namespace) -> None:
     import torch
 
-    from diffusion_studio.core.data.images import save_image
+    from diffusion_studio.core.data.images import to_uint8
     from diffusion_studio.core.devices import resolve_device
+    from diffusion_studio.core.export import save_frame
     from diffusion_studio.core.inversion import invert
     from diffusion_studio.core.loaded_model import open_model
+    from diffusion_studio.core.provenance import output_metadata
 
     for path, suffix in ((args.output, ".png"), (args.noise_output, ".npy")):
         if path is not None and path.suffix.lower() != suffix:
@@ -457,7 +475,8 @@ def run_invert(args: argparse.Namespace) -> None:
     inversion = drain(invert(model, x0, config, device), lambda item: progress.show(
         f"{item[0]} step {item[1].index + 1}/{item[1].total}", final=item[0] == "reconstruct" and item[1].index + 1 == item[1].total))
     noise = inversion.noise[0].numpy()
-    save_image(inversion.reconstruction[0].numpy().transpose(1, 2, 0), args.output)
+    save_frame(to_uint8(inversion.reconstruction[0].numpy().transpose(1, 2, 0)), args.output,
+               output_metadata("invert", [inversion.settings], image=str(args.image.resolve())))
     if args.noise_output:
         with atomic_write(args.noise_output) as handle:
             np.save(handle, noise.astype(np.float32))
@@ -467,52 +486,85 @@ def run_invert(args: argparse.Namespace) -> None:
     print(f"wrote {args.output}" + (f", {args.noise_output}" if args.noise_output else ""), file=sys.stderr)
 
 
-def _sample_config(args: argparse.Namespace) -> SampleConfig:
-    """The run's settings from the flags, checked before anything is loaded."""
-    config = SampleConfig(**setting_values(args, setting_fields(SampleConfig)), options=_sampler_options(args))
+def _sample_config(args: argparse.Namespace, base: SampleConfig = SampleConfig()) -> SampleConfig:
+    """The run's settings: ``base`` with the flags given (its sampler options kept while the sampler
+    stays), checked before anything is loaded."""
+    given = setting_values(args, setting_fields(SampleConfig))
+    sampler = given.get("sampler", base.sampler)
+    options = {**(base.options if sampler == base.sampler else {}), **_sampler_options(args, sampler)}
+    config = replace(base, **given, options=options)
     validate_sample_config(config)
     return config
 
 
-def _record(args: argparse.Namespace, items: Generator, reference: np.ndarray | None = None) -> Recorder:
-    """Drive a recorded run (record_run's generator) with a progress line; then write the GIF and the
-    trajectory file the flags ask for. Returns the Recorder."""
+def _record(args: argparse.Namespace, config: SampleConfig, items: Generator, kind: str,
+            reference: np.ndarray | None = None, **about: object) -> tuple[Recorder, dict[str, object]]:
+    """Drive a recorded run of ``config`` (record_run's generator) with a progress line; then write the
+    GIF and the trajectory file the flags ask for. Returns the Recorder and what its pictures record
+    (core.provenance: a ``kind`` of output, with ``about``)."""
     from diffusion_studio.core.export import display_scale, save_gif, trajectory_frames
+    from diffusion_studio.core.provenance import output_metadata
     from diffusion_studio.core.trajectory import save_trajectory
 
     progress = _Progress()
-    recorder = drain(items, lambda step: progress.show(f"{args.sampler} step {step.index + 1}/{step.total}  t = {step.t}",
+    recorder = drain(items, lambda step: progress.show(f"{config.sampler} step {step.index + 1}/{step.total}  t = {step.t}",
                                                        final=step.index + 1 == step.total))
+    metadata = output_metadata(kind, [recorder.metadata], **about)
     if args.trajectory:
         save_trajectory(recorder.trajectory(), args.trajectory)
     if args.gif:
         recorded = recorder.trajectory()
         every = max(1, -(-len(recorded) // max(args.gif_frames, 1)))
         scale = args.gif_scale or display_scale(recorded, 320)
-        save_gif(trajectory_frames(recorded, every=every, reference=reference, scale=scale), args.gif, fps=args.fps)
-    return recorder
+        save_gif(trajectory_frames(recorded, every=every, reference=reference, scale=scale), args.gif, fps=args.fps,
+                 metadata=metadata)
+    return recorder, metadata
 
 
-def _say_written(args: argparse.Namespace) -> None:
-    print(f"wrote {args.output}" + "".join(f", {p}" for p in (args.gif, args.trajectory) if p), file=sys.stderr)
+def _say_written(args: argparse.Namespace, output: Path) -> None:
+    print(f"wrote {output}" + "".join(f", {p}" for p in (args.gif, args.trajectory) if p), file=sys.stderr)
 
 
 def run_sample(args: argparse.Namespace) -> None:
     from diffusion_studio.core.devices import resolve_device
     from diffusion_studio.core.export import reference_points
     from diffusion_studio.core.loaded_model import open_model
+    from diffusion_studio.core.provenance import model_name
     from diffusion_studio.core.sampling import SamplingRun
     from diffusion_studio.core.trajectory import record_run
 
-    if args.output.suffix.lower() not in (".png", ".npy"):
-        raise SettingError("output", f"'{args.output.name}': use a .png or .npy file")
-    device = resolve_device(args.device)
-    model = open_model(args.model, device)
-    config = _sample_config(args)
+    recorded = _recorded(args) if args.source else None
+    output = args.output or (args.source.with_name(f"{args.source.stem}-again.png") if recorded else None)
+    if output is None:
+        raise SettingError("output", "give --output, a .png or .npy file (or --from an image to sample again)")
+    if output.suffix.lower() not in (".png", ".npy"):
+        raise SettingError("output", f"'{output.name}': use a .png or .npy file")
+    config = _sample_config(args, recorded.config if recorded else SampleConfig())
+    device = resolve_device(getattr(args, "device", recorded.device if recorded else "auto"))
+    model = open_model(getattr(args, "model", recorded.model if recorded else "default"), device)
+    if recorded:
+        print(f"sampling again: {run_label(config, model.schedule_config.timesteps)}, seed {config.seed}, {config.num} "
+              f"samples of {model_name(model.source)} on {device.type}", file=sys.stderr)
     reference = reference_points(model.training_points())
-    recorder = _record(args, record_run(SamplingRun(model, config, device)), reference)
-    _write_samples(recorder.final, args.output, reference)
-    _say_written(args)
+    recorder, metadata = _record(args, config, record_run(SamplingRun(model, config, device)), "sample", reference)
+    _write_samples(recorder.final, output, reference, metadata)
+    _say_written(args, output)
+
+
+def _recorded(args: argparse.Namespace) -> RecordedRun:
+    """The run the image of ``--from`` records, with a clear message when its model or its device is
+    not here (and not overridden)."""
+    from diffusion_studio.core.devices import available_devices
+    from diffusion_studio.core.provenance import recorded_run
+
+    recorded = recorded_run(args.source)
+    if not hasattr(args, "model") and recorded.model != "default" and not Path(recorded.model).is_dir():
+        raise SettingError("model", f"'{args.source.name}' was sampled from the model '{recorded.model}', which is not "
+                           "here; give --model to sample with another")
+    if not hasattr(args, "device") and recorded.device not in available_devices():
+        raise SettingError("device", f"'{args.source.name}' was sampled on {recorded.device}, which this machine does not "
+                           f"have; give --device (the same seed gives other samples on another kind of device)")
+    return recorded
 
 
 def run_inpaint(args: argparse.Namespace) -> None:
@@ -529,9 +581,10 @@ def run_inpaint(args: argparse.Namespace) -> None:
     image, mask = load_inpainting(args.image, args.mask, image_shape(model))
     print(f"filling {np.count_nonzero(mask)} of {mask.size} pixels at the model's {mask.shape[1]}×{mask.shape[0]}",
           file=sys.stderr)
-    recorder = _record(args, record_inpainting(model, config, image, mask, device))
-    save_frame(inpainting_strip(image, mask, recorder.final), args.output)
-    _say_written(args)
+    recorder, metadata = _record(args, config, record_inpainting(model, config, image, mask, device), "inpaint",
+                                 image=str(args.image.resolve()), mask=str(args.mask.resolve()))
+    save_frame(inpainting_strip(image, mask, recorder.final), args.output, metadata)
+    _say_written(args, args.output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ at (x, y) = (j + ½, i + ½), the coordinates of an image item on screen.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from psygnal import Signal
@@ -21,6 +21,7 @@ from diffusion_studio.app.sampling import SamplingPreview, SamplingResult, ended
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.inpainting import check_mask, fit_image, fit_mask, image_shape
+from diffusion_studio.core.provenance import output_metadata
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.trajectory import Trajectory
 
@@ -165,3 +166,7 @@ class InpaintingSession(JobSession, Playhead):
     def frame(self) -> int:
         """The frame of the trajectory that the playhead shows."""
         return self.trajectory.frame_at(self.t)
+
+    def output_metadata(self) -> dict[str, Any]:
+        """What a picture of the last run records (core.provenance)."""
+        return output_metadata("inpaint", [self.trajectory.metadata])

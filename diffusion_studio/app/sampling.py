@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
 from diffusion_studio.app.playhead import Playhead
-from diffusion_studio.core.compare import ComparedRun, check_fork
+from diffusion_studio.core.compare import ComparedRun, check_fork, comparison_metadata
 from diffusion_studio.core.control import RunControl, tagged
 from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.provenance import output_metadata
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
 from diffusion_studio.core.trajectory import Trajectory
 
@@ -213,6 +214,14 @@ class SamplingSession(JobSession, Playhead):
         self.t = int(self.trajectory.timesteps[-1]) if trajectories else 0
         self.trajectoriesChanged.emit()
         self.playheadChanged.emit(self.t)
+
+    def output_metadata(self) -> dict[str, Any]:
+        """What a picture of the runs shown records (core.provenance): a comparison's runs, or the one
+        run (an inpainting's, when the trajectory opened was one)."""
+        if self.runs:
+            return comparison_metadata(self.runs)
+        run = self.trajectory.metadata
+        return output_metadata("inpaint" if "inpainted_pixels" in run else "sample", [run])
 
     def open(self, trajectory: Trajectory) -> None:
         """A trajectory from a file: it has no full-precision samples."""

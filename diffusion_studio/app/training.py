@@ -306,8 +306,11 @@ class TrainingSession:
         return self._loss_by_t.steps, self._loss_by_t.rows
 
     def export_loss(self, path: Path) -> None:
-        """The loss curve as CSV (step,loss), written atomically (FileSaveError if it cannot be)."""
+        """The loss curve as CSV (step,loss, as the run folder's loss.csv writes them), atomically
+        (FileSaveError if it cannot be)."""
+        from diffusion_studio.core.training_log import LOSS_COLUMNS, csv_row
+
         steps, losses = self.loss_curve()
-        text = "step,loss\n" + "".join(f"{s},{v:.6g}\n" for s, v in zip(steps, losses))
+        text = csv_row(LOSS_COLUMNS[:2]) + "".join(csv_row(row) for row in zip(steps, losses))
         with atomic_write(path) as handle:
             handle.write(text.encode())

@@ -6,7 +6,8 @@
   torch.load(weights_only=True), which refuses anything but tensors and plain containers.
 
 A save is atomic for the whole folder: it is written beside the target, then swapped in, so a
-failure at any point leaves the last good checkpoint loadable. Loading never runs code from a file.
+failure at any point leaves the last good checkpoint loadable. The folder's other files (a run's
+logs and previews) move into the new copy. Loading never runs code from a file.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "training_state.pt"
 PREVIOUS_SUFFIX = ".previous"
+CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, STATE_FILE)
+"""What a save writes; anything else in the folder is the run's and is kept."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint, inference_only: bool = False) -> Path:
-    """Write a checkpoint folder at ``path``, replacing any there atomically.
+    """Write a checkpoint folder at ``path``, replacing any there atomically; the folder's files that
+    are not the checkpoint's (CHECKPOINT_FILES) are kept, moved into the new copy before the swap.
 
     inference_only: keep only the EMA weights (no raw weights, no training state): half the size,
     enough to sample from, not to resume.
@@ -104,13 +108,7 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint, inference_only: bo
             with open(item, "rb") as handle:
                 os.fsync(handle.fileno())
         _fsync_dir(staging)
-        previous = path.with_name(path.name + PREVIOUS_SUFFIX)
-        if path.exists():
-            shutil.rmtree(previous, ignore_errors=True)
-            os.replace(path, previous)
-        os.replace(staging, path)
-        _fsync_dir(path.parent)
-        shutil.rmtree(previous, ignore_errors=True)
+        _swap_in(staging, path)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise FileSaveError(path, exc.strerror or str(exc)) from None
@@ -118,6 +116,31 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint, inference_only: bo
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
+
+
+def _swap_in(staging: Path, path: Path) -> None:
+    """Move the run's own files from ``path`` into ``staging``, then put ``staging`` in its place
+    (the old copy kept as ``<name>.previous`` until the new one is in). If the swap fails, the
+    run's files go back to whichever copy is left."""
+    previous = path.with_name(path.name + PREVIOUS_SUFFIX)
+    moved = []
+    try:
+        if path.is_dir():
+            for item in path.iterdir():
+                if item.name not in CHECKPOINT_FILES:
+                    os.replace(item, staging / item.name)
+                    moved.append(item.name)
+        if path.exists():
+            shutil.rmtree(previous, ignore_errors=True)
+            os.replace(path, previous)
+        os.replace(staging, path)
+    except BaseException:
+        home = path if path.is_dir() else previous
+        for name in moved:
+            os.replace(staging / name, home / name)
+        raise
+    _fsync_dir(path.parent)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _from_fields(cls: type, data: Any, what: str, folder: Path) -> Any:

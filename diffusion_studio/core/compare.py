@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from diffusion_studio.core.errors import SettingError
-from diffusion_studio.core.sample_config import AUTO_SPACING, SampleConfig, validate_sample_config
+from diffusion_studio.core.provenance import output_metadata
+from diffusion_studio.core.sample_config import SampleConfig, run_label, validate_sample_config
 from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.core.settings import SettingField, setting_fields
 from diffusion_studio.core.control import tagged
@@ -87,20 +88,6 @@ def _read(field: SettingField, raw: str) -> Any:
         raise SettingError(field.name, f"cannot read '{raw}' as {field.kind.__name__}") from None
 
 
-def run_label(config: SampleConfig, timesteps: int) -> str:
-    """A run in a few words, e.g. "DDIM 50 steps η=0.5": what differs from the sampler's defaults
-    (its options, a spacing other than its own, x̂_0 left unclamped)."""
-    cls = sampler_class(config.sampler)
-    defaults = cls.Options()
-    changed = [f for f in setting_fields(cls.Options) if f.name in config.options and config.options[f.name] != getattr(defaults, f.name)]
-    words = [f"{f.setting.label}={config.options[f.name]}" for f in changed]
-    if config.spacing != AUTO_SPACING:
-        words.append(f"{config.spacing} spacing")
-    if config.clip is False:
-        words.append("x̂₀ unclamped")
-    return " ".join([cls.label, f"{config.steps or timesteps} steps", *words])
-
-
 @dataclass(frozen=True)
 class ComparedRun:
     """One sampler's run in a comparison."""
@@ -135,6 +122,11 @@ def compare_items(
         label = run_label(config, run.schedule.timesteps)
         runs.append(ComparedRun(label, config, recorder.trajectory(), recorder.final, recorder.nfe, recorder.seconds))
     return runs
+
+
+def comparison_metadata(runs: Sequence[ComparedRun]) -> dict[str, Any]:
+    """What a picture of a comparison records (core.provenance): each run's settings, label and NFE."""
+    return output_metadata("compare", [{**run.trajectory.metadata, "label": run.label, "nfe": run.nfe} for run in runs])
 
 
 def check_fork(parent: ComparedRun, t: int) -> None:

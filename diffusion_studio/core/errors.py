@@ -55,3 +55,8 @@ class TrajectoryError(DiffusionStudioError):
 class MaskError(DiffusionStudioError):
     """An inpainting mask that cannot be used: unreadable, of another shape than its image, or
     marking nothing to fill; the message says which."""
+
+
+class MetadataError(DiffusionStudioError):
+    """An image whose recorded settings cannot be used to run again: it has none, they are damaged,
+    or they record something else than one sampling run; the message names the file and says which."""

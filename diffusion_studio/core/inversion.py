@@ -10,7 +10,7 @@ returns close to x_0, and the gap measures how well the ODE's discretisation and
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -30,6 +30,7 @@ class Inversion:
     x0: torch.Tensor  # N×C×H×W (or N×D)
     noise: torch.Tensor  # x_T
     reconstruction: torch.Tensor
+    settings: dict[str, Any] = field(default_factory=dict)  # the runs' settings (SamplingRun.metadata), for pictures of it
 
     def rms_error(self) -> torch.Tensor:
         """(N,): √(mean (x̂ − x_0)²) per image, in data units ([−1, 1] for images: 2/255 a gray level)."""
@@ -59,10 +60,10 @@ def invert(
         yield "invert", step
     if noise is None or should_stop():
         return None
-    reconstruction = None
-    for step in SamplingRun(model, config, device).steps(should_stop, x_start=noise):
+    reconstruction, down = None, SamplingRun(model, config, device)
+    for step in down.steps(should_stop, x_start=noise):
         reconstruction = step.x_prev
         yield "reconstruct", step
     if reconstruction is None or should_stop():
         return None
-    return Inversion(x0.cpu(), noise, reconstruction)
+    return Inversion(x0.cpu(), noise, reconstruction, down.metadata())

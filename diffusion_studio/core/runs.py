@@ -17,6 +17,7 @@ from diffusion_studio.core.models.presets import NetworkSize, model_config_for
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.core.training import Trainer, TrainProgress
+from diffusion_studio.core.training_log import TrainingLog
 
 
 def new_run(
@@ -82,23 +83,32 @@ def run_training(
     """Train to the trainer's last step, yielding every report and every save.
 
     The checkpoint at ``output`` is written every ``save_every`` steps and once more when the run
-    ends, finished or stopped (if it did any step). The CLI and the Training panel both train here.
-    With several processes all run this; the first alone writes and yields the saves.
+    ends, finished or stopped (if it did any step); every report is logged beside it (TrainingLog:
+    loss.csv, loss_by_t.csv, TensorBoard). The CLI and the Training panel both train here. With
+    several processes all run this; the first alone logs, writes and yields the saves.
     """
     if save_every < 1:
         raise SettingError("save_every", f"must be at least 1 step, got {save_every}")
     output, first_step = Path(output), trainer.step
+    log = TrainingLog(output, first_step, trainer.schedule.timesteps) if trainer.world.is_main else None
 
     def save() -> Iterator[Saved]:
         checkpoint = trainer.checkpoint()  # in every process: it gathers their random states
-        if trainer.world.is_main:
+        if log is not None:
+            log.close()  # a save swaps the whole folder in
             save_checkpoint(output, checkpoint, inference_only=inference_only)
             yield Saved(output, trainer.step)
 
-    for record in trainer.train(should_stop=should_stop, report_every=report_interval(trainer.device),
-                                preview_every=preview_every, preview_count=preview_count):
-        yield record
-        if record.step % save_every == 0 and record.step != record.total_steps:
+    try:
+        for record in trainer.train(should_stop=should_stop, report_every=report_interval(trainer.device),
+                                    preview_every=preview_every, preview_count=preview_count):
+            if log is not None:
+                log.write(record)
+            yield record
+            if record.step % save_every == 0 and record.step != record.total_steps:
+                yield from save()
+        if trainer.step > first_step:
             yield from save()
-    if trainer.step > first_step:
-        yield from save()
+    finally:
+        if log is not None:
+            log.close()

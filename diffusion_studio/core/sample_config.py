@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diffusion_studio.core.samplers import SAMPLERS, sampler_class
-from diffusion_studio.core.settings import check_settings, setting
+from diffusion_studio.core.settings import check_settings, setting, setting_fields
 
 AUTO_SPACING = "auto"
 """The spacing each sampler is best run with (Sampler.default_spacing)."""
@@ -46,3 +46,17 @@ def validate_sample_config(c: SampleConfig) -> None:
     """Raise SettingError, naming the setting, for settings sampling cannot use."""
     check_settings(c)
     sampler_class(c.sampler).make_options(**c.options)
+
+
+def run_label(config: SampleConfig, timesteps: int) -> str:
+    """A run in a few words, e.g. "DDIM 50 steps η=0.5": what differs from the sampler's defaults
+    (its options, a spacing other than its own, x̂_0 left unclamped)."""
+    cls = sampler_class(config.sampler)
+    defaults = cls.Options()
+    changed = [f for f in setting_fields(cls.Options) if f.name in config.options and config.options[f.name] != getattr(defaults, f.name)]
+    words = [f"{f.setting.label}={config.options[f.name]}" for f in changed]
+    if config.spacing != AUTO_SPACING:
+        words.append(f"{config.spacing} spacing")
+    if config.clip is False:
+        words.append("x̂₀ unclamped")
+    return " ".join([cls.label, f"{config.steps or timesteps} steps", *words])

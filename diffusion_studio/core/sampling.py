@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.provenance import run_settings
 from diffusion_studio.core.sample_config import AUTO_SPACING, SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import Sampler, build_sampler
 from diffusion_studio.core.schedules import NoiseSchedule
@@ -139,9 +140,9 @@ class SamplingRun:
         return (self.config.num, *self.model.sample_shape)
 
     def metadata(self) -> dict[str, Any]:
-        """What a trajectory file records about how it was made."""
-        return {"model": self.model.source, "data": self.model.data, "T": self.schedule.timesteps,
-                **asdict(self.config), "steps": self.num_steps}
+        """What a trajectory, and a picture of it, records about how it was made (run_settings)."""
+        return run_settings(self.model.source, self.config, self.device, data=self.model.data,
+                            T=self.schedule.timesteps, steps=self.num_steps)
 
     def steps(self, should_stop: Callable[[], bool] = lambda: False, x_start: torch.Tensor | None = None) -> Iterator[SamplingStep]:
         """The run's steps, from x_T ~ N(0, I) drawn from the seed, or from ``x_start``."""

@@ -23,7 +23,8 @@ from diffusion_studio.core.errors import SettingError, TrainingError
 from diffusion_studio.core.models import build_model, count_parameters
 from diffusion_studio.core.models.config import ModelConfig, sample_shape
 from diffusion_studio.core.process import q_sample, training_target
-from diffusion_studio.core.samplers import DDIMSampler
+from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.samplers import build_sampler
 from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from diffusion_studio.core.settings import check_settings
@@ -31,6 +32,8 @@ from diffusion_studio.core.train_config import TrainConfig
 
 LOSS_BUCKETS = 10
 """The loss by timestep is reported for this many equal ranges of t."""
+PREVIEW_STEPS = 20
+"""DDIM steps of a preview."""
 
 
 def _on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -200,12 +203,18 @@ class Trainer:
             )
             started, losses, ts = time.perf_counter(), [], []
 
-    def preview(self, count: int = 16, steps: int = 20, seed: int = 0) -> np.ndarray:
-        """Samples from the EMA network by deterministic DDIM in ``steps`` steps, on the CPU."""
-        sampler = DDIMSampler(self.schedule, self.config.prediction, x0_range=self.dataset.value_range, eta=0.0)
-        sampler.set_timesteps(min(steps, self.schedule.timesteps))
-        generator = torch.Generator(self.device).manual_seed(seed)
-        shape = (count, *sample_shape(self.model_config))
+    def preview_config(self, count: int = 16, steps: int = PREVIEW_STEPS) -> SampleConfig:
+        """How previews sample: deterministic DDIM (η = 0) in ``steps`` steps (at most T) from seed 0,
+        x̂_0 kept within the data's range; a checkpoint sampled with these settings gives the same samples."""
+        return SampleConfig(sampler="ddim", steps=min(steps, self.schedule.timesteps), num=count, seed=0, options={"eta": 0.0})
+
+    def preview(self, count: int = 16, steps: int = PREVIEW_STEPS) -> np.ndarray:
+        """Samples from the EMA network as ``preview_config`` says, on the CPU."""
+        c = self.preview_config(count, steps)
+        sampler = build_sampler(c.sampler, self.schedule, self.config.prediction, self.dataset.value_range, **c.options)
+        sampler.set_timesteps(c.steps)
+        generator = torch.Generator(self.device).manual_seed(c.seed)
+        shape = (c.num, *sample_shape(self.model_config))
         last = None
         for last in sample_loop(self.ema, sampler, shape, generator=generator, device=self.device):
             pass

@@ -401,7 +401,7 @@ class InpaintingPanel(QWidget):
     def save_result(self, path: Path) -> bool:
         request = self.session.request
         try:
-            save_frame(inpainting_strip(request.image, request.mask, self.session.final), path)
+            save_frame(inpainting_strip(request.image, request.mask, self.session.final), path, self.session.output_metadata())
         except DiffusionStudioError as exc:
             self.failed.emit("Save the inpainting", str(exc))
             return False

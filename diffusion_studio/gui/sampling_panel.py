@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffusion_studio.core.compare import MAX_RUNS, distance_name, run_label
+from diffusion_studio.core.compare import MAX_RUNS, distance_name
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import (
     batch_grid,
@@ -49,7 +49,7 @@ from diffusion_studio.core.export import (
     save_gif,
     trajectory_frames,
 )
-from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.sample_config import SampleConfig, run_label
 from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from diffusion_studio.core.marginals import Marginals
@@ -644,11 +644,12 @@ class SamplingPanel(QWidget):
         return lambda: options.frames(trajectory, reference)
 
     def export_gif(self, path: Path, options: GifOptions) -> None:
-        """Write the GIF on a worker thread, with progress; a message when done or if it fails."""
-        frames = self._frames_for(options)
+        """Write the GIF, with the runs' settings, on a worker thread, with progress; a message when
+        done or if it fails."""
+        frames, metadata = self._frames_for(options), self.session.output_metadata()
 
         def write(report) -> Path:
-            save_gif(frames(), path, fps=options.fps, loop=options.loop, progress=report)
+            save_gif(frames(), path, fps=options.fps, loop=options.loop, progress=report, metadata=metadata)
             return path
 
         self._start_export(write, "Export GIF")
@@ -660,13 +661,13 @@ class SamplingPanel(QWidget):
                 self.export_frames(Path(folder))
 
     def export_frames(self, folder: Path, options: GifOptions = GifOptions(scale=1)) -> None:
-        """One PNG per frame, frame_0000.png …, as the GIF would show them."""
-        draw = self._frames_for(options)
+        """One PNG per frame, frame_0000.png …, as the GIF would show them, each with the runs' settings."""
+        draw, metadata = self._frames_for(options), self.session.output_metadata()
 
         def write(report) -> Path:
             frames = draw()
             for i, frame in enumerate(frames):
-                save_frame(frame, folder / f"frame_{i:04d}.png")
+                save_frame(frame, folder / f"frame_{i:04d}.png", metadata)
                 report(i + 1, len(frames))
             return folder
 

@@ -162,5 +162,8 @@ def test_a_fork_becomes_a_new_row_sharing_its_parents_prefix(model):
     fork = session.trajectories[1]
     assert np.array_equal(fork.x_t[:10], parent.x_t[:10]) and fork.timesteps[10:].tolist() == [30, 20, 10, 0]
     assert session.runs[1].nfe == 10 + 3
+    recorded = session.output_metadata()["runs"]  # what a picture of the rows records
+    assert [r["label"] for r in recorded] == [run.label for run in session.runs] and recorded[1]["fork_t"] == 30
+    assert (recorded[1]["sampler"], recorded[1]["seed"], recorded[1]["forked_from"]) == ("euler", 5, session.runs[0].label)
     with pytest.raises(SettingError, match="before the result"):
         session.start_fork(model, 0, 0, SampleConfig(sampler="euler", steps=3, num=8))

@@ -143,6 +143,17 @@ def test_continuing_the_run_on_screen_extends_its_curve(tmp_path):
     assert other.loss_by_t_history()[0].tolist() == list(range(31, 36))
 
 
+def test_the_run_folder_logs_the_losses_the_curve_shows_and_continue_carries_it_on(tmp_path):
+    session = TrainingSession()
+    run(session, session.start(request(tmp_path / "roll", steps=6, save_every=4)))
+    run(session, session.start(request(session.checkpoint, steps=9, resume=True)))
+    steps, losses = session.loss_curve()
+    logged = np.loadtxt(tmp_path / "roll" / "loss.csv", delimiter=",", skiprows=1)
+    assert logged[:, 0].tolist() == steps.tolist() == list(range(1, 10))
+    np.testing.assert_allclose(logged[:, 1], losses, rtol=1e-5)
+    assert len((tmp_path / "roll" / "loss_by_t.csv").read_text().splitlines()) == 1 + 9
+
+
 def test_the_loss_curve_exports_as_csv_atomically(tmp_path):
     session = TrainingSession()
     run(session, session.start(request(tmp_path / "roll", steps=5)))

@@ -92,6 +92,30 @@ def test_an_interrupted_swap_still_finds_the_previous_copy(tmp_path):
     assert ck.load_checkpoint(tmp_path / "run").step == 20
 
 
+def test_a_save_keeps_the_runs_other_files_and_a_failed_one_loses_none(tmp_path, monkeypatch):
+    trainer = make_trainer()
+    list(trainer.train())
+    target = tmp_path / "run"
+    ck.save_checkpoint(target, trainer.checkpoint())
+    (target / "loss.csv").write_text("step,loss\n1,0.5\n")
+    (target / "tensorboard").mkdir()
+    (target / "tensorboard" / "events").write_bytes(b"e")
+    ck.save_checkpoint(target, trainer.checkpoint(), inference_only=True)
+    assert sorted(p.name for p in target.iterdir()) == ["config.json", "loss.csv", "model.safetensors", "tensorboard"]
+    assert (target / "tensorboard" / "events").read_bytes() == b"e"  # and the old training state is not carried over
+
+    def fail_to_swap(source, destination):
+        if str(source).endswith(".partial"):
+            raise OSError(28, "No space left on device")
+        os.rename(source, destination)
+
+    monkeypatch.setattr(ck.os, "replace", fail_to_swap)
+    with pytest.raises(FileSaveError, match="No space left"):
+        ck.save_checkpoint(target, trainer.checkpoint())
+    assert (target.with_name("run.previous") / "loss.csv").read_text() == "step,loss\n1,0.5\n"  # back beside the old copy
+    assert ck.load_checkpoint(target).step == 20
+
+
 class Payload:
     def __reduce__(self):
         return (os.system, ("touch PWNED",))

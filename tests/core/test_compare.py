@@ -102,7 +102,7 @@ def test_a_fork_shares_its_parents_frames_above_t_and_goes_on_from_the_same_x_t(
 
 
 def test_a_run_is_labelled_by_what_differs_from_its_samplers_defaults():
-    from diffusion_studio.core.compare import run_label
+    from diffusion_studio.core.sample_config import run_label
 
     plain, changed = parse_runs("ddim:steps=20,eta=0.0;ddim:steps=20,eta=0.5,spacing=karras,clip=false")
     assert run_label(plain, 1000) == "DDIM 20 steps"

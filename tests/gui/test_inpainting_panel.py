@@ -12,6 +12,7 @@ from PySide6.QtTest import QTest
 from diffusion_studio.core.data.images import to_uint8
 from diffusion_studio.core.export import batch_grid
 from diffusion_studio.core.loaded_model import LoadedModel, open_model
+from diffusion_studio.core.provenance import read_metadata
 from tests.core.points import points_model
 from tests.gui.conftest import drop
 
@@ -107,6 +108,9 @@ def test_a_run_keeps_the_known_pixels_and_the_timeline_scrubs_it(panel, qtbot, t
     assert panel.timeline.slider.value() == 0
     assert panel.save_result(tmp_path / "strip.png")
     assert Image.open(tmp_path / "strip.png").size == (6 * 8 + 5 * 2, 8)
+    recorded = read_metadata(tmp_path / "strip.png")
+    assert recorded["kind"] == "inpaint" and recorded["runs"][0]["inpainted_pixels"] == fill.sum()
+    assert (recorded["runs"][0]["sampler"], recorded["runs"][0]["steps"]) == ("ddpm", 10)
 
 
 def test_stop_ends_a_run_and_shows_what_it_recorded(panel, qtbot):

@@ -8,6 +8,7 @@ from PySide6.QtCore import QPointF, Qt
 from diffusion_studio.cli import main as cli_main
 from diffusion_studio.core.loaded_model import open_model
 from diffusion_studio.core.export import batch_grid, comparison_frame
+from diffusion_studio.core.provenance import read_metadata
 from diffusion_studio.core.trajectory import load_trajectory, recorded_frame_count
 from diffusion_studio.gui.sampling_panel import GifDialog, GifOptions, tile_at
 
@@ -142,6 +143,9 @@ def test_frames_export_and_trajectory_round_trip(panel, qtbot, tmp_path):
     with qtbot.waitSignal(panel.exported, timeout=30000):
         panel.export_frames(frames)
     assert sorted(p.name for p in frames.iterdir()) == [f"frame_{i:04d}.png" for i in range(5)]
+    # every frame records the run: the command line samples it again, to the same numbers
+    assert cli_main(["sample", "--from", str(frames / "frame_0002.png"), "-o", str(tmp_path / "again.npy")]) == 0
+    assert np.array_equal(np.load(tmp_path / "again.npy"), panel.session.final)
     assert panel.save_trajectory(tmp_path / "t.npz")
     reopened = load_trajectory(tmp_path / "t.npz")
     assert np.array_equal(reopened.pred_eps, panel.session.trajectory.pred_eps)
@@ -317,6 +321,9 @@ def test_a_comparisons_gif_shows_every_row_at_each_stop_of_the_shared_timeline(w
         assert 10 <= gif.n_frames <= len(panel.session.times) == 13
         one_row = comparison_frame(panel.session.trajectories[:1], ["x"], 0, with_x0=False)
         assert gif.size[0] >= one_row.shape[1] and gif.size[1] > 1.8 * one_row.shape[0]  # two rows
+    recorded = read_metadata(path)
+    assert recorded["kind"] == "compare" and [(r["steps"], r["label"]) for r in recorded["runs"]] == [
+        (4, "DDIM 4 steps"), (10, "DDIM 10 steps")]
 
 
 def test_the_strip_shows_the_marginals_check_against_the_forward_process(panel, qtbot):
