@@ -18,7 +18,8 @@ Two settings of ours have no equal there, and refuse to export: diffusers has on
 ``norm_num_groups`` where ours is gcd(32, width) per layer, and one ``attention_head_dim`` where
 ours has a fixed number of heads per attention layer. The schedule goes to a ``DDPMScheduler``
 (our DDPM sampler's defaults: σ_t² = β_t as ``fixed_large``, x̂_0 clipped to [−1, 1]; K < T
-steps ``leading``, as our ``--spacing leading``); a schedule diffusers has no name for is written as its β (``trained_betas``).
+steps ``leading``, as our ``--spacing leading``); a schedule diffusers has no name for is written
+as its β (``trained_betas``).
 """
 
 from __future__ import annotations
