@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare_parser(commands)
     _add_bpd_parser(commands)
     _add_invert_parser(commands)
+    _add_export_diffusers_parser(commands)
     return parser
 
 
@@ -484,6 +485,27 @@ def run_invert(args: argparse.Namespace) -> None:
     print(f"x_T: mean {noise.mean():+.3f}, std {noise.std():.3f} (N(0, I): 0, 1); reconstruction RMS error {error:.4f} "
           f"({error * 127.5:.2f} of 255 gray levels)")
     print(f"wrote {args.output}" + (f", {args.noise_output}" if args.noise_output else ""), file=sys.stderr)
+
+
+def _add_export_diffusers_parser(commands: argparse._SubParsersAction) -> None:
+    export = commands.add_parser(
+        "export-diffusers",
+        help="write a checkpoint as a diffusers DDPMPipeline folder",
+        description="Writes model_index.json, unet/ (UNet2DModel, safetensors) and scheduler/ (DDPMScheduler with "
+        "the checkpoint's schedule and prediction, σ_t² = β_t, x̂_0 clipped to [−1, 1]), which "
+        "diffusers.DDPMPipeline.from_pretrained loads offline. The network's output is checked against ours first. "
+        "Image models only; needs the diffusers extra.",
+    )
+    export.add_argument("--model", default="default", help="a checkpoint folder or 'default' (the bundled model)")
+    export.add_argument("--output", "-o", type=Path, required=True,
+                        help="the folder to write: new, empty, or an earlier export (replaced)")
+    export.set_defaults(run=run_export_diffusers)
+
+
+def run_export_diffusers(args: argparse.Namespace) -> None:
+    from diffusion_studio.core.diffusers_export import export_diffusers
+
+    print(f"wrote {export_diffusers(args.model, args.output)}", file=sys.stderr)
 
 
 def _sample_config(args: argparse.Namespace, base: SampleConfig = SampleConfig()) -> SampleConfig:

@@ -11,7 +11,7 @@ import json, sys
 import diffusion_studio.core
 after_core = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'shiboken6', 'pyqtgraph'))
 from diffusion_studio.core import schedules, process, samplers, sampling, vlb, atomic, training, checkpoint, devices, loaded_model
-from diffusion_studio.core import trajectory, export, train_config, runs, inpainting
+from diffusion_studio.core import trajectory, export, train_config, runs, inpainting, diffusers_export
 from diffusion_studio.core.models import unet, mlp, config, diffusers_unet, presets
 from diffusion_studio.core.data import images, datasets
 from diffusion_studio import cli

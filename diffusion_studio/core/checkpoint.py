@@ -13,10 +13,7 @@ logs and previews) move into the new copy. Loading never runs code from a file.
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -25,8 +22,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from diffusion_studio.core.atomic import apply_umask
-from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, FileSaveError, SettingError
+from diffusion_studio.core.atomic import PREVIOUS_SUFFIX, atomic_folder
+from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, SettingError
 from diffusion_studio.core.models import build_model
 from diffusion_studio.core.models.config import ModelConfig, config_from_dict, config_to_dict
 from diffusion_studio.core.schedules import ScheduleConfig
@@ -36,7 +33,6 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "training_state.pt"
-PREVIOUS_SUFFIX = ".previous"
 CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, STATE_FILE)
 """What a save writes; anything else in the folder is the run's and is kept."""
 
@@ -62,19 +58,6 @@ class Checkpoint:
         return model.to(device).eval()
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint, inference_only: bool = False) -> Path:
     """Write a checkpoint folder at ``path``, replacing any there atomically; the folder's files that
     are not the checkpoint's (CHECKPOINT_FILES) are kept, moved into the new copy before the swap.
@@ -83,7 +66,6 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint, inference_only: bo
     enough to sample from, not to resume.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     config = {
         "format_version": FORMAT_VERSION,
         "model": config_to_dict(checkpoint.model_config),
@@ -97,50 +79,12 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint, inference_only: bo
     tensors = {f"ema.{k}": v.contiguous() for k, v in checkpoint.ema_state.items()}
     if not inference_only:
         tensors.update({f"model.{k}": v.contiguous() for k, v in checkpoint.model_state.items()})
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial"))
-    try:
-        apply_umask(staging, directory=True)
+    with atomic_folder(path, own=CHECKPOINT_FILES) as staging:
         save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"step": str(checkpoint.step)})
         if not inference_only and checkpoint.training_state is not None:
             torch.save(checkpoint.training_state, staging / STATE_FILE)
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-        for item in staging.iterdir():
-            with open(item, "rb") as handle:
-                os.fsync(handle.fileno())
-        _fsync_dir(staging)
-        _swap_in(staging, path)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise FileSaveError(path, exc.strerror or str(exc)) from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return path
-
-
-def _swap_in(staging: Path, path: Path) -> None:
-    """Move the run's own files from ``path`` into ``staging``, then put ``staging`` in its place
-    (the old copy kept as ``<name>.previous`` until the new one is in). If the swap fails, the
-    run's files go back to whichever copy is left."""
-    previous = path.with_name(path.name + PREVIOUS_SUFFIX)
-    moved = []
-    try:
-        if path.is_dir():
-            for item in path.iterdir():
-                if item.name not in CHECKPOINT_FILES:
-                    os.replace(item, staging / item.name)
-                    moved.append(item.name)
-        if path.exists():
-            shutil.rmtree(previous, ignore_errors=True)
-            os.replace(path, previous)
-        os.replace(staging, path)
-    except BaseException:
-        home = path if path.is_dir() else previous
-        for name in moved:
-            os.replace(staging / name, home / name)
-        raise
-    _fsync_dir(path.parent)
-    shutil.rmtree(previous, ignore_errors=True)
 
 
 def _from_fields(cls: type, data: Any, what: str, folder: Path) -> Any:

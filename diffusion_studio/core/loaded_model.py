@@ -1,4 +1,4 @@
-"""A model opened to sample from: ours, the bundled default, or a diffusers UNet2DModel folder."""
+"""A model opened to sample from: ours, the bundled default, or a diffusers UNet2DModel or pipeline folder."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from diffusion_studio.core.data.datasets import TOY_SETS, is_points_file, load_d
 from diffusion_studio.core.data.images import load_image
 from diffusion_studio.core.errors import DataError, SettingError
 from diffusion_studio.core.models.config import is_image_model, sample_shape
-from diffusion_studio.core.models.diffusers_unet import is_diffusers_unet, load_diffusers_unet
+from diffusion_studio.core.models.diffusers_unet import diffusers_unet_folder, load_diffusers_unet
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.resources import DEFAULT_MODEL
 
@@ -87,11 +87,18 @@ def _data_range(checkpoint: Checkpoint) -> tuple[float, float] | None:
     return None
 
 
+def model_folder(source: str | Path) -> Path:
+    """The folder a --model names: "default" is the bundled model."""
+    return DEFAULT_MODEL if str(source) == "default" else Path(source)
+
+
 def open_model(source: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
-    """A checkpoint folder, "default" (the bundled model) or a diffusers UNet2DModel folder."""
-    folder = DEFAULT_MODEL if str(source) == "default" else Path(source)
-    if folder.is_dir() and is_diffusers_unet(folder):
-        network, schedule, prediction, shape = load_diffusers_unet(folder)
+    """A checkpoint folder, "default" (the bundled model), a diffusers UNet2DModel folder or a
+    diffusers pipeline folder holding one (``unet/``, with its ``scheduler/``)."""
+    folder = model_folder(source)
+    unet = diffusers_unet_folder(folder) if folder.is_dir() else None
+    if unet is not None:
+        network, schedule, prediction, shape = load_diffusers_unet(unet)
         return LoadedModel(network.to(device), schedule, prediction, shape, str(folder), "", IMAGE_RANGE)
     checkpoint = load_checkpoint(folder)
     return LoadedModel(

@@ -235,6 +235,31 @@ def make_schedule(
     )
 
 
+def config_from_betas(betas: Sequence[float], rtol: float = 1e-6) -> ScheduleConfig | None:
+    """The schedule whose β_1…β_T these are (to ``rtol``, float32's precision by default), or None.
+
+    Tries cosine, then linear and quadratic with β_start = β_1 and β_end = β_T (a scaled_linear
+    schedule is found as the linear one with the same β: its range times 1000/T). Sigmoid is not tried.
+    """
+    b = np.asarray(betas, dtype=np.float64)
+    if b.ndim != 1 or not len(b) or not np.all(np.isfinite(b)):
+        return None
+    T = len(b)
+    candidates = (
+        ScheduleConfig("cosine", T),
+        ScheduleConfig("linear", T, float(b[0]), float(b[-1])),
+        ScheduleConfig("quadratic", T, float(b[0]), float(b[-1])),
+    )
+    for config in candidates:
+        try:
+            ours = NoiseSchedule(config).betas[1:]
+        except SettingError:
+            continue
+        if np.allclose(ours, b, rtol=rtol, atol=0.0):
+            return config
+    return None
+
+
 TABLE_COLUMNS: tuple[str, ...] = (
     "beta",
     "alpha",

@@ -1,6 +1,7 @@
 """A diffusers UNet2DModel folder samples through our engine, offline (a tiny random model)."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import torch
 from diffusion_studio.cli import main
 from diffusion_studio.core.loaded_model import open_model
 from diffusion_studio.core.errors import CheckpointError
+from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -24,11 +26,24 @@ def pipeline_folder(tmp_path_factory):
     )
     unet.save_pretrained(root / "unet", safe_serialization=True)
     (root / "scheduler").mkdir()
-    (root / "scheduler" / "scheduler_config.json").write_text(
-        json.dumps({"_class_name": "DDPMScheduler", "beta_schedule": "squaredcos_cap_v2", "num_train_timesteps": 40,
-                    "prediction_type": "v_prediction"})
-    )
+    (root / "scheduler" / "scheduler_config.json").write_text(json.dumps(SCHEDULER))
+    (root / "model_index.json").write_text(json.dumps({"_class_name": "DDPMPipeline", "unet": ["diffusers", "UNet2DModel"],
+                                                       "scheduler": ["diffusers", "DDPMScheduler"]}))
     return root, unet
+
+
+SCHEDULER = {"_class_name": "DDPMScheduler", "beta_schedule": "squaredcos_cap_v2", "num_train_timesteps": 40,
+             "prediction_type": "v_prediction", "trained_betas": None, "variance_type": "fixed_small",
+             "timestep_spacing": "leading", "clip_sample": False, "thresholding": False, "rescale_betas_zero_snr": False}
+
+
+def with_scheduler(pipeline_folder, tmp_path, changes):
+    """A copy of the pipeline whose scheduler config has these changes (None: the setting left out)."""
+    root = tmp_path / "pipe"
+    shutil.copytree(pipeline_folder[0], root)
+    config = {k: v for k, v in {**SCHEDULER, **changes}.items() if v is not None}
+    (root / "scheduler" / "scheduler_config.json").write_text(json.dumps(config))
+    return root
 
 
 def test_diffusers_unet_is_our_network_with_its_schedule(pipeline_folder):
@@ -54,3 +69,41 @@ def test_a_pickled_diffusers_model_is_not_read(tmp_path):
     (tmp_path / "diffusion_pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(CheckpointError, match="only safetensors"):
         open_model(tmp_path)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"beta_schedule": "exp"}, "beta_schedule: 'exp' is not implemented here"),
+    ({"beta_schedule": None}, "beta_schedule: missing"),
+    ({"trained_betas": [1e-3] * 20 + [0.3] * 20}, "trained_betas: these β are none of our named schedules"),
+    ({"rescale_betas_zero_snr": True}, "rescale_betas_zero_snr: True: .*ᾱ_T = 0"),
+    ({"thresholding": True}, "thresholding: True: dynamic thresholding"),
+    ({"prediction_type": "flow_prediction"}, "prediction_type: 'flow_prediction' is not implemented here"),
+    ({"variance_type": "learned_range"}, "variance_type: 'learned_range': learned variances"),
+])
+def test_scheduler_settings_we_do_not_implement_are_refused_by_name(pipeline_folder, tmp_path, changes, message):
+    root = with_scheduler(pipeline_folder, tmp_path, changes)
+    for folder in (root, root / "unet"):  # the pipeline folder or its U-Net
+        with pytest.raises(CheckpointError, match=f"scheduler_config.json': {message}"):
+            open_model(folder)
+
+
+@pytest.mark.parametrize("schedule", [ScheduleConfig("cosine", 40), ScheduleConfig("quadratic", 40, 1e-3, 0.05)])
+def test_trained_betas_of_one_of_our_schedules_are_that_schedule(pipeline_folder, tmp_path, schedule):
+    betas = NoiseSchedule(schedule).betas[1:].astype(np.float32).tolist()  # as diffusers keeps them
+    model = open_model(with_scheduler(pipeline_folder, tmp_path, {"trained_betas": betas, "beta_schedule": "linear"}))
+    assert model.schedule_config.name == schedule.name
+    np.testing.assert_allclose(NoiseSchedule(model.schedule_config).betas, NoiseSchedule(schedule).betas, rtol=1e-6)
+
+
+def test_sampling_settings_are_left_to_our_sampler(pipeline_folder, tmp_path):
+    changes = {"timestep_spacing": "trailing", "variance_type": "fixed_large", "clip_sample": True, "steps_offset": 1}
+    model = open_model(with_scheduler(pipeline_folder, tmp_path, changes))
+    assert (model.schedule_config.name, model.schedule_config.timesteps, model.prediction) == ("cosine", 40, "v")
+
+
+def test_a_latent_pipeline_is_refused(pipeline_folder, tmp_path):
+    root = with_scheduler(pipeline_folder, tmp_path, {})
+    (root / "model_index.json").write_text(json.dumps({"_class_name": "LDMPipeline", "unet": ["diffusers", "UNet2DModel"],
+                                                       "vqvae": ["diffusers", "VQModel"], "scheduler": ["diffusers", "DDIMScheduler"]}))
+    with pytest.raises(CheckpointError, match="LDMPipeline with vqvae besides its U-Net"):
+        open_model(root / "unet")
