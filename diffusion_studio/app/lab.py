@@ -342,11 +342,10 @@ class LabSession(JobSession, Playhead):
     def field(self, grid_size: int = GRID) -> DriftField | None:
         """The drift field at the playhead (t ≥ 1) over the view: the model's (or the exact
         denoiser's) beside the exact one when the data is a mixture."""
-        from diffusion_studio.core.drift import drift_field, grid
-
         model = self.denoiser()
         if model is None:
             return None
+        from diffusion_studio.core.drift import drift_field, grid  # torch: only once there is a model
         t = max(1, min(self.t, model.schedule_config.timesteps)) if len(self.times) else model.schedule_config.timesteps // 2
         return drift_field(model, grid(self.bounds, grid_size), t, self.field_kind, self.mixture)
 

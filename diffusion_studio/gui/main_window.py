@@ -31,8 +31,8 @@ from diffusion_studio.gui.tasks import TaskRunner
 from diffusion_studio.gui.training_panel import TrainingPanel
 
 TITLE = "Diffusion Studio"
-MODEL_MARKERS = ("config.json", "model.safetensors")
-"""A dropped folder holding one of these is a model (ours or a diffusers UNet2DModel), not images."""
+MODEL_MARKERS = ("config.json", "model.safetensors", "model_index.json")
+"""A dropped folder holding one of these is a model (ours, a diffusers UNet2DModel or DDPMPipeline folder), not images."""
 DRAG_EVENTS = (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop)
 
 
