@@ -109,7 +109,7 @@ def test_a_save_keeps_the_runs_other_files_and_a_failed_one_loses_none(tmp_path,
             raise OSError(28, "No space left on device")
         os.rename(source, destination)
 
-    monkeypatch.setattr(ck.os, "replace", fail_to_swap)
+    monkeypatch.setattr(os, "replace", fail_to_swap)
     with pytest.raises(FileSaveError, match="No space left"):
         ck.save_checkpoint(target, trainer.checkpoint())
     assert (target.with_name("run.previous") / "loss.csv").read_text() == "step,loss\n1,0.5\n"  # back beside the old copy
