@@ -139,8 +139,10 @@ def test_ctrl_c_stops_training_after_the_step_and_saves(tmp_path):
         stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 60
-    first_line = process.stderr.readline()  # "training MLPDenoiser … from step 0 to 1000000"
-    assert "training" in first_line
+    line = process.stderr.readline()  # the recipe applied, then "training MLPDenoiser … from step 0 to 1000000"
+    while line and not line.startswith("training"):
+        line = process.stderr.readline()
+    assert line.startswith("training")
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=max(deadline - time.monotonic(), 5))
