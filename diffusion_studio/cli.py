@@ -22,7 +22,7 @@ from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.recipes import RECIPE_SETTINGS, recipe_for, recipe_table, schedule_warning
-from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
+from diffusion_studio.core.sample_config import POINT_SAMPLES, SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, sampler_class
 from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_table
@@ -156,9 +156,10 @@ def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
         "sample",
         help="sample from a trained model with any of the samplers (DDPM, DDIM, Euler, Heun, DPM-Solver++ …)",
         description="Run the reverse process. --output by suffix: .png a grid (a scatter plot for 2-D "
-        "models), .npy the raw samples in data space.",
+        f"models, over the data), .npy the raw samples in data space. Unless --num is given: {SampleConfig().num} "
+        f"images, or {POINT_SAMPLES:,} points of a 2-D model.",
     )
-    _add_run_flags(sample)
+    _add_run_flags(sample, defaults={"num": None})
     sample.add_argument("--output", "-o", type=Path, required=True, help=".png or .npy")
     sample.set_defaults(run=run_sample)
 
@@ -277,7 +278,7 @@ def run_train(args: argparse.Namespace) -> None:
         for item in run_training(trainer, args.output, args.save_every, should_stop=control.should_stop,
                                  inference_only=args.inference_only):
             if isinstance(item, Saved):
-                _write_samples(trainer.preview(16 if dataset.is_image else 1000), item.folder / "samples.png", reference)
+                _write_samples(trainer.preview(16 if dataset.is_image else POINT_SAMPLES), item.folder / "samples.png", reference)
                 continue
             progress.show(
                 f"step {item.step}/{item.total_steps}  loss {item.loss:.4f}  "
@@ -514,6 +515,8 @@ def run_sample(args: argparse.Namespace) -> None:
         raise SettingError("output", f"'{args.output.name}': use a .png or .npy file")
     device = resolve_device(args.device)
     model = open_model(args.model, device)
+    if args.num is None:
+        args.num = SampleConfig().num if model.is_image else POINT_SAMPLES
     config = _sample_config(args)
     reference = reference_points(model.training_points())
     recorder = _record(args, record_run(SamplingRun(model, config, device)), reference)

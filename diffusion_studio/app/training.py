@@ -21,12 +21,13 @@ from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.models.presets import NetworkSize
 from diffusion_studio.core.recipes import IMAGES, Recipe, recipe_for, schedule_warning
+from diffusion_studio.core.sample_config import POINT_SAMPLES
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
 
 PREVIEW_COUNT = 16
 """Samples in a preview grid; a 2-D model's preview is a cloud of POINT_PREVIEW_COUNT points."""
-POINT_PREVIEW_COUNT = 1000
+POINT_PREVIEW_COUNT = POINT_SAMPLES
 SMOOTHING = 0.02
 """The smoothed curve averages over this fraction of the run's reports on each side."""
 STATES = ("idle", "running", "paused", "stopping")
