@@ -22,7 +22,8 @@ from diffusion_studio.core.control import RunControl, drain
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
-from diffusion_studio.core.sample_config import SampleConfig, run_label, validate_sample_config
+from diffusion_studio.core.recipes import RECIPE_SETTINGS, recipe_for, recipe_table, schedule_warning
+from diffusion_studio.core.sample_config import POINT_SAMPLES, SampleConfig, run_label, validate_sample_config
 from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, sampler_class
 from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_table
@@ -96,19 +97,46 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
         help="train a DDPM on images or 2-D points",
         description="Train on L_simple (Ho et al. Algorithm 1) and save a checkpoint folder; "
         "image data trains a U-Net, 2-D toy sets an MLP. Ctrl+C saves and stops.",
+        epilog="Each setting whose default is the recipe's comes from the data's recipe unless given:\n" + recipe_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("--output", "-o", type=Path, required=True, help="checkpoint folder to write")
     train.add_argument("--resume", action="store_true", help="continue the checkpoint in --output (its model and schedule)")
-    add_setting_flags(train, TrainConfig, required=("data", "steps"))
+    others = [f.name for f in setting_fields(TrainConfig) if f.name not in RECIPE_SETTINGS]
+    add_setting_flags(train, TrainConfig, skip=RECIPE_SETTINGS, required=("data",))
+    _add_recipe_flags(train.add_argument_group("training"), TrainConfig, skip=others)
     train.add_argument("--image-size", type=int, default=16, help="images are resized and cropped to this square (default: %(default)s)")
     train.add_argument("--channels", type=int, choices=(1, 3), help="1 gray or 3 RGB (default: as the data)")
     train.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps (default: %(default)s)")
     train.add_argument("--inference-only", action="store_true", help="save only the EMA weights (smaller; cannot be resumed)")
-    _add_schedule_options(train)
-    network = train.add_argument_group("network", "A preset size, then any of its settings changed (the defaults shown are the small preset's)")
-    network.add_argument("--size", choices=tuple(PRESETS), default="small", help="network size preset (default: %(default)s)")
-    add_setting_flags(network, PRESETS["small"], suppress=True)
+    _add_recipe_flags(train.add_argument_group("schedule"), ScheduleConfig)
+    network = train.add_argument_group("network", "A preset size (default: the recipe's network), then any of its settings changed")
+    network.add_argument("--size", choices=tuple(PRESETS), help="network size preset")
+    _add_recipe_flags(network, NetworkSize)
     train.set_defaults(run=run_train)
+
+
+def _add_recipe_flags(parser: argparse._ActionsContainer, config: type, skip: Sequence[str] = ()) -> None:
+    """Flags for settings a recipe fills in: one not given leaves no attribute (its help says so)."""
+    add_setting_flags(parser, config, skip=skip, suppress=True, defaults=dict.fromkeys(
+        (f.name for f in setting_fields(config)), "the recipe's"))
+
+
+def _recipe_settings(args: argparse.Namespace) -> tuple[TrainConfig, ScheduleConfig, NetworkSize]:
+    """The data's recipe with every setting given as a flag in its place; stderr says which recipe it was,
+    and warns of a schedule that fails on the data (core.recipes.schedule_warning)."""
+    recipe = recipe_for(args.data)
+    config = recipe.train_config(**setting_values(args, setting_fields(TrainConfig)))
+    schedule = replace(recipe.schedule, **setting_values(args, setting_fields(ScheduleConfig)))
+    size = replace(recipe.size if args.size is None else PRESETS[args.size], **setting_values(args, setting_fields(NetworkSize)))
+    given = [f.flags[0] for config in (TrainConfig, ScheduleConfig, NetworkSize) for f in setting_fields(config)
+             if hasattr(args, f.name) and (config is not TrainConfig or f.name in RECIPE_SETTINGS)]
+    given += ["--size"] if args.size else []
+    print(recipe.summary() + (f"; given: {', '.join(given)}" if given else ""), file=sys.stderr)
+    warning = schedule_warning(schedule, recipe)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return config, schedule, size
 
 
 def _add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, object] | None = None, suppress: bool = False) -> None:
@@ -136,7 +164,8 @@ def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
         help="sample from a trained model with any of the samplers (DDPM, DDIM, Euler, Heun, DPM-Solver++ …)",
         description="Run the reverse process. --output by suffix: .png a grid (a scatter plot for 2-D "
         "models), .npy the raw samples in data space. PNGs and GIFs record the model, the settings and the seed; "
-        "--from IMAGE runs them again, and any flag given beside it overrides what IMAGE records.",
+        "--from IMAGE runs them again, and any flag given beside it overrides what IMAGE records. Unless "
+        f"--num is given: {SampleConfig().num} images, or {POINT_SAMPLES:,} points of a 2-D model.",
     )
     sample.add_argument("--from", dest="source", type=Path, metavar="IMAGE",
                         help="sample again as a PNG or GIF written here records: the same model, sampler, steps, options, "
@@ -260,11 +289,12 @@ def _train(args: argparse.Namespace, world: World) -> None:
     from diffusion_studio.core.runs import Saved, continue_run, new_run, run_training
 
     if args.resume:
+        if not hasattr(args, "steps"):
+            raise SettingError("steps", "give --steps: the step count to continue the checkpoint to")
         trainer = continue_run(args.output, args.steps, args.device, world)
     else:
-        config = TrainConfig(**setting_values(args, setting_fields(TrainConfig)))
-        size = replace(PRESETS[args.size], **setting_values(args, setting_fields(NetworkSize)))
-        trainer = new_run(config, _schedule_from(args).config, size, args.image_size, args.channels, world)
+        config, schedule, size = _recipe_settings(args)
+        trainer = new_run(config, schedule, size, args.image_size, args.channels, world)
     config, dataset = trainer.config, trainer.dataset
     if dataset.skipped:
         names = ", ".join(name for name, _ in dataset.skipped[:5]) + (" …" if len(dataset.skipped) > 5 else "")
@@ -282,7 +312,7 @@ def _train(args: argparse.Namespace, world: World) -> None:
         for item in run_training(trainer, args.output, args.save_every, should_stop=control.should_stop,
                                  inference_only=args.inference_only):
             if isinstance(item, Saved):
-                count = 16 if dataset.is_image else 1000
+                count = 16 if dataset.is_image else POINT_SAMPLES
                 settings = run_settings(item.folder, trainer.preview_config(count), trainer.device, data=config.data,
                                         T=trainer.schedule.timesteps)
                 _write_samples(trainer.preview(count), item.folder / "samples.png", reference,
@@ -564,6 +594,8 @@ def run_sample(args: argparse.Namespace) -> None:
     config = _sample_config(args, recorded.config if recorded else SampleConfig())
     device = resolve_device(getattr(args, "device", recorded.device if recorded else "auto"))
     model = open_model(getattr(args, "model", recorded.model if recorded else "default"), device)
+    if not (recorded or hasattr(args, "num") or model.is_image):
+        config = replace(config, num=POINT_SAMPLES)
     if recorded:
         print(f"sampling again: {run_label(config, model.schedule_config.timesteps)}, seed {config.seed}, {config.num} "
               f"samples of {model_name(model.source)} on {device.type}", file=sys.stderr)

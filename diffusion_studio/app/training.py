@@ -16,18 +16,23 @@ import numpy as np
 from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, ShouldStop
+from diffusion_studio.app.state import StudioState
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.models.presets import NetworkSize
+from diffusion_studio.core.recipes import IMAGES, Recipe, recipe_for, schedule_warning
+from diffusion_studio.core.sample_config import POINT_SAMPLES
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
 
 PREVIEW_COUNT = 16
 """Samples in a preview grid; a 2-D model's preview is a cloud of POINT_PREVIEW_COUNT points."""
-POINT_PREVIEW_COUNT = 1000
+POINT_PREVIEW_COUNT = POINT_SAMPLES
 SMOOTHING = 0.02
 """The smoothed curve averages over this fraction of the run's reports on each side."""
 STATES = ("idle", "running", "paused", "stopping")
+FOLDER = "folder"
+"""The data choice that stands for an image folder (any folder has the image recipe)."""
 LOSS_BY_T_ROWS = 400
 """The loss-by-t history keeps at most this many reports, evenly spaced over the run."""
 
@@ -156,6 +161,11 @@ def _training_items(request: TrainingRequest, should_stop: ShouldStop):
     return trainer.step
 
 
+def _recipe(data: str) -> Recipe:
+    """The recipe of a data choice: FOLDER has the image recipe, anything else core.recipes.recipe_for's."""
+    return recipe_for(IMAGES if data == FOLDER else data)
+
+
 class _Digest:
     """Turns a batch of RunInfo, TrainProgress and Saved items into one TrainingUpdate (worker thread).
     Keeps the run's start, so images/s is over the whole run, pauses left out."""
@@ -222,6 +232,32 @@ class TrainingSession:
         self._losses: list[np.ndarray] = []
         self._loss_by_t = ThinnedRows(loss_by_t_rows)
         self._job: Job | None = None
+        self.recipe: Recipe | None = None  # the recipe of the data chosen last (None: settings of their own)
+
+    # ---- the data and its recipe --------------------------------------------------------------
+
+    def choose_data(self, data: str, state: StudioState) -> Recipe | None:
+        """The user picked ``data``: "digits", a bundled 2-D set's name, FOLDER (any image folder)
+        or "points" (core.recipes.recipe_for). When that data's recipe is not the one of the data
+        chosen before, it is applied: its schedule becomes the shared one in ``state``, and it is
+        returned for the form to show its network and training settings. Otherwise None: the
+        settings stay as the user left them."""
+        recipe = _recipe(data)
+        if recipe == self.recipe:
+            return None
+        state.set_schedule_config(recipe.schedule)
+        self.recipe = recipe
+        return recipe
+
+    def schedule_warning(self, data: str, schedule: ScheduleConfig) -> str | None:
+        """Why ``schedule`` fails on ``data`` (a choice as choose_data takes it), or None: for 2-D
+        points, a schedule whose ᾱ_T is so small that x̂_0 holds only when clamped (core.recipes)."""
+        return schedule_warning(schedule, _recipe(data))
+
+    def keep_settings(self, data: str) -> None:
+        """The form shows settings of its own for ``data`` (restored from the last session, or a
+        checkpoint's): choose_data applies a recipe only once the data changes from it."""
+        self.recipe = _recipe(data)
 
     # ---- running ------------------------------------------------------------------------------
 

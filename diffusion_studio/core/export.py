@@ -29,7 +29,22 @@ def reference_points(points: np.ndarray | None) -> np.ndarray | None:
 
 
 SCATTER_EXTENT = 3.0
-"""2-D plots show [−3, 3]²: the toy sets and N(0, I) fit inside."""
+"""2-D plots with no data to fit show [−3, 3]²: the toy sets and N(0, I) fit inside."""
+VIEW_MARGIN = 0.1
+"""A 2-D plot fitted to the data adds this fraction of the data's larger side on every side."""
+
+
+def point_view(reference: np.ndarray | None) -> tuple[float, float, float]:
+    """The square a 2-D plot shows, as (centre x, centre y, half its side): the data's bounding box
+    made square on its larger side, with VIEW_MARGIN of that side added all round; without data
+    (or with no finite point), [−SCATTER_EXTENT, SCATTER_EXTENT]² (around a single point, that size)."""
+    points = np.zeros((0, 2)) if reference is None else np.asarray(reference, dtype=np.float64)
+    points = points[np.isfinite(points).all(axis=1)]
+    if not len(points):
+        return 0.0, 0.0, SCATTER_EXTENT
+    low, high = points.min(axis=0), points.max(axis=0)
+    side, centre = float((high - low).max()), (low + high) / 2
+    return float(centre[0]), float(centre[1]), side * (0.5 + VIEW_MARGIN) if side > 0 else SCATTER_EXTENT
 
 
 def grid_columns(count: int) -> int:
@@ -55,21 +70,27 @@ def forward_strip(schedule: NoiseSchedule, x0: np.ndarray, eps: np.ndarray, ts: 
 
 
 def scatter_frame(
-    points: np.ndarray, size: int = 400, reference: np.ndarray | None = None, extent: float = SCATTER_EXTENT
+    points: np.ndarray, size: int = 400, reference: np.ndarray | None = None,
+    view: tuple[float, float, float] | None = None,
 ) -> np.ndarray:
-    """N×2 points drawn on a size² white canvas over [−extent, extent]²; reference points in grey."""
+    """N×2 points in blue over the reference points (the data) in grey, on a size² white canvas
+    showing ``view`` (centre x, centre y, half side; default: point_view of the reference, so the
+    axes fit the data). Grey lines mark x = 0 and y = 0 where they are in view."""
+    cx, cy, half = point_view(reference) if view is None else view
     canvas = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(canvas)
-    scale = size / (2 * extent)
-    mid = size // 2
-    draw.line([(mid, 0), (mid, size)], fill=(225, 225, 225))
-    draw.line([(0, mid), (size, mid)], fill=(225, 225, 225))
+    scale = size / (2 * half)
+    zero_x, zero_y = (half - cx) * scale, (cy + half) * scale
+    if 0 <= zero_x < size:
+        draw.line([(zero_x, 0), (zero_x, size)], fill=(225, 225, 225))
+    if 0 <= zero_y < size:
+        draw.line([(0, zero_y), (size, zero_y)], fill=(225, 225, 225))
     for cloud, colour in ((reference, (190, 190, 190)), (points, (31, 94, 200))):
         if cloud is None:
             continue
         xy = np.asarray(cloud, dtype=np.float64)
-        px = (xy[:, 0] + extent) * scale
-        py = (extent - xy[:, 1]) * scale
+        px = (xy[:, 0] - cx + half) * scale
+        py = (cy + half - xy[:, 1]) * scale
         inside = np.isfinite(px) & np.isfinite(py) & (px >= 0) & (px < size) & (py >= 0) & (py < size)
         for x, y in zip(px[inside], py[inside]):
             draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=colour)

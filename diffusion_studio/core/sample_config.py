@@ -9,6 +9,8 @@ from typing import Any
 from diffusion_studio.core.samplers import SAMPLERS, sampler_class
 from diffusion_studio.core.settings import check_settings, setting, setting_fields
 
+POINT_SAMPLES = 1000
+"""Samples a 2-D model draws unless told: a cloud that shows the distribution (images: SampleConfig's num, a grid)."""
 AUTO_SPACING = "auto"
 """The spacing each sampler is best run with (Sampler.default_spacing)."""
 SPACING_LABELS = {AUTO_SPACING: "the sampler's own", "trailing": "trailing (from T)", "linspace": "evenly spaced",

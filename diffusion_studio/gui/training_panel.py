@@ -38,13 +38,16 @@ from diffusion_studio.core.data.datasets import TOY_SETS
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for, size_of
+from diffusion_studio.core.recipes import IMAGE_RECIPE
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.state import StudioState
-from diffusion_studio.app.training import LOSS_BY_T_ROWS, RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth
+from diffusion_studio.app.training import (
+    FOLDER, LOSS_BY_T_ROWS, RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth,
+)
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
 
@@ -54,17 +57,13 @@ DATA_CHOICES = {
     "two_moons": "Two moons (2-D points)",
     "eight_gaussians": "Eight Gaussians (2-D points)",
     "checkerboard": "Checkerboard (2-D points)",
-    "folder": "Image folder…",
+    FOLDER: "Image folder…",
 }
 UPDATE_INTERVAL_S = 0.25
 """At most this often a progress update crosses to the UI thread, whatever the step rate."""
 SETTINGS_KEY = "training/settings"
-FIRST_SETTINGS = {
-    "training": {"steps": 5000, "batch_size": 64, "learning_rate": 5e-4, "warmup_steps": 500},
-    "preview_every": 200,
-    "save_every": 500,
-}
-"""On first launch: the bundled model's recipe (digits, the small network), about 17 minutes on a 2-core CPU."""
+FIRST_SETTINGS = {"training": IMAGE_RECIPE.settings(), "preview_every": 200, "save_every": 500}
+"""On first launch: the image recipe (the bundled model's) on the digits, about 17 minutes on a 2-core CPU."""
 UNET_SETTINGS = ("base_channels", "channel_mults", "num_res_blocks", "attention_resolutions", "dropout", "num_heads")
 MLP_SETTINGS = ("hidden", "num_layers")
 """The NetworkSize settings that image data (a U-Net) and point data (an MLP) use."""
@@ -234,6 +233,10 @@ class TrainingPanel(QWidget):
 
         # plots
         self.schedule_form = ScheduleForm(self.state)
+        self.schedule_warning = QLabel()
+        self.schedule_warning.setWordWrap(True)
+        self.schedule_warning.setStyleSheet("color: #c0392b")
+        self.schedule_warning.setVisible(False)
         self.loss_plot = pg.PlotWidget(background="w", title="Training loss")
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.setLabel("bottom", "step")
@@ -294,6 +297,7 @@ class TrainingPanel(QWidget):
 
         right = QVBoxLayout()
         right.addWidget(self.schedule_form)
+        right.addWidget(self.schedule_warning)
         right.addLayout(controls)
         right.addLayout(files)
         right.addWidget(self.run_label)
@@ -303,6 +307,8 @@ class TrainingPanel(QWidget):
         layout.addLayout(right, 1)
 
         self.data.currentIndexChanged.connect(self._on_data)
+        self.data.activated.connect(self._on_data_picked)
+        self.state.scheduleChanged.connect(self._show_schedule_warning)
         self.browse_button.clicked.connect(self._ask_folder)
         self.runs_button.clicked.connect(self._ask_runs_folder)
         self.preset.currentIndexChanged.connect(self._on_preset)
@@ -326,7 +332,7 @@ class TrainingPanel(QWidget):
 
     def _data_source(self) -> str:
         key = self.data.currentData()
-        return self.folder.text().strip() if key == "folder" else key
+        return self.folder.text().strip() if key == FOLDER else key
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(data=self._data_source(), **self.prediction_form.values(), **self.tuning_form.values(),
@@ -387,6 +393,7 @@ class TrainingPanel(QWidget):
         self.preview_every.setValue(stored.get("preview_every", 200))
         self.save_every.setValue(stored.get("save_every", 500))
         self.runs_folder.setText(str(stored.get("runs_folder") or default_runs_folder()))
+        self.session.keep_settings(self.data.currentData())
         self._on_data()
 
     def _show_size(self, size: NetworkSize) -> None:
@@ -413,16 +420,37 @@ class TrainingPanel(QWidget):
             return
         self._show_preset(size)
 
+    def _on_data_picked(self) -> None:
+        """The user picked the data: if its recipe is another than the last data's, the schedule (shared
+        by every panel), the network and the training settings become the recipe's."""
+        recipe = self.session.choose_data(self.data.currentData(), self.state)
+        if recipe is None:
+            return
+        self._show_size(recipe.size)
+        for form in (self.prediction_form, self.tuning_form, self.train_form):
+            form.set_values(recipe.settings())
+        self.status.emit(f"Applied the {recipe.summary()}")
+
+    def _show_schedule_warning(self) -> None:
+        """Say why the schedule in use fails on the data chosen, if it does (core.recipes.schedule_warning)."""
+        warning = self.session.schedule_warning(self.data.currentData(), self.state.schedule.config)
+        shown = not self.schedule_warning.isHidden()
+        self.schedule_warning.setText(f"⚠ {warning}" if warning else "")
+        self.schedule_warning.setVisible(warning is not None)
+        if warning and not shown:
+            self.status.emit(f"Warning: {warning}")
+
     def _on_data(self) -> None:
         key = self.data.currentData()
         images = key not in TOY_SETS
-        self.folder.setVisible(key == "folder")
-        self.browse_button.setVisible(key == "folder")
+        self.folder.setVisible(key == FOLDER)
+        self.browse_button.setVisible(key == FOLDER)
         self.image_size.setEnabled(images)
-        self.channels.setEnabled(key == "folder")
+        self.channels.setEnabled(key == FOLDER)
         self.size_form.set_enabled(UNET_SETTINGS, images)
         self.size_form.set_enabled(MLP_SETTINGS, not images)
         self._show_parameters()
+        self._show_schedule_warning()
 
     def _sample_shape(self) -> tuple[int, ...]:
         """What one training sample will look like, as far as the form knows before the data loads."""
@@ -482,8 +510,9 @@ class TrainingPanel(QWidget):
     def use_folder(self, folder: Path) -> None:
         """Train on the images in this folder (from the dialog or a drop on the panel)."""
         self.preferences.remember_folder("training", folder.parent)
-        self.data.setCurrentIndex(self.data.findData("folder"))
+        self.data.setCurrentIndex(self.data.findData(FOLDER))
         self.folder.setText(str(folder))
+        self._on_data_picked()
         self.status.emit(f"Training data: the images in {folder}")
 
     def _ask_runs_folder(self) -> None:
@@ -513,7 +542,7 @@ class TrainingPanel(QWidget):
         source = config.data
         stored = {
             "training": asdict(replace(config, steps=max(config.steps, checkpoint.step + 1), device=self.train_form["device"].value())),
-            "data": source if source in DATA_CHOICES else "folder",
+            "data": source if source in DATA_CHOICES else FOLDER,
             "folder": "" if source in DATA_CHOICES else source,
             "image_size": getattr(checkpoint.model_config, "image_size", self.image_size.value()),
             "channels": getattr(checkpoint.model_config, "in_channels", 0),
@@ -572,7 +601,7 @@ class TrainingPanel(QWidget):
         except SettingError as exc:
             self.failed.emit("Training", str(exc))
             return
-        name = Path(config.data).name if self.data.currentData() == "folder" else config.data
+        name = Path(config.data).name if self.data.currentData() == FOLDER else config.data
         output = Path(self.runs_folder.text().strip() or default_runs_folder()) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         channels = self.channels.currentData() or None
         self._launch(TrainingRequest(output, config, self.state.schedule.config, size, self.image_size.value(), channels,

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from diffusion_studio.app.jobs import drive
-from diffusion_studio.app.training import ThinnedRows, TrainingRequest, TrainingSession, smooth, unique_folder
+from diffusion_studio.app.state import StudioState
+from diffusion_studio.app.training import FOLDER, ThinnedRows, TrainingRequest, TrainingSession, smooth, unique_folder
 from diffusion_studio.core.checkpoint import load_checkpoint
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.models.presets import NetworkSize
+from diffusion_studio.core.recipes import IMAGE_RECIPE, recipe_for
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.core.training import LOSS_BUCKETS, Trainer
@@ -205,3 +207,33 @@ def test_the_smoothed_curve_follows_the_middle_of_the_noise():
     noisy = trend * np.exp(np.random.default_rng(0).normal(0, 0.3, 500))
     assert np.abs(np.log(smooth(noisy) / trend)).mean() < 0.3 * np.abs(np.log(noisy / trend)).mean()
     assert smooth(trend)[0] == trend[0]  # the start is not averaged into the fall after it
+
+
+def test_choosing_the_data_applies_its_recipe_once_until_the_data_changes():
+    session, state = TrainingSession(), StudioState()
+    roll = session.choose_data("swiss_roll", state)
+    assert roll == recipe_for("swiss_roll") and roll.kind == "points"
+    assert state.schedule.config == roll.schedule != ScheduleConfig()  # the shared schedule is the recipe's
+    state.update_schedule(timesteps=60)  # the user edits the schedule …
+    assert session.choose_data("swiss_roll", state) is None  # … and picking the same data again keeps the edit
+    assert state.schedule.timesteps == 60
+    moons = session.choose_data("two_moons", state)
+    assert moons.label == "Two moons" and state.schedule.config == moons.schedule
+    assert session.choose_data("digits", state) == IMAGE_RECIPE and state.schedule.config == ScheduleConfig()
+    assert session.choose_data(FOLDER, state) is None  # every image source has the one image recipe
+
+
+def test_settings_of_their_own_stay_until_the_data_changes():
+    session, state = TrainingSession(), StudioState()
+    session.keep_settings("checkerboard")  # restored from the last launch, or a checkpoint's
+    state.update_schedule(name="cosine")
+    assert session.choose_data("checkerboard", state) is None and state.schedule.config.name == "cosine"
+    assert session.choose_data("eight_gaussians", state) is not None and state.schedule.config.name == "linear"
+
+
+def test_a_schedule_that_fails_on_points_is_warned_about_and_images_are_not():
+    session = TrainingSession()
+    warning = session.schedule_warning("swiss_roll", ScheduleConfig("cosine", 1000))
+    assert "cosine T=1000 on 2-D points" in warning and "kept in the data's range" in warning
+    assert session.schedule_warning("swiss_roll", recipe_for("swiss_roll").schedule) is None
+    assert session.schedule_warning(FOLDER, ScheduleConfig("cosine", 1000)) is None

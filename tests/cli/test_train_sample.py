@@ -8,6 +8,7 @@ from diffusion_studio.cli import main
 from diffusion_studio.core.trajectory import load_trajectory
 
 from tests.cli.test_cli import run_module
+from tests.core.test_trajectory_export import drawn_box
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,20 @@ def test_sample_writes_png_npy_gif_and_trajectory(trained, tmp_path):
     assert len(load_trajectory(traj)) == 11
     assert main([*args, "-o", str(png)]) == 0
     assert Image.open(png).size == (400, 400)
+
+
+def test_a_2d_model_samples_a_thousand_points_and_its_gif_draws_them_over_the_data_fitted(trained, tmp_path):
+    npy, gif = tmp_path / "s.npy", tmp_path / "s.gif"
+    args = ["sample", "--model", str(trained), "--sampler", "ddim", "--steps", "10", "--device", "cpu"]
+    assert main([*args, "-o", str(npy), "--gif", str(gif), "--gif-frames", "3"]) == 0
+    assert np.load(npy).shape == (1000, 2)  # images keep their grid of 16
+    with Image.open(gif) as image:
+        image.seek(image.n_frames - 1)
+        frame = np.asarray(image.convert("RGB"))[-400:]  # the 400² scatter under the label
+    top, bottom, left, right = drawn_box(frame, (190, 190, 190))  # the Swiss roll in grey
+    assert max(bottom - top, right - left) > 0.8 and min(top, left, 1 - bottom, 1 - right) > 0.05
+    top, bottom, left, right = drawn_box(frame, (31, 94, 200))  # the samples in blue, on the same axes
+    assert bottom - top > 0.3 and right - left > 0.3
 
 
 @pytest.mark.parametrize("sampler, extra", [("euler", []), ("euler-a", ["--eta", "0.5"]), ("heun", []), ("dpmpp-2m", [])])
@@ -139,8 +154,10 @@ def test_ctrl_c_stops_training_after_the_step_and_saves(tmp_path):
         stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 60
-    first_line = process.stderr.readline()  # "training MLPDenoiser … from step 0 to 1000000"
-    assert "training" in first_line
+    line = process.stderr.readline()  # the recipe applied, then "training MLPDenoiser … from step 0 to 1000000"
+    while line and not line.startswith("training"):
+        line = process.stderr.readline()
+    assert line.startswith("training")
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=max(deadline - time.monotonic(), 5))

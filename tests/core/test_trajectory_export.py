@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from diffusion_studio.core.errors import FileSaveError, SettingError, TrajectoryError
-from diffusion_studio.core.export import save_gif, scatter_frame, trajectory_frames
+from diffusion_studio.core.export import SCATTER_EXTENT, point_view, save_gif, scatter_frame, trajectory_frames
 from diffusion_studio.core.samplers import DDIMSampler
 from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import make_schedule
@@ -88,6 +88,27 @@ def test_labelled_side_by_side_and_scatter_frames():
     assert np.all(blank[0, 0] == 255)
     dotted = scatter_frame(np.array([[0.5, 0.5]]), size=50)
     assert (dotted != blank).any()
+
+
+def drawn_box(frame, colour):
+    """The bounding box (rows, columns) of the pixels of ``colour`` in a frame, as fractions of its size."""
+    rows, columns = np.nonzero((np.abs(frame.astype(int) - colour) <= 12).all(axis=2))
+    return (rows.min() / frame.shape[0], (rows.max() + 1) / frame.shape[0],
+            columns.min() / frame.shape[1], (columns.max() + 1) / frame.shape[1])
+
+
+@pytest.mark.parametrize("name", ["eight_gaussians", "swiss_roll"])
+def test_a_scatter_fits_its_axes_to_the_data(name):
+    from diffusion_studio.core.data.datasets import load_toy
+
+    data = load_toy(name, n=2000).data
+    frame = scatter_frame(data[:500] * 0.5, reference=data)
+    top, bottom, left, right = drawn_box(frame, (190, 190, 190))  # the data, in grey
+    assert max(bottom - top, right - left) > 0.8  # its larger side fills the frame but for the margins …
+    assert min(top, left, 1 - bottom, 1 - right) > 0.05 and abs((top + bottom) - 1) < 0.15  # … centred in it
+    top, bottom, left, right = drawn_box(frame, (31, 94, 200))  # the samples, in blue, on the same axes
+    assert 0.2 < top and bottom < 0.8 and 0.2 < left and right < 0.8
+    assert point_view(None) == (0.0, 0.0, SCATTER_EXTENT) == point_view(np.full((3, 2), np.nan))
 
 
 def test_unwritable_gif_path(tmp_path):

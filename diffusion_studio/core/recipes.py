@@ -1,0 +1,133 @@
+"""Recipes: the schedule, network and training settings that work for a kind of data.
+
+The app's Start button and ``diffusion-studio train`` with no flags train with the recipe of the
+data chosen; any setting given by hand replaces the recipe's. No torch here.
+
+    recipe_for("swiss_roll")   # a bundled 2-D set by name: swiss_roll, two_moons, eight_gaussians, checkerboard
+    recipe_for("points")       # any other 2-D point set, e.g. a few hundred points drawn by hand
+    recipe_for("digits")       # the bundled digits; "images" or a folder's path: any image folder
+    recipe_for(dataset)        # a loaded Dataset: by its name if it is a bundled set, else images or points
+
+Every image source gets one recipe, today's defaults: the bundled model's (Ho et al.'s linear
+schedule, T = 1000, the small U-Net). Points are expected at roughly unit scale, as the bundled
+sets are (|x| ≲ 3): the point recipes' schedules leave √ᾱ_T·|x_0| small against the noise only
+for data of that size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from diffusion_studio.core.data.datasets import Dataset
+from diffusion_studio.core.models.presets import PRESETS, NetworkSize
+from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_label
+from diffusion_studio.core.train_config import TrainConfig
+
+RECIPE_SETTINGS: tuple[str, ...] = (
+    "steps", "batch_size", "learning_rate", "warmup_steps", "weight_decay", "grad_clip", "ema_decay", "prediction",
+)
+"""The TrainConfig fields a recipe chooses; the data, seed, device and precision stay the user's."""
+
+POINTS = "points"
+IMAGES = "images"
+"""recipe_for's names for any 2-D point set and any image folder."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Settings that train a good model of one kind of data from one button."""
+
+    label: str  # the data in words: "Swiss roll", "Images"
+    kind: str  # IMAGES (a U-Net) or POINTS (an MLP)
+    schedule: ScheduleConfig  # β schedule and T
+    size: NetworkSize  # the U-Net's settings are used for images, the MLP's for points
+    training: TrainConfig  # its RECIPE_SETTINGS are the recipe's; seed, device and precision TrainConfig's defaults
+
+    def settings(self) -> dict[str, Any]:
+        """The training settings the recipe chooses (RECIPE_SETTINGS → value)."""
+        return {name: getattr(self.training, name) for name in RECIPE_SETTINGS}
+
+    def train_config(self, **given: Any) -> TrainConfig:
+        """The recipe's TrainConfig with the settings ``given`` (data, seed, any recipe setting …) in place."""
+        return replace(self.training, **given)
+
+    def network_label(self) -> str:
+        """'MLP 128×3' for points; 'U-Net 32·(1, 2, 2)' for images."""
+        if self.kind == POINTS:
+            return f"MLP {self.size.hidden}×{self.size.num_layers}"
+        return f"U-Net {self.size.base_channels}·({', '.join(map(str, self.size.channel_mults))})"
+
+    def summary(self) -> str:
+        """One line: 'Swiss roll recipe: linear T=100 β 0.001…0.1, MLP 128×3, 4,000 steps, batch 256, lr 0.002, EMA 0.995'."""
+        t = self.training
+        return (f"{self.label} recipe: {schedule_label(self.schedule)}, {self.network_label()}, {t.steps:,} steps, "
+                f"batch {t.batch_size}, lr {t.learning_rate:g}, EMA {t.ema_decay:g}")
+
+
+IMAGE_RECIPE = Recipe(
+    "Images", IMAGES, ScheduleConfig(), PRESETS["small"],
+    TrainConfig(steps=5000, batch_size=64, learning_rate=5e-4, warmup_steps=500),
+)
+"""The bundled model's recipe (README): Ho et al.'s schedule, the small U-Net, 5,000 steps at 5·10⁻⁴."""
+
+_POINT_SCHEDULE = ScheduleConfig("linear", 100, 1e-3, 0.1)
+_POINT_SIZE = replace(PRESETS["small"], hidden=128, num_layers=3)
+
+POINT_RECIPES: dict[str, Recipe] = {
+    "swiss_roll": Recipe("Swiss roll", POINTS, _POINT_SCHEDULE, _POINT_SIZE, TrainConfig(
+        data="swiss_roll", steps=4000, batch_size=256, learning_rate=2e-3, warmup_steps=200, ema_decay=0.995)),
+    "two_moons": Recipe("Two moons", POINTS, _POINT_SCHEDULE, _POINT_SIZE, TrainConfig(
+        data="two_moons", steps=4000, batch_size=256, learning_rate=2e-3, warmup_steps=200, ema_decay=0.995)),
+    "eight_gaussians": Recipe("Eight Gaussians", POINTS, _POINT_SCHEDULE, _POINT_SIZE, TrainConfig(
+        data="eight_gaussians", steps=4000, batch_size=256, learning_rate=2e-3, warmup_steps=200, ema_decay=0.995)),
+    "checkerboard": Recipe("Checkerboard", POINTS, _POINT_SCHEDULE, _POINT_SIZE, TrainConfig(
+        data="checkerboard", steps=4000, batch_size=256, learning_rate=2e-3, warmup_steps=200, ema_decay=0.995)),
+    POINTS: Recipe("2-D points", POINTS, _POINT_SCHEDULE, _POINT_SIZE, TrainConfig(
+        data=POINTS, steps=4000, batch_size=256, learning_rate=2e-3, warmup_steps=200, ema_decay=0.995)),
+}
+"""A recipe for each bundled 2-D set, and one (POINTS) for any other point set."""
+
+
+def recipe_for(data: str | Path | Dataset) -> Recipe:
+    """The recipe for ``data``: a bundled 2-D set's name or "points" (POINT_RECIPES), "digits",
+    "images" or an image folder's path (IMAGE_RECIPE), or a loaded Dataset (by its name when it
+    is a bundled set, else by whether it holds images or points)."""
+    if isinstance(data, Dataset):
+        if data.name in POINT_RECIPES:
+            return POINT_RECIPES[data.name]
+        return IMAGE_RECIPE if data.is_image else POINT_RECIPES[POINTS]
+    return POINT_RECIPES.get(str(data), IMAGE_RECIPE)
+
+
+def recipe_table() -> str:
+    """Every recipe on a line of its own, after the names recipe_for takes for it (for the CLI's help)."""
+    rows = [(name, recipe) for name, recipe in POINT_RECIPES.items()]
+    rows.append((f"digits, {IMAGES} or a folder", IMAGE_RECIPE))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name.ljust(width)}  {recipe.summary()}" for name, recipe in rows)
+
+
+MAX_X0_GAIN = 1000.0
+"""Point schedules whose 1/√ᾱ_T passes this are warned about (cosine's is about 10⁴ at any T)."""
+
+
+def schedule_warning(schedule: ScheduleConfig, recipe: Recipe) -> str | None:
+    """Why ``schedule`` is a poor choice for the data of ``recipe``, or None.
+
+    x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t (Ho et al. eq. 15) multiplies the network's error in ε̂ by
+    1/√ᾱ_t. Near cosine's T, where β is clipped at 0.999 and ᾱ_T ≈ 10⁻⁸, that is about 10⁴: on 2-D
+    points, whose network errs by more than an image U-Net does, samples stay on the data only while
+    x̂_0 is kept within the data's range (DDIM in 20 steps without it threw a Swiss-roll model's
+    points to ±2,000), and its previews come out farther from the data than a linear schedule's.
+    Images are not warned about: they always keep x̂_0 within [−1, 1].
+    """
+    if recipe.kind != POINTS:
+        return None
+    gain = 1.0 / float(NoiseSchedule(schedule).sqrt_alpha_bars[-1])
+    if gain <= MAX_X0_GAIN:
+        return None
+    return (f"{schedule_label(schedule)} on 2-D points: ᾱ_T = {gain ** -2:.1e}, so x̂_0 multiplies the network's error "
+            f"by {gain:,.0f} near t = T and samples hold only while x̂_0 is kept in the data's range; "
+            f"the recipe's {schedule_label(recipe.schedule)} suits points better")
