@@ -122,9 +122,10 @@ def _add_recipe_flags(parser: argparse._ActionsContainer, config: type, skip: Se
         (f.name for f in setting_fields(config)), "the recipe's"))
 
 
-def _recipe_settings(args: argparse.Namespace) -> tuple[TrainConfig, ScheduleConfig, NetworkSize]:
-    """The data's recipe with every setting given as a flag in its place; stderr says which recipe it was,
-    and warns of a schedule that fails on the data (core.recipes.schedule_warning)."""
+def _recipe_settings(args: argparse.Namespace) -> tuple[TrainConfig, ScheduleConfig, NetworkSize, list[str]]:
+    """The data's recipe with every setting given as a flag in its place, and the lines for stderr:
+    which recipe it was, and a warning for a schedule that fails on the data
+    (core.recipes.schedule_warning)."""
     recipe = recipe_for(args.data)
     config = recipe.train_config(**setting_values(args, setting_fields(TrainConfig)))
     schedule = replace(recipe.schedule, **setting_values(args, setting_fields(ScheduleConfig)))
@@ -132,11 +133,11 @@ def _recipe_settings(args: argparse.Namespace) -> tuple[TrainConfig, ScheduleCon
     given = [f.flags[0] for config in (TrainConfig, ScheduleConfig, NetworkSize) for f in setting_fields(config)
              if hasattr(args, f.name) and (config is not TrainConfig or f.name in RECIPE_SETTINGS)]
     given += ["--size"] if args.size else []
-    print(recipe.summary() + (f"; given: {', '.join(given)}" if given else ""), file=sys.stderr)
+    notes = [recipe.summary() + (f"; given: {', '.join(given)}" if given else "")]
     warning = schedule_warning(schedule, recipe)
     if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    return config, schedule, size
+        notes.append(f"warning: {warning}")
+    return config, schedule, size, notes
 
 
 def _add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, object] | None = None, suppress: bool = False) -> None:
@@ -293,8 +294,9 @@ def _train(args: argparse.Namespace, world: World) -> None:
             raise SettingError("steps", "give --steps: the step count to continue the checkpoint to")
         trainer = continue_run(args.output, args.steps, args.device, world)
     else:
-        config, schedule, size = _recipe_settings(args)
+        config, schedule, size, notes = _recipe_settings(args)
         trainer = new_run(config, schedule, size, args.image_size, args.channels, world)
+        print("\n".join(notes), file=sys.stderr)  # once the data is loaded: a bad --data is the only line
     config, dataset = trainer.config, trainer.dataset
     if dataset.skipped:
         names = ", ".join(name for name, _ in dataset.skipped[:5]) + (" …" if len(dataset.skipped) > 5 else "")
