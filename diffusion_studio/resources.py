@@ -8,7 +8,7 @@ package, while an editable install or a plain checkout reads ``resources/`` thro
 
 ``importlib.resources.files`` finds the package wherever it was installed. For a package on the
 file system, which is what pip installs, editable or not, it is a ``pathlib.Path``, and these
-names stay real paths because safetensors, gzip and Pillow open files by name. We do not use
+names stay real paths because their readers take paths (a checkpoint is a folder). We do not use
 ``importlib.resources.as_file``: it only matters for a package imported from a zip file, and it
 would copy the 6.5 MB model out to a temporary folder; ``Path()`` refuses such a package at once.
 """
