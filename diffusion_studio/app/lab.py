@@ -22,9 +22,8 @@ from diffusion_studio.app.playhead import Playhead
 from diffusion_studio.app.training import TrainingRequest, unique_folder
 from diffusion_studio.core.errors import FileSaveError, SettingError
 from diffusion_studio.core.sample_config import SampleConfig
-from diffusion_studio.core.models.presets import NetworkSize
-from diffusion_studio.core.schedules import ScheduleConfig
-from diffusion_studio.core.train_config import TrainConfig
+from diffusion_studio.core.export import point_view
+from diffusion_studio.core.recipes import POINT_RECIPES, POINTS, Recipe, recipe_for
 
 if TYPE_CHECKING:
     from diffusion_studio.core.drift import DriftField, FieldKind
@@ -43,8 +42,8 @@ GRID = 15
 DRAWN_POINTS = 2000
 """Points drawn from a mixture placed by hand, to train on."""
 DRAW_MODES = {"points": "Points", "gaussians": "Gaussians"}
-EXACT_SCHEDULE = ScheduleConfig("linear", 100, beta_start=1e-3, beta_end=0.1)
-"""The exact denoiser's schedule when no model gives one."""
+EXACT_SCHEDULE = POINT_RECIPES[POINTS].schedule
+"""The exact denoiser's schedule when no model gives one: the points recipe's."""
 LAB_PREVIEW_EVERY = 250
 """Training here shows the EMA model's cloud every this many steps."""
 FIELD_KINDS = {"score": "Score ∇log q(x_t) = −ε̂/√(1−ᾱ_t)", "mean_step": "Mean DDPM step μ_θ(x_t, t) − x_t"}
@@ -116,14 +115,15 @@ class LabProgress:
     total: int
 
 
-def view_bounds(data: np.ndarray | None, margin: float = 0.15) -> tuple[float, float, float, float]:
-    """(x_min, x_max, y_min, y_max) holding the data and most of N(0, I) (±3), with a margin, as a
-    square: the whole reverse process stays on screen with circles drawn round."""
-    low, high = np.full(2, -3.0), np.full(2, 3.0)
-    if data is not None and len(data):
-        low, high = np.minimum(low, data.min(axis=0)), np.maximum(high, data.max(axis=0))
-    centre, half = (low + high) / 2, (high - low).max() / 2 * (1 + margin)
-    return float(centre[0] - half), float(centre[0] + half), float(centre[1] - half), float(centre[1] + half)
+NOISE_BOX = np.array([[-3.0, -3.0], [3.0, 3.0]])
+"""Where nearly all of x_T ~ N(0, I) lies: the lab's view holds it beside the data."""
+
+
+def view_bounds(data: np.ndarray | None) -> tuple[float, float, float, float]:
+    """(x_min, x_max, y_min, y_max): the square 2-D plots fit to the data (core.export.point_view),
+    around the data and N(0, I) together, so that the whole reverse process stays in view."""
+    cx, cy, half = point_view(NOISE_BOX if data is None or not len(data) else np.concatenate([data, NOISE_BOX]))
+    return cx - half, cx + half, cy - half, cy + half
 
 
 def _as_progress(steps, done: int, total: int):
@@ -233,20 +233,19 @@ class LabSession(JobSession, Playhead):
             return self.data_name
         return str(self.save_drawing(runs_folder / "drawings"))
 
-    def recipe_steps(self) -> int:
-        """The steps the data's recipe trains for."""
-        return _recipe(self.data_name)[0].steps
+    def recipe(self) -> Recipe:
+        """The recipe training here uses: the bundled set's, or that of any other point set."""
+        return recipe_for(self.data_name if self.data_name in POINT_RECIPES else POINTS)
 
     def training_request(self, runs_folder: Path, steps: int | None = None) -> TrainingRequest:
         """A run on the data shown with its recipe (``steps`` instead of the recipe's, if given) on
         the CPU (fastest for an MLP this small), with a preview cloud every LAB_PREVIEW_EVERY
         steps, saved once at the end."""
-        source = self.training_source(runs_folder)
-        config, schedule, size = _recipe(source)
-        config = replace(config, device="cpu", steps=steps or config.steps)
-        name = source if source in TOY_RECIPE_NAMES else "drawing"
+        recipe, source = self.recipe(), self.training_source(runs_folder)
+        config = recipe.train_config(data=source, device="cpu", steps=steps or recipe.training.steps)
+        name = source if source in POINT_RECIPES else "drawing"
         return TrainingRequest(runs_folder / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}", config,
-                               schedule, size, save_every=config.steps, preview_every=LAB_PREVIEW_EVERY)
+                               recipe.schedule, recipe.size, save_every=config.steps, preview_every=LAB_PREVIEW_EVERY)
 
     # ---- the model and its runs -------------------------------------------------------------------
 
@@ -363,11 +362,3 @@ class LabSession(JobSession, Playhead):
             shown["q"] = forward_marginals(NoiseSchedule(model.schedule_config), self.data)
         return shown
 
-
-TOY_RECIPE_NAMES = ("swiss_roll", "two_moons", "eight_gaussians", "checkerboard")
-
-
-def _recipe(source: str) -> tuple[TrainConfig, ScheduleConfig, NetworkSize]:
-    """PLACEHOLDER until core.recipes lands: the README's hand-tuned 2-D settings."""
-    return (TrainConfig(data=source, steps=3000, batch_size=256, learning_rate=2e-3, ema_decay=0.99),
-            ScheduleConfig("linear", 100, beta_start=1e-3, beta_end=0.1), NetworkSize())

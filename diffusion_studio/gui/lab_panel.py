@@ -357,7 +357,7 @@ class LabPanel(QWidget):
             self.draw_hint.setText(f"{session.drawing.count} {mode} drawn: click or drag on the plot to add")
         if session.data_name != self._recipe_data:  # a new kind of data: its recipe's steps
             self._recipe_data = session.data_name
-            self.train_steps.setValue(session.recipe_steps())
+            self.train_steps.setValue(session.recipe().training.steps)
         self._show_frame()
         self._set_idle()
 

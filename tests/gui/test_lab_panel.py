@@ -35,7 +35,7 @@ def test_the_lab_opens_on_the_swiss_roll_with_fitted_square_axes(lab):
     assert x0 <= lab.session.bounds[0] + 1e-6 and lab.session.bounds[1] - 1e-6 <= x1
     assert y0 < -2 and y1 > 2 and (x1 - x0) < 12  # the roll (±2.5) and N(0, I) fill the view, not ±20
     assert not lab.run_button.isEnabled()  # no model yet
-    assert lab.train_steps.value() == lab.session.recipe_steps()
+    assert lab.train_steps.value() == lab.session.recipe().training.steps
 
 
 def test_drawing_points_with_the_mouse_makes_a_data_set_of_that_many(lab, qtbot):
