@@ -27,7 +27,7 @@ from diffusion_studio.gui.model_box import model_summary
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.timeline import TimelineBar
-from diffusion_studio.gui.training_panel import SETTINGS_KEY, default_runs_folder
+from diffusion_studio.gui.training_panel import default_runs_folder, stored_settings
 
 UPDATE_INTERVAL_S = 0.1
 TOY_LABELS = {"swiss_roll": "Swiss roll", "two_moons": "Two moons", "eight_gaussians": "Eight Gaussians",
@@ -125,6 +125,7 @@ class LabPanel(QWidget):
         self.training.stateChanged.connect(lambda _state: self._set_idle())
         state.modelChanged.connect(self._on_state_model)
         self.session.set_data("swiss_roll")
+        self._on_model()
         self._on_state_model()
         self._set_idle()
 
@@ -492,8 +493,7 @@ class LabPanel(QWidget):
 
     def runs_folder(self) -> Path:
         """The Training panel's runs folder (its saved settings), or the default."""
-        stored = self.preferences.value(SETTINGS_KEY, {}, dict) or {}
-        return Path(stored.get("runs_folder") or default_runs_folder())
+        return Path(stored_settings(self.preferences).get("runs_folder") or default_runs_folder())
 
     def train(self) -> None:
         if self.busy:

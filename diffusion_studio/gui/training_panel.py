@@ -73,6 +73,15 @@ def default_runs_folder() -> Path:
     return Path.home() / "Diffusion Studio" / "runs"
 
 
+def stored_settings(preferences: Preferences) -> dict:
+    """The panel's settings as last saved (empty if none or damaged)."""
+    try:
+        stored = json.loads(preferences.value(SETTINGS_KEY, "{}", str))
+    except ValueError:
+        stored = {}
+    return stored if isinstance(stored, dict) else {}
+
+
 def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
     """Ticks for an axis in log10 units from ``low`` to ``high``, labelled in plain units: the powers
     of ten inside if three fall inside, else 1, 2 and 5 times them if two do, else 1…9 times them if
@@ -117,7 +126,7 @@ class TrainingPanel(QWidget):
         self.session.failed.connect(self._on_failed)
         self.session.stateChanged.connect(self._on_state)
         try:
-            self.apply_settings(self._stored_settings() or FIRST_SETTINGS)
+            self.apply_settings(stored_settings(self.preferences) or FIRST_SETTINGS)
         except (TypeError, ValueError):  # settings written by hand or by another version: start afresh
             self.apply_settings(FIRST_SETTINGS)
         self._clear_plots()
@@ -356,13 +365,6 @@ class TrainingPanel(QWidget):
             "save_every": self.save_every.value(),
             "runs_folder": self.runs_folder.text(),
         }
-
-    def _stored_settings(self) -> dict:
-        try:
-            stored = json.loads(self.preferences.value(SETTINGS_KEY, "{}", str))
-        except ValueError:
-            stored = {}
-        return stored if isinstance(stored, dict) else {}
 
     def save_settings(self) -> None:
         self.preferences.set_value(SETTINGS_KEY, json.dumps(self.settings()))

@@ -1,12 +1,16 @@
 """The 2-D lab in the real window: drawing with the mouse, runs scrubbed by the timeline, the field
 and the marginals drawn, training from the lab with live previews."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtTest import QTest
 
 from diffusion_studio.gui.lab_panel import arrow_segments, path_lines
+from diffusion_studio.gui.training_panel import SETTINGS_KEY
 
 
 @pytest.fixture
@@ -87,8 +91,8 @@ def test_a_run_of_the_exact_denoiser_is_scrubbed_by_the_timeline(lab, qtbot):
     assert len(lab.marginal_curves["std", "sde"].getData()[0]) == len(session.runs.sde)
 
 
-def test_training_from_the_lab_shows_previews_and_opens_the_model(lab, qtbot, window, tmp_path, monkeypatch):
-    monkeypatch.setattr(type(lab), "runs_folder", lambda self: tmp_path)
+def test_training_from_the_lab_shows_previews_and_opens_the_model(lab, qtbot, window, tmp_path):
+    window.preferences.set_value(SETTINGS_KEY, json.dumps({"runs_folder": str(tmp_path)}))  # the Training panel's
     choose(lab, "two_moons")
     lab.train_steps.setValue(300)
     previews = []
@@ -98,6 +102,8 @@ def test_training_from_the_lab_shows_previews_and_opens_the_model(lab, qtbot, wi
     assert previews and previews[0] > 0
     assert window.state.model is lab.session.model and lab.session.model.data == "two_moons"
     assert lab.run_button.isEnabled()
+    source = Path(lab.session.model.source)
+    assert source.parent == tmp_path and source.name.startswith("two_moons-")  # in the Training panel's runs folder
 
 
 def test_arrows_and_paths_geometry():
