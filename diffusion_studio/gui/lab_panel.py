@@ -37,6 +37,7 @@ COLOURS = {"sde": (31, 119, 180), "ode": (230, 120, 20), "data": (150, 150, 150)
 KEY = ("<span style='color:#969696'>●</span> data &nbsp; <span style='color:#1f77b4'>●</span> DDPM (SDE) &nbsp; "
        "<span style='color:#e67814'>●</span> DDIM (ODE) &nbsp; arrows: <b>model</b>, "
        "<span style='color:#2ca02c'>exact</span>, <span style='color:#d62728'>model − exact</span>")
+PATH_PENS = {"sde": (150, 1.0), "ode": (255, 2.5)}  # (alpha, width)
 HEAD = 0.3  # arrow heads: this fraction of the arrow, at ±25°
 
 
@@ -247,8 +248,9 @@ class LabPanel(QWidget):
         self.data_item = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(*COLOURS["data"], 110))
         self.cloud_items = {kind: pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(*COLOURS[kind], 170))
                             for kind in RUN_KINDS}
-        self.path_items = {kind: pg.PlotDataItem(pen=pg.mkPen(*COLOURS[kind], width=1.5), connect="finite")
-                           for kind in RUN_KINDS}
+        self.path_items = {kind: pg.PlotDataItem(pen=pg.mkPen(color=(*COLOURS[kind], PATH_PENS[kind][0]),
+                                                          width=PATH_PENS[kind][1]), connect="finite")
+                           for kind in RUN_KINDS}  # the ODE's smooth paths drawn over the SDE's jagged ones
         self.arrow_items = {key: pg.PlotDataItem(pen=pg.mkPen(*COLOURS[key], width=1.2), connect="pairs")
                             for key in ("learned", "exact", "difference")}
         for item in (self.data_item, *self.arrow_items.values(), *self.cloud_items.values(), *self.path_items.values()):
@@ -356,6 +358,8 @@ class LabPanel(QWidget):
         if drawing:
             mode = DRAW_MODES[session.drawing.mode].lower()
             self.draw_hint.setText(f"{session.drawing.count} {mode} drawn: click or drag on the plot to add")
+        for key in ("exact", "difference"):  # known for Gaussian mixtures only
+            self.show_boxes[key].setEnabled(session.mixture is not None)
         if session.data_name != self._recipe_data:  # a new kind of data: its recipe's steps
             self._recipe_data = session.data_name
             self.train_steps.setValue(session.recipe().training.steps)
