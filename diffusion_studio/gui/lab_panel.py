@@ -23,7 +23,7 @@ from diffusion_studio.core.export import reference_points
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.gui.columns import settings_column
-from diffusion_studio.gui.model_box import model_summary
+from diffusion_studio.gui.model_box import ask_model_folder, model_summary
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.timeline import TimelineBar
@@ -375,11 +375,8 @@ class LabPanel(QWidget):
             self.session.set_model(model)
 
     def _ask_model(self) -> None:
-        from PySide6.QtWidgets import QFileDialog
-
-        folder = QFileDialog.getExistingDirectory(self, "Open a 2-D model (checkpoint folder)", self.preferences.folder("model"))
+        folder = ask_model_folder(self, self.preferences, "Open a 2-D model (checkpoint folder)")
         if folder:
-            self.preferences.remember_folder("model", Path(folder).parent)
             self.modelRequested.emit(folder)
 
     def _on_model(self) -> None:

@@ -11,7 +11,7 @@ from typing import Callable
 import pyqtgraph as pg
 from PySide6.QtCore import QByteArray, QEvent, QMimeData, QObject, QUrl, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragMoveEvent, QDropEvent, QKeySequence, QShowEvent
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget
 
 from diffusion_studio import __version__
 from diffusion_studio.core.errors import DiffusionStudioError
@@ -21,6 +21,7 @@ from diffusion_studio.gui.bound_panel import BoundPanel
 from diffusion_studio.gui.forward_panel import ForwardPanel
 from diffusion_studio.gui.inpainting_panel import InpaintingPanel
 from diffusion_studio.gui.lab_panel import LabPanel
+from diffusion_studio.gui.model_box import ask_model_folder
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.round_trip_panel import RoundTripPanel
 from diffusion_studio.gui.sampling_panel import SamplingPanel
@@ -274,9 +275,8 @@ class MainWindow(QMainWindow):
             self.forward.open_paths(images)
 
     def ask_open_model(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a model (checkpoint folder)", self.preferences.folder("model"))
+        folder = ask_model_folder(self, self.preferences)
         if folder:
-            self.preferences.remember_folder("model", Path(folder).parent)
             self.open_model(folder)
 
     def open_model(self, folder: str | Path, then: Callable[[], None] | None = None) -> None:

@@ -24,6 +24,14 @@ def model_summary(model) -> str:
             f"{model.schedule_config.name} T = {model.schedule_config.timesteps}")
 
 
+def ask_model_folder(parent: QWidget, preferences: Preferences, title: str = "Open a model (checkpoint folder)") -> str:
+    """A checkpoint folder chosen in a dialog (its parent folder remembered), or "" if cancelled."""
+    folder = QFileDialog.getExistingDirectory(parent, title, preferences.folder("model"))
+    if folder:
+        preferences.remember_folder("model", Path(folder).parent)
+    return folder
+
+
 class ModelBox(QWidget):
     """The state's model in words, "Bundled model" and "Open…"."""
 
@@ -50,9 +58,8 @@ class ModelBox(QWidget):
         self._show_model()
 
     def _ask(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a model (checkpoint folder)", self.preferences.folder("model"))
+        folder = ask_model_folder(self, self.preferences)
         if folder:
-            self.preferences.remember_folder("model", Path(folder).parent)
             self.modelRequested.emit(folder)
 
     def _show_model(self) -> None:
