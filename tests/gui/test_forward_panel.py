@@ -15,7 +15,7 @@ def test_window_opens_with_the_sample_image(window):
     panel = window.forward
     assert [image.name for image in panel.session.images] == ["sample"]
     assert [window.tabs.tabText(i) for i in range(window.tabs.count())] == [
-        "Forward process", "Schedules", "Training", "Sampling", "Inpainting", "Your image", "Bound"]
+        "Forward process", "Schedules", "Training", "Sampling", "Inpainting", "Your image", "Bound", "2-D lab"]
     expected = to_uint8(load_image(SAMPLE_IMAGE, max_side=512))
     assert np.array_equal(shown(panel.images_items["x0"]), expected)
     assert shown(panel.images_items["xt"]).shape == (512, 512, 3)
