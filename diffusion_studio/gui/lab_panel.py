@@ -369,10 +369,15 @@ class LabPanel(QWidget):
     # ---- the model ----------------------------------------------------------------------------
 
     def _on_state_model(self) -> None:
-        """The app's model: a 2-D one comes here (unless the lab is busy)."""
+        """The app's model: a 2-D one comes here (unless the lab is busy), once the lab is shown."""
         model = self.state.model
-        if model is not None and not model.is_image and model is not self.session.model and not self.busy:
+        if (self.isVisible() and model is not None and not model.is_image and model is not self.session.model
+                and not self.busy):
             self.session.set_model(model)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._on_state_model()
 
     def _ask_model(self) -> None:
         folder = ask_model_folder(self, self.preferences, "Open a 2-D model (checkpoint folder)")
@@ -463,7 +468,8 @@ class LabPanel(QWidget):
     def _show_field(self, shown: dict[str, bool]) -> None:
         try:
             field = self.session.field() if any(shown[k] for k in ("learned", "exact", "difference")) else None
-        except DiffusionStudioError:
+        except (DiffusionStudioError, RuntimeError) as exc:  # a network that cannot take 2-D points
+            self.status.emit(f"No drift field: {exc}")
             field = None
         vectors = {"learned": None, "exact": None, "difference": None}
         if field is not None:
