@@ -54,7 +54,7 @@ def main() -> None:
     print(f"previews cost {100 * (live / bare - 1):+.1f} % of the training time")
     if args.gif:
         data = reference_points(lab.data)
-        frames = [label_frame(scatter_frame(points, 360, data), f"{args.data}: EMA samples at step {step:,}")
+        frames = [label_frame(scatter_frame(points, 360, data), f"{lab.recipe().label}: EMA samples at step {step:,}")
                   for step, points in previews]
         save_gif(frames + frames[-1:] * 6, args.gif, fps=4)
         print(f"wrote {args.gif} ({len(frames)} frames)")
