@@ -295,13 +295,19 @@ class LabPanel(QWidget):
         centre_layout.setContentsMargins(0, 0, 0, 0)
         centre_layout.addWidget(self.title)
         centre_layout.addWidget(self.view, 1)
-        centre_layout.addWidget(QLabel(KEY))
-        centre_layout.addWidget(self.timeline)
+        key = QLabel(KEY)
+        key.setWordWrap(True)
+        centre_layout.addWidget(key)
+        views = QHBoxLayout()
+        views.addWidget(centre, 3)
+        views.addWidget(marginals, 1)
+        right = QVBoxLayout()  # the timeline spans the plane and the marginals: room for its slider at 1024 px
+        right.addLayout(views, 1)
+        right.addWidget(self.timeline)
 
         layout = QHBoxLayout(self)
         layout.addWidget(settings_column((data_box, model_box, run_box, show_box)))
-        layout.addWidget(centre, 3)
-        layout.addWidget(marginals, 1)
+        layout.addLayout(right, 1)
 
         self.data_choice.activated.connect(self._on_data_choice)
         self.draw_mode.currentIndexChanged.connect(self._on_draw_mode)
