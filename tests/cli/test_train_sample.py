@@ -1,10 +1,12 @@
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from diffusion_studio.cli import main
+from diffusion_studio.core.recipes import IMAGE_RECIPE, recipe_for
 from diffusion_studio.core.trajectory import load_trajectory
 
 from tests.cli.test_cli import run_module
@@ -165,3 +167,29 @@ def test_ctrl_c_stops_training_after_the_step_and_saves(tmp_path):
     assert "stopped at step" in err
     step = json.loads((out / "config.json").read_text())["step"]
     assert 0 < step < 1000000 and (out / "samples.png").exists()
+
+
+def test_train_takes_every_setting_not_given_from_the_datas_recipe(tmp_path, capsys):
+    out = tmp_path / "moons"
+    assert main(["train", "--data", "two_moons", "--steps", "5", "--lr", "0.001", "--device", "cpu", "-o", str(out)]) == 0
+    recipe = recipe_for("two_moons")
+    config = json.loads((out / "config.json").read_text())
+    assert config["schedule"] == asdict(recipe.schedule)
+    assert (config["model"]["hidden"], config["model"]["num_layers"]) == (recipe.size.hidden, recipe.size.num_layers)
+    training = config["training"]
+    assert training["steps"] == 5 and training["learning_rate"] == 0.001  # given …
+    assert all(training[name] == value for name, value in recipe.settings().items() if name not in ("steps", "learning_rate"))
+    err = capsys.readouterr().err
+    assert f"{recipe.summary()}; given: --steps, --lr" in err and "warning" not in err
+
+
+def test_train_warns_of_a_schedule_that_fails_on_points_and_help_lists_the_recipes(tmp_path, capsys):
+    out = tmp_path / "roll"
+    assert main(["train", "--data", "swiss_roll", "--schedule", "cosine", "--steps", "2", "--device", "cpu", "-o", str(out)]) == 0
+    assert "warning: cosine T=100 on 2-D points" in capsys.readouterr().err
+    assert main(["train", "--data", "swiss_roll", "--resume", "-o", str(out)]) == 1
+    assert "give --steps" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = capsys.readouterr().out
+    assert recipe_for("checkerboard").summary() in shown and IMAGE_RECIPE.summary() in shown
