@@ -21,9 +21,9 @@ from diffusion_studio.app.jobs import Job, JobSession, ShouldStop
 from diffusion_studio.app.playhead import Playhead
 from diffusion_studio.app.training import TrainingRequest, unique_folder
 from diffusion_studio.core.errors import FileSaveError, SettingError
-from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.export import point_view
 from diffusion_studio.core.recipes import POINT_RECIPES, POINTS, Recipe, recipe_for
+from diffusion_studio.core.sample_config import SampleConfig
 
 if TYPE_CHECKING:
     from diffusion_studio.core.drift import DriftField, FieldKind
