@@ -235,7 +235,7 @@ class LabSession(JobSession, Playhead):
 
     def recipe(self) -> Recipe:
         """The recipe training here uses: the bundled set's, or that of any other point set."""
-        return recipe_for(self.data_name if self.data_name in POINT_RECIPES else POINTS)
+        return recipe_for(self.data_name if self.data_name in POINT_RECIPES else POINTS)  # a drawing too
 
     def training_request(self, runs_folder: Path, steps: int | None = None) -> TrainingRequest:
         """A run on the data shown with its recipe (``steps`` instead of the recipe's, if given) on

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from diffusion_studio.core.data.datasets import Dataset
+from diffusion_studio.core.data.datasets import Dataset, is_points_file
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_label
 from diffusion_studio.core.train_config import TrainConfig
@@ -95,13 +95,15 @@ POINT_RECIPES: dict[str, Recipe] = {
 
 
 def recipe_for(data: str | Path | Dataset) -> Recipe:
-    """The recipe for ``data``: a bundled 2-D set's name or "points" (POINT_RECIPES), "digits",
-    "images" or an image folder's path (IMAGE_RECIPE), or a loaded Dataset (by its name when it
-    is a bundled set, else by whether it holds images or points)."""
+    """The recipe for ``data``: a bundled 2-D set's name or "points" (POINT_RECIPES), a CSV of
+    points (POINTS's), "digits", "images" or an image folder's path (IMAGE_RECIPE), or a loaded
+    Dataset (by its name when it is a bundled set, else by whether it holds images or points)."""
     if isinstance(data, Dataset):
         if data.name in POINT_RECIPES:
             return POINT_RECIPES[data.name]
         return IMAGE_RECIPE if data.is_image else POINT_RECIPES[POINTS]
+    if is_points_file(str(data)):
+        return POINT_RECIPES[POINTS]
     return POINT_RECIPES.get(str(data), IMAGE_RECIPE)
 
 

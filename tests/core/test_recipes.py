@@ -113,3 +113,10 @@ def test_a_third_of_each_2d_recipe_already_learns_its_data(tmp_path, name, two_t
         pass
     fresh = load_toy(name, LEARNING_NUM, seed=1).data  # not the points trained on (seed 0)
     assert noise_ratio(last.x_prev.numpy(), fresh) <= LEARNING_BAR
+
+
+def test_a_csv_of_points_gets_the_points_recipe(tmp_path):
+    from diffusion_studio.core.data.datasets import save_points
+
+    path = save_points(np.random.default_rng(0).standard_normal((50, 2)).astype(np.float32), tmp_path / "mine.csv")
+    assert recipe_for(str(path)) is POINT_RECIPES["points"] and recipe_for(path) is POINT_RECIPES["points"]
