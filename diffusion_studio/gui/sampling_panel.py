@@ -49,7 +49,7 @@ from diffusion_studio.core.export import (
     save_gif,
     trajectory_frames,
 )
-from diffusion_studio.core.sample_config import SampleConfig, run_label
+from diffusion_studio.core.sample_config import POINT_SAMPLES, SampleConfig, run_label
 from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from diffusion_studio.core.marginals import Marginals
@@ -79,7 +79,6 @@ MAX_SAMPLES = 1024
 """The most images one run draws from the form (each is a grid cell, recorded at every frame)."""
 MAX_POINTS = 20_000
 """The most points of a 2-D model: two numbers each, so thousands show its distribution."""
-DEFAULT_POINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -344,7 +343,7 @@ class SamplingPanel(QWidget):
         points = model.training_points()
         self._reference = reference_points(points)
         self.settings.run_form["num"].set_maximum(MAX_SAMPLES if model.is_image else MAX_POINTS)
-        self.settings.run_form.set_values({"num": SampleConfig().num if model.is_image else DEFAULT_POINTS})
+        self.settings.run_form.set_values({"num": SampleConfig().num if model.is_image else POINT_SAMPLES})
         self._show_memory()
         if self.session.trajectory is None and not self.running:
             self._show_kind(model.is_image, schedule, schedule.timesteps)
