@@ -29,7 +29,7 @@ class ComparisonView(QWidget):
     run's distance against its NFE on the right.
 
     A row is a Qt title over its own plot canvas: a title inside a pyqtgraph layout would widen
-    its columns by the length of its text (see ImageRow).
+    its columns by the length of its text (see ImageViews).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:

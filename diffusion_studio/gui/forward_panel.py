@@ -41,7 +41,7 @@ from diffusion_studio.app.forward import (
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.core.data.images import LoadedImages, load_image, load_images, to_uint8
 from diffusion_studio.core.errors import DiffusionStudioError
-from diffusion_studio.gui.image_row import ImageRow
+from diffusion_studio.gui.image_views import ImageViews
 from diffusion_studio.gui.imaging import ClosedFormRenderer, show_pixels, thumbnail_icon
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
@@ -98,7 +98,8 @@ class ForwardPanel(QWidget):
         buttons.addStretch(1)
         strip.addLayout(buttons)
 
-        self.views = ImageRow({"x0": "", "eps": "", "xt": ""})
+        # x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε: the two terms stacked small on the left, their sum large
+        self.views = ImageViews({"x0": "", "eps": "", "xt": ""}, cells={"x0": (0, 0, 1), "eps": (1, 0, 1), "xt": (0, 1, 2)})
         self.images_items = self.views.items
         self.view_titles = self.views.titles
         self.views.setToolTip("Scroll to zoom, drag to pan; the three views move together")

@@ -42,7 +42,7 @@ from diffusion_studio.core.export import batch_grid, save_frame
 from diffusion_studio.core.inpainting import MASK_RGB, MAX_SIDE, inpainting_strip
 from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.gui.columns import settings_column
-from diffusion_studio.gui.image_row import ImageRow
+from diffusion_studio.gui.image_views import ImageViews
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.model_box import ModelBox
@@ -209,11 +209,11 @@ class InpaintingPanel(QWidget):
 
         self.left = settings_column((image_box, process))
 
-        self.editor = ImageRow({"image": "x<sub>0</sub> and the mask: paint here"})
+        self.editor = ImageViews({"image": "x<sub>0</sub> and the mask: paint here"})
         self.image_item = self.editor.items["image"]
         self.mask_item = MaskItem()
         self.editor.boxes[0].addItem(self.mask_item)
-        self.views = ImageRow(TITLES)
+        self.views = ImageViews(TITLES)
         self.items = self.views.items
         self.views.titles["x_t"].setToolTip("The sample at t: the known pixels as q(x_t | x_0) puts them, the rest as the model drew them")
         self.views.titles["pred_x0"].setToolTip("The network's estimate of the clean image from x_t, known pixels included")

@@ -19,7 +19,7 @@ from diffusion_studio.core.data.images import IMAGE_SUFFIXES, to_uint8
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.gui.columns import settings_column
-from diffusion_studio.gui.image_row import ImageRow
+from diffusion_studio.gui.image_views import ImageViews
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.model_box import ModelBox
 from diffusion_studio.gui.preferences import Preferences
@@ -131,7 +131,7 @@ class RoundTripPanel(QWidget):
         align_labels(self.denoise_form)
         self.left = settings_column((image_box, denoise_box, invert_box, self.stop_button, self.progress, self.result_label))
 
-        self.trip_views = ImageRow(TRIP_TITLES)
+        self.trip_views = ImageViews(TRIP_TITLES)
         self.error_plot = pg.PlotWidget(background="w", title="Error of the predicted x<sub>0</sub> (blue) and of the predicted noise (orange), over t")
         self.error_plot.setLogMode(y=True)
         self.error_plot.setLabel("bottom", "t")
@@ -142,7 +142,7 @@ class RoundTripPanel(QWidget):
         self.eps_curve = self.error_plot.plot(pen=pg.mkPen(ORANGE, width=2))
         self.t_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("r", width=2))
         self.error_plot.addItem(self.t_marker)
-        self.result_views = ImageRow(RESULT_TITLES)
+        self.result_views = ImageViews(RESULT_TITLES)
         self.histogram = pg.PlotWidget(background="w", title="x<sub>T</sub> vs N(0, 1)")
         self.histogram.setMinimumWidth(190)
         self.histogram.getAxis("left").enableAutoSIPrefix(False)

@@ -59,7 +59,7 @@ from diffusion_studio.gui.model_box import ModelBox
 from diffusion_studio.gui.sampler_settings import SamplerSettings
 from diffusion_studio.gui.timeline import TimelineBar
 from diffusion_studio.gui.columns import settings_column
-from diffusion_studio.gui.image_row import ImageRow
+from diffusion_studio.gui.image_views import ImageViews
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.app.jobs import Job
@@ -251,7 +251,7 @@ class SamplingPanel(QWidget):
         compare_layout.addWidget(self.fork_button, 2, 2)
         self.left = settings_column((settings, comparison))
 
-        self.image_views = ImageRow(TITLES)
+        self.image_views = ImageViews(TITLES)
         self.items = self.image_views.items
         self.point_views = pg.GraphicsLayoutWidget()
         self.point_views.setBackground("w")
@@ -269,7 +269,8 @@ class SamplingPanel(QWidget):
                 plot.setXLink(self.point_plots[VIEWS[0]])
                 plot.setYLink(self.point_plots[VIEWS[0]])
         self._fit_points()
-        self.image_views.graphics.scene().sigMouseClicked.connect(self._on_view_clicked)
+        for key, canvas in self.image_views.canvases.items():
+            canvas.scene().sigMouseClicked.connect(lambda event, key=key: self._on_view_clicked(key, event))
         self.image_views.setToolTip("Click a sample to enlarge it; click again for the whole grid")
         self.comparison_view = ComparisonView()
         self.views = QStackedWidget()
@@ -598,16 +599,16 @@ class SamplingPanel(QWidget):
         if not self.timeline.key_pressed(event):
             super().keyPressEvent(event)
 
-    def _on_view_clicked(self, event) -> None:
-        """A click on a sample enlarges it in all three views; another click brings the grid back."""
+    def _on_view_clicked(self, key: str, event) -> None:
+        """A click on a sample in view ``key`` enlarges it in all three views; another click brings the grid back."""
         trajectory = self.session.trajectory
         if trajectory is None or not trajectory.is_image:
             return
         if self.session.focus is not None:
             self.session.set_focus(None)
             return
-        item = next((i for i in self.items.values() if i.sceneBoundingRect().contains(event.scenePos())), None)
-        if item is not None:
+        item = self.items[key]
+        if item.sceneBoundingRect().contains(event.scenePos()):
             point = item.mapFromScene(event.scenePos())
             _, n, h, w, _ = trajectory.x_t.shape
             self.session.set_focus(tile_at(point.x(), point.y(), n, h, w))

@@ -37,6 +37,7 @@ from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.symbols import QUANTITIES, plain
 
+BULK = 0.95  # the share of each plot's values its y axis fits when "Fit y to the bulk" is on
 PLOTTED = ("beta", "alpha", "alpha_bar", "sqrt_alpha_bar", "sqrt_one_minus_alpha_bar", "log_snr")
 PALETTE = ((31, 119, 180), (230, 126, 34), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194))
 DEFAULT_COMPARISON = ScheduleConfig(name="cosine")
@@ -82,12 +83,18 @@ class ScheduleLab(QWidget):
         self.pin_button.setToolTip("Keep the schedule in use on the plots, so you can change it and compare")
         self.normalized = QCheckBox("x axis: t / T")
         self.normalized.setToolTip("Plot against t/T, to compare schedules with different T")
+        self.bulk = QCheckBox("y axes: fit the bulk")
+        self.bulk.setToolTip(
+            f"Each plot's y axis fits the middle {BULK:.0%} of its values, so the steep last steps of a schedule "
+            "such as cosine (α_t falls to 0 at T) no longer flatten the others; those steps run off the frame"
+        )
         self.export_button = QPushButton("Export CSV…")
         self.export_button.setToolTip("Every plotted schedule's β, α, ᾱ, √ᾱ, √(1 − ᾱ), SNR, log-SNR and β̃ for t = 1…T")
         top = QHBoxLayout()
         top.addWidget(self.schedule_form, 1)
         top.addWidget(self.pin_button)
         top.addWidget(self.normalized)
+        top.addWidget(self.bulk)
         top.addWidget(self.export_button)
 
         self.plot_area = pg.GraphicsLayoutWidget()
@@ -97,6 +104,7 @@ class ScheduleLab(QWidget):
         for i, key in enumerate(PLOTTED):
             plot = self.plot_area.addPlot(row=i // 3, col=i % 3)
             plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.getAxis("left").enableAutoSIPrefix(False)  # a prefix such as (x0.001) misreads a log axis
             if key == "beta":  # cosine's β_t reaches 0.999 while linear's stays near 0.01: a log axis shows both
                 plot.setLogMode(x=False, y=True)
             cursor = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen((80, 80, 80), width=1, style=Qt.PenStyle.DashLine),
@@ -141,6 +149,7 @@ class ScheduleLab(QWidget):
         self.remove_button.clicked.connect(self.remove_selected)
         self.compare_list.itemDoubleClicked.connect(self._on_use_pinned)
         self.normalized.toggled.connect(self._redraw)
+        self.bulk.toggled.connect(self._fit_y)
         self.export_button.clicked.connect(self.export)
 
     # ---- comparisons --------------------------------------------------------------------------
@@ -225,6 +234,11 @@ class ScheduleLab(QWidget):
                 item.setForeground(QColor(*colour_of[config]))  # its curve's colour
                 self.compare_list.addItem(item)
         self._on_t(self.state.t)
+
+    def _fit_y(self, bulk: bool) -> None:
+        """Autorange each y axis to all of its curves' values, or to the middle BULK of them."""
+        for plot in self.plots.values():
+            plot.enableAutoRange(axis="y", enable=BULK if bulk else True)
 
     def _on_t(self, t: int) -> None:
         if not self.isVisible():  # moved from the forward panel: catch up when shown

@@ -21,6 +21,24 @@ def test_window_opens_with_the_sample_image(window):
     assert shown(panel.images_items["xt"]).shape == (512, 512, 3)
 
 
+@pytest.mark.parametrize("size", [(1280, 800), (1024, 600)])
+def test_x_t_takes_most_of_the_window_height(window, qtbot, size):
+    """x_t, the panel's subject, is drawn at least half the window's height tall (three images in a row
+    were held to a third of it by the width); x_0 and ε, its two terms, stand beside it at half its size."""
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    panel = window.forward
+
+    def on_screen_height(key: str) -> float:
+        item = panel.images_items[key]
+        return panel.views.canvases[key].mapFromScene(item.sceneBoundingRect()).boundingRect().height()
+
+    qtbot.waitUntil(lambda: on_screen_height("xt") > 0.5 * size[1] - 60)  # 60: the menu, tab and status bars
+    qtbot.waitUntil(lambda: 0.35 < on_screen_height("x0") / on_screen_height("xt") < 0.6)
+    assert on_screen_height("eps") == pytest.approx(on_screen_height("x0"), abs=2)
+
+
 def test_dropping_an_image_file_loads_and_shows_it(window, qtbot, tmp_path):
     path = write_image(tmp_path / "photo.png", size=(48, 32))
     drop(window, path)

@@ -39,12 +39,12 @@ def panel(window, qtbot, tiny):
 
 def on_screen(panel, x: float, y: float) -> QPoint:
     """Where pixel coordinate (x, y) of the image lies in the editor's viewport."""
-    view = panel.editor.graphics
+    view = panel.editor.canvases["image"]
     return view.mapFromScene(panel.mask_item.mapToScene(QPointF(x, y)))
 
 
 def stroke(panel, points, button=Qt.MouseButton.LeftButton) -> None:
-    viewport = panel.editor.graphics.viewport()
+    viewport = panel.editor.canvases["image"].viewport()
     first, *rest = [on_screen(panel, x, y) for x, y in points]
     QTest.mousePress(viewport, button, Qt.KeyboardModifier.NoModifier, first)
     for point in rest:
@@ -156,7 +156,7 @@ def test_a_model_of_points_cannot_be_painted_on(window, panel, tiny):
 
 def test_the_brush_outline_follows_the_pointer(panel, qtbot):
     panel.radius.setValue(3)
-    viewport = panel.editor.graphics.viewport()
+    viewport = panel.editor.canvases["image"].viewport()
     QTest.mouseMove(viewport, on_screen(panel, 2.0, 5.0))
     qtbot.waitUntil(lambda: panel.mask_item.outline.isVisible(), timeout=2000)
     outline = panel.mask_item.outline.rect()

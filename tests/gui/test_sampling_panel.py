@@ -186,7 +186,7 @@ def test_clicking_a_sample_enlarges_it(window, panel, qtbot):
     panel.timeline.slider.setValue(1)
 
     def click(x, y):  # at pixel (x, y) of x̂_0's grid, as the user clicks it
-        view = panel.image_views.graphics
+        view = panel.image_views.canvases["pred_x0"]
         at = view.mapFromScene(panel.items["pred_x0"].mapToScene(QPointF(x, y)))
         qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=at)
 

@@ -131,3 +131,23 @@ def test_a_full_disk_during_export_keeps_the_old_file(window, qtbot, tmp_path, m
     assert "No space left" in failed.args[1] and "s.csv" in failed.args[1]
     assert (folder / "s.csv").read_text() == "old"
     assert [p.name for p in folder.iterdir()] == ["s.csv"]
+
+
+def test_fitting_the_bulk_unflattens_alpha_against_cosine(window, qtbot):
+    """Cosine's α_t falls to 0.001 in its last steps, which squeezes linear's 0.98…1 into a line; fitting
+    the middle of the values spreads linear's α_t over the axis again, and unchecking restores the whole range."""
+    lab = show_lab(window)
+    plot = lab.plots["alpha"]
+
+    def y_range():
+        plot.vb.updateAutoRange()
+        return plot.vb.viewRange()[1]
+
+    assert y_range()[0] < 0.01
+    lab.bulk.setChecked(True)
+    low, high = y_range()
+    assert low > 0.9 and high >= 0.999
+    linear_alpha = curve_values(make_schedule("linear"), "alpha")
+    assert (linear_alpha.max() - linear_alpha.min()) / (high - low) > 0.2  # its span now fills a fifth of the axis or more
+    lab.bulk.setChecked(False)
+    assert y_range()[0] < 0.01
