@@ -75,4 +75,10 @@ def test_windows_opened_and_closed_before_the_first_model_load_do_not_deadlock_i
     done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.splitlines()[-1])
-    assert report == {"torch_before": False, "samples": [[4, 1, 16, 16]]}
+    assert report == {
+        "torch_before": False,
+        "samples": [[4, 1, 16, 16]],
+        "windows_finalised": 4,  # every closed window ...
+        "finalised_off_ui_thread": 0,  # ... on the UI thread, whatever the timing
+        "collections_off_ui_thread": 0,
+    }

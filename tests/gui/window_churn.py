@@ -4,15 +4,20 @@
 
 The closed windows leave Qt objects in reference cycles; the model load and the sampling run
 allocate on worker threads. Were garbage collected there, Shiboken would delete those widgets on
-the worker, which could deadlock with the UI thread (issue 16.6). Prints what happened as JSON and
-exits 0; a hang is ended by the caller's timeout.
+the worker, which could deadlock with the UI thread (issue 16.6). A deadlock needs unlucky timing,
+but where each closed window is finalised does not: the script notes the thread of each (a
+weakref.finalize callback), and whether any collection ran off the UI thread. Prints what happened
+as JSON and exits 0; a hang is ended by the caller's timeout.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
+import threading
+import weakref
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -28,13 +33,19 @@ def main(folder: Path) -> int:
     from diffusion_studio.gui.preferences import Preferences
 
     app = application()
+    ui_thread = threading.get_ident()
+    finalised_on: list[int] = []
+    collected_on: set[int] = set()
+    gc.callbacks.append(lambda phase, info: collected_on.add(threading.get_ident()) if phase == "start" else None)
     settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
     for _ in range(WINDOWS):
         window = MainWindow(Preferences(settings))
+        weakref.finalize(window, lambda: finalised_on.append(threading.get_ident()))
         window.show()
         app.processEvents()
         window.close()
         window.deleteLater()
+    del window
     torch_before = "torch" in sys.modules
     window = MainWindow(Preferences(settings))
     window.show()
@@ -57,7 +68,14 @@ def main(folder: Path) -> int:
     window.tabs.setCurrentWidget(panel)
     window.open_model("default", then=sample)
     app.exec()
-    print(json.dumps({"torch_before": torch_before, "samples": [list(s) for s in samples]}))
+    gc.collect()  # what is left of the closed windows, on the UI thread
+    print(json.dumps({
+        "torch_before": torch_before,
+        "samples": [list(s) for s in samples],
+        "windows_finalised": len(finalised_on),
+        "finalised_off_ui_thread": sum(thread != ui_thread for thread in finalised_on),
+        "collections_off_ui_thread": len(collected_on - {ui_thread}),
+    }))
     return 0
 
 
