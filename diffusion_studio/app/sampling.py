@@ -41,9 +41,17 @@ class SamplingPreview:
 
 @dataclass(frozen=True)
 class SamplingResult:
-    trajectory: Trajectory
-    final: np.ndarray  # the samples at full precision: N×C×H×W or N×D
+    run: ComparedRun  # the run, as a comparison holds its runs (unmeasured), so that it can be forked
     cancelled: bool  # stopped by the user; the trajectory holds the steps done
+
+    @property
+    def trajectory(self) -> Trajectory:
+        return self.run.trajectory
+
+    @property
+    def final(self) -> np.ndarray:
+        """The samples at full precision: N×C×H×W or N×D."""
+        return self.run.final
 
 
 def ended(result: SamplingResult) -> str:
@@ -55,13 +63,17 @@ def ended(result: SamplingResult) -> str:
 def _sampling_items(model: LoadedModel, config: SampleConfig, device: str, control: RunControl, should_stop: ShouldStop):
     """The job's generator: every step, recorded on the worker's thread; returns the SamplingResult
     (None if cancelled before the first step)."""
+    from diffusion_studio.core.compare import run_label
     from diffusion_studio.core.sampling import SamplingRun
     from diffusion_studio.core.trajectory import record_run
 
-    recorder = yield from record_run(SamplingRun(model, config, on_device(model, device)), should_stop)
+    run = SamplingRun(model, config, on_device(model, device))
+    recorder = yield from record_run(run, should_stop)
     if recorder.final is None:
         return None
-    return SamplingResult(recorder.trajectory(), recorder.final, control.stopped)
+    label = run_label(config, run.schedule.timesteps)
+    return SamplingResult(ComparedRun(label, config, recorder.trajectory(), recorder.final, recorder.nfe, recorder.seconds),
+                          control.stopped)
 
 
 def preview(steps: list) -> SamplingPreview:
@@ -120,10 +132,20 @@ class SamplingSession(JobSession, Playhead):
         super().__init__()
         self.trajectories: list[Trajectory] = []
         self.runs: list[ComparedRun] = []  # a comparison's runs, one per trajectory (empty for a single run)
+        self.single: ComparedRun | None = None  # the single run sampled here (not opened from a file)
         self.reference: np.ndarray | None = None  # what the comparison's runs were measured against
-        self.final: np.ndarray | None = None  # the last run's samples at full precision
         self.focus: int | None = None
         self.comparing = False  # the run going on is a comparison
+
+    @property
+    def final(self) -> np.ndarray | None:
+        """The single run's samples at full precision (None for a comparison or a file)."""
+        return None if self.single is None else self.single.final
+
+    @property
+    def forkable(self) -> list[ComparedRun]:
+        """The runs a fork can start from: the comparison's, or the single run sampled here."""
+        return self.runs or ([self.single] if self.single is not None else [])
 
     @property
     def trajectory(self) -> Trajectory | None:
@@ -163,14 +185,15 @@ class SamplingSession(JobSession, Playhead):
         self.finished.emit(f"Compared {len(result.runs)} runs" + (" (cancelled: no distances)" if result.cancelled else ""))
 
     def start_fork(self, model: LoadedModel, row: int, t: int, child: SampleConfig, device: str = "cpu") -> Job:
-        """A Job that goes back to x_t of the comparison's run ``row`` and goes on with ``child``'s
-        settings (core.compare.fork_items); the fork becomes a new row (``on_forked``)."""
+        """A Job that goes back to x_t of run ``row`` of ``forkable`` and goes on with ``child``'s
+        settings (core.compare.fork_items); the fork becomes a new row beside its parent (``on_forked``)."""
         validate_sample_config(child)
-        if not 0 <= row < len(self.runs):
-            raise SettingError("run", "fork from a run of a comparison")
+        parents = self.forkable
+        if not 0 <= row < len(parents):
+            raise SettingError("run", "fork from a run sampled here (a file's trajectory cannot be re-run)")
         if self.running:
             raise RuntimeError("a run is going on")
-        parent, reference = self.runs[row], self.reference
+        parent, reference = parents[row], self.reference
         check_fork(parent, t)
         return self._begin(lambda control, should_stop: _fork_items(model, parent, t, child, device, reference, should_stop))
 
@@ -179,7 +202,9 @@ class SamplingSession(JobSession, Playhead):
         if fork is None:
             self.failed.emit("Cancelled: no fork made")
             return
-        self.set_trajectories([*self.trajectories, fork.trajectory], runs=[*self.runs, fork], reference=self.reference)
+        parents = self.forkable
+        self.set_trajectories([run.trajectory for run in parents] + [fork.trajectory], runs=[*parents, fork],
+                              reference=self.reference)
         self.finished.emit(f"Forked: {fork.label}")
 
     def on_update(self, preview: SamplingPreview) -> None:
@@ -190,7 +215,7 @@ class SamplingSession(JobSession, Playhead):
         if result is None:
             self.failed.emit("Cancelled before the first step")
             return
-        self.set_trajectories([result.trajectory], result.final)
+        self.set_trajectories([result.trajectory], single=result.run)
         self.finished.emit(ended(result))
 
     def _set_running(self, running: bool) -> None:
@@ -200,16 +225,16 @@ class SamplingSession(JobSession, Playhead):
 
     # ---- trajectories and the playhead --------------------------------------------------------
 
-    def set_trajectories(self, trajectories: list[Trajectory], final: np.ndarray | None = None,
-                         runs: Sequence[ComparedRun] = (), reference: np.ndarray | None = None) -> None:
+    def set_trajectories(self, trajectories: list[Trajectory], runs: Sequence[ComparedRun] = (),
+                         reference: np.ndarray | None = None, single: ComparedRun | None = None) -> None:
         """Show these (just sampled, compared, or opened from a file), the playhead at the result;
-        ``final``: the samples at full precision, when a single run made them here; ``runs``: a
-        comparison's runs, one per trajectory, and the ``reference`` they were measured against."""
+        ``runs``: a comparison's runs, one per trajectory, and the ``reference`` they were measured
+        against; ``single``: the one run sampled here (its samples at full precision, its settings)."""
         self.trajectories = list(trajectories)
         self.runs = list(runs)
         self.reference = reference
+        self.single = single
         self.times = np.unique(np.concatenate([tr.timesteps for tr in trajectories]))[::-1] if trajectories else np.zeros(0, int)
-        self.final = final
         self.focus = None
         self.t = int(self.trajectory.timesteps[-1]) if trajectories else 0
         self.trajectoriesChanged.emit()

@@ -237,7 +237,7 @@ class SamplingPanel(QWidget):
         self.compare_button = QPushButton("Compare")
         self.compare_button.setToolTip("Run each from the same x_T and show them as rows, scrubbed together in t")
         self.fork_row = QComboBox()
-        self.fork_row.setToolTip("The run of the comparison to fork")
+        self.fork_row.setToolTip("The run to fork: the one just sampled, or a row of the comparison")
         self.fork_button = QPushButton("Fork here")
         self.fork_button.setToolTip("Go back to this run's frame at the playhead and go on from there with the "
                                     "sampler and settings above (seed included): a new row")
@@ -428,9 +428,10 @@ class SamplingPanel(QWidget):
         self._launch(job, self.session.on_compared, f"Comparing {len(configs)} runs from one x_T…")
 
     def fork(self) -> None:
-        """Fork the chosen run of the comparison at its frame nearest the playhead, with the settings on screen."""
+        """Fork the chosen run (of the comparison, or the single run) at its frame nearest the playhead,
+        with the settings on screen."""
         row = self.fork_row.currentIndex()
-        if self.state.model is None or self.running or not 0 <= row < len(self.session.runs):
+        if self.state.model is None or self.running or not 0 <= row < len(self.session.forkable):
             return
         parent = self.session.trajectories[row]
         t = int(parent.timesteps[self.session.frame(row)])
@@ -439,7 +440,7 @@ class SamplingPanel(QWidget):
         except SettingError as exc:
             self.failed.emit("Fork", str(exc))
             return
-        self._launch(job, self.session.on_forked, f"Forking {self.session.runs[row].label} at t = {t}…")
+        self._launch(job, self.session.on_forked, f"Forking {self.session.forkable[row].label} at t = {t}…")
 
     def cancel(self) -> None:
         if self.running:
@@ -458,7 +459,7 @@ class SamplingPanel(QWidget):
             button.setEnabled(idle and self.session.trajectory is not None)
         self.load_button.setEnabled(idle)
         self.compare_button.setEnabled(idle and self.state.model is not None and bool(self.compare_configs))
-        self.fork_button.setEnabled(idle and self.state.model is not None and bool(self.session.runs))
+        self.fork_button.setEnabled(idle and self.state.model is not None and bool(self.session.forkable))
         self.remove_run_button.setEnabled(bool(self.compare_configs))
         self.timeline.set_enabled(idle and self.session.trajectory is not None)
 
@@ -477,6 +478,9 @@ class SamplingPanel(QWidget):
     def _on_trajectories(self) -> None:
         """New trajectories (just sampled, or opened from a file): views, schedule strip and timeline."""
         trajectory = self.session.trajectory
+        with QSignalBlocker(self.fork_row):
+            self.fork_row.clear()
+            self.fork_row.addItems([f"{i + 1}. {run.label}" for i, run in enumerate(self.session.forkable)])
         if trajectory is None:  # nothing to show: empty views, no timeline
             for key in VIEWS:
                 self.items[key].clear()
@@ -491,9 +495,6 @@ class SamplingPanel(QWidget):
         self._show_kind(trajectory.is_image, NoiseSchedule(config) if config is not None else None, T,
                         None if trajectory.is_image else trajectory.x_t[-1])
         if self.session.runs:
-            with QSignalBlocker(self.fork_row):
-                self.fork_row.clear()
-                self.fork_row.addItems([f"{i + 1}. {run.label}" for i, run in enumerate(self.session.runs)])
             self.views.setCurrentWidget(self.comparison_view)  # first: views laid out while hidden lose their range
             self.comparison_view.show_runs(self.session.runs, self._reference, distance_name(trajectory.is_image))
         self.timeline.set_stops()

@@ -167,3 +167,22 @@ def test_a_fork_becomes_a_new_row_sharing_its_parents_prefix(model):
     assert (recorded[1]["sampler"], recorded[1]["seed"], recorded[1]["forked_from"]) == ("euler", 5, session.runs[0].label)
     with pytest.raises(SettingError, match="before the result"):
         session.start_fork(model, 0, 0, SampleConfig(sampler="euler", steps=3, num=8))
+
+
+def test_a_single_run_forks_into_two_rows(model):
+    """Fork from a single run, with no comparison set up: the run and its fork become two rows."""
+    session = SamplingSession()
+    sample(session, model, sampler="ddpm", seed=2)
+    single = session.trajectory
+    assert [run.label for run in session.forkable] == ["DDPM (ancestral) 40 steps"] and session.runs == []
+    t = int(single.timesteps[10])
+    job = session.start_fork(model, 0, t, SampleConfig(sampler="ddim", steps=3, num=8, seed=5))
+    session.on_forked(drive(job, lambda update: None, 0.0))
+    parent, fork = session.trajectories
+    assert parent is single and len(session.runs) == 2 and session.single is None
+    assert np.array_equal(fork.x_t[:10], single.x_t[:10]) and fork.timesteps[10] == t
+    assert session.runs[1].config.sampler == "ddim" and session.runs[1].nfe == 10 + 3
+    session.open(single)  # a file's trajectory has no settings to re-run: nothing to fork
+    assert session.forkable == []
+    with pytest.raises(SettingError, match="sampled here"):
+        session.start_fork(model, 0, t, SampleConfig(sampler="ddim", steps=3, num=8))
