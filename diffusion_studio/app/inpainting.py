@@ -17,7 +17,7 @@ from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
 from diffusion_studio.app.playhead import Playhead
-from diffusion_studio.app.sampling import SamplingPreview, SamplingResult, ended, preview
+from diffusion_studio.app.sampling import SamplingPreview, ended, preview
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.inpainting import check_mask, fit_image, fit_mask, image_shape
@@ -53,7 +53,10 @@ class InpaintingRequest:
 
 
 @dataclass(frozen=True)
-class InpaintingResult(SamplingResult):
+class InpaintingResult:
+    trajectory: Trajectory
+    final: np.ndarray  # the results at full precision: N×C×H×W
+    cancelled: bool  # stopped by the user; the trajectory holds the steps done
     request: InpaintingRequest  # what was filled in
 
 

@@ -23,6 +23,7 @@ from diffusion_studio.core.sample_config import SampleConfig, validate_sample_co
 from diffusion_studio.core.trajectory import Trajectory
 
 if TYPE_CHECKING:
+    from diffusion_studio.app.inpainting import InpaintingResult
     from diffusion_studio.core.loaded_model import LoadedModel
 
 
@@ -54,7 +55,7 @@ class SamplingResult:
         return self.run.final
 
 
-def ended(result: SamplingResult) -> str:
+def ended(result: SamplingResult | InpaintingResult) -> str:
     """How a recorded run ended, in words."""
     frames = len(result.trajectory)
     return f"Cancelled: showing the {frames - 1} recorded frames" if result.cancelled else f"Done: {frames} frames recorded"

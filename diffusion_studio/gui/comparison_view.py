@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from diffusion_studio.core.compare import ComparedRun
 from diffusion_studio.core.export import batch_grid, reference_points
@@ -16,64 +17,114 @@ from diffusion_studio.gui.imaging import show_pixels
 ROW_KEYS = ("x_t", "pred_x0")
 POINTS = (31, 94, 200, 200)
 DATA = (190, 190, 190)
+TITLE_PX = 40  # the height of a run's title: two lines
 
 
-def row_title(run: ComparedRun) -> str:
-    """The run, what it cost and (once measured) how far it landed."""
+def row_title(number: int, run: ComparedRun, t: int | None = None) -> str:
+    """The run's number and name; under them the t it shows, what it cost and (once measured) how far it landed."""
+    shown = "" if t is None else "result · " if t == 0 else f"t = {t} · "
     distance = "" if run.distance is None else f" · distance {run.distance:.3g}"
-    return f"<b>{run.label}</b> · {run.nfe} NFE · {run.seconds:.2f} s{distance}"
+    return f"<b>{number}. {run.label}</b><br>{shown}{run.nfe} NFE · {run.seconds:.2f} s{distance}"
+
+
+def best_columns(runs: int, width: float, height: float) -> int:
+    """How many columns of runs show their images largest in a width × height area: a run is a
+    title over two square views side by side, so with c columns and r = ⌈runs / c⌉ rows each
+    view's side is min(width / (2c), height / r − TITLE_PX)."""
+    def side(columns: int) -> float:
+        rows = -(-runs // columns)
+        return min(width / (2 * columns), height / rows - TITLE_PX)
+
+    return max(range(1, runs + 1), key=side) if runs > 0 else 1
 
 
 class ComparisonView(QWidget):
-    """Rows of runs on the left (x_t | x̂_0 each, at the frame nearest the playhead's t), and each
-    run's distance against its NFE on the right.
+    """The runs (x_t | x̂_0 each, at the frame nearest the playhead's t), numbered, in as many
+    columns as show their images largest (``best_columns``), and beside them, in a splitter, each
+    run's distance against its NFE, its point marked with the run's number.
 
-    A row is a Qt title over its own plot canvas: a title inside a pyqtgraph layout would widen
+    A run is a Qt title over its own plot canvas: a title inside a pyqtgraph layout would widen
     its columns by the length of its text (see ImageViews).
     """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.quality = pg.PlotWidget(background="w", title="distance vs network calls")
+        self.quality = pg.PlotWidget(background="w")
+        self.quality.setTitle("distance vs NFE", color="k", size="10pt")
         self.quality.setLogMode(x=True)
         self.quality.setLabel("bottom", "NFE (log scale)")
         self.quality.getAxis("left").enableAutoSIPrefix(False)
         self.quality.setMouseEnabled(x=False, y=False)
-        self.quality.setFixedWidth(250)
+        self.quality.setMinimumWidth(150)
+        self.quality.setToolTip("Each run's distance against its network calls; the numbers are the runs'")
         self.quality_points = pg.ScatterPlotItem(size=9, pen=None, brush=POINTS)
         self.quality.addItem(self.quality_points)
         self._quality_labels: list[pg.TextItem] = []
         self.titles: list[QLabel] = []
+        self.cells: list[QWidget] = []
         self.items: list[dict[str, pg.ImageItem | pg.ScatterPlotItem]] = []
         self._runs: list[ComparedRun] = []
+        self.columns = 1
+        self.headings = QLabel("left x<sub>t</sub>, right the predicted x<sub>0</sub>, each at its frame nearest t")
+        self.headings.setStyleSheet("color: #444; padding: 2px 4px")
         self.rows = QWidget()
-        self.rows.setStyleSheet("background: white")
-        self.rows_layout = QVBoxLayout(self.rows)
-        self.rows_layout.setContentsMargins(0, 0, 0, 0)
-        self.rows_layout.setSpacing(0)
+        self.grid = QGridLayout(self.rows)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(0)
+        runs = QWidget()
+        runs.setStyleSheet("background: white")
+        stack = QVBoxLayout(runs)
+        stack.setContentsMargins(0, 0, 0, 0)
+        stack.setSpacing(0)
+        stack.addWidget(self.headings)
+        stack.addWidget(self.rows, 1)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(runs)
+        self.splitter.addWidget(self.quality)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setSizes([800, 200])
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.rows, 1)
-        layout.addWidget(self.quality)
+        layout.addWidget(self.splitter)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._place()
+
+    def _place(self) -> None:
+        """Put the runs' cells in the grid, in the number of columns that suits the area now."""
+        columns = best_columns(len(self.cells), self.rows.width(), self.rows.height())
+        if columns == self.columns and self.grid.count() == len(self.cells):
+            return
+        self.columns = columns
+        for cell in self.cells:
+            self.grid.removeWidget(cell)
+        for i, cell in enumerate(self.cells):
+            self.grid.addWidget(cell, i // columns, i % columns)
+        rows = -(-len(self.cells) // columns)
+        for row in range(self.grid.rowCount()):  # the grid keeps the rows and columns it once had
+            self.grid.setRowStretch(row, int(row < rows))
+        for column in range(self.grid.columnCount()):
+            self.grid.setColumnStretch(column, int(column < columns))
 
     def show_runs(self, runs: Sequence[ComparedRun], reference: np.ndarray | None, measured_by: str) -> None:
-        """Lay out a row per run (2-D runs over ``reference``, the data, when known) and plot each
+        """Lay out a cell per run (2-D runs over ``reference``, the data, when known) and plot each
         measured run's distance (``measured_by`` names it) against its NFE."""
-        while self.rows_layout.count():
-            self.rows_layout.takeAt(0).widget().deleteLater()
-        self.titles, self.items, self._runs = [], [], list(runs)
+        for cell in self.cells:
+            self.grid.removeWidget(cell)
+            cell.deleteLater()
+        self.titles, self.cells, self.items, self._runs = [], [], [], list(runs)
         clouds = [reference] + [run.trajectory.x_t[-1] for run in runs if not run.trajectory.is_image]
         reach = 1.1 * max([3.0] + [float(np.abs(c[np.isfinite(c)]).max(initial=0.0)) for c in clouds if c is not None])
-        headings = QLabel("left x<sub>t</sub>, right the predicted x<sub>0</sub>, each at its frame nearest t")
-        headings.setStyleSheet("color: #444; padding: 2px 4px")
-        self.rows_layout.addWidget(headings)
         first_box = None
-        for run in runs:
-            title = QLabel(row_title(run))
-            title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            title.setStyleSheet("color: #222; padding: 4px 4px 0 4px")
+        for number, run in enumerate(runs, 1):
+            title = QLabel(row_title(number, run))
+            title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            title.setFixedHeight(TITLE_PX)
+            title.setStyleSheet("color: #222; padding: 2px 4px 0 4px")
             canvas = pg.GraphicsLayoutWidget()
             canvas.setBackground("w")
+            canvas.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
             row = {}
             for column, key in enumerate(ROW_KEYS):
                 if run.trajectory.is_image:
@@ -95,10 +146,16 @@ class ComparisonView(QWidget):
                     item = pg.ScatterPlotItem(size=3, pen=None, brush=POINTS)
                 box.addItem(item)
                 row[key] = item
-            self.rows_layout.addWidget(title)
-            self.rows_layout.addWidget(canvas, 1)
+            cell = QWidget()
+            cell_layout = QVBoxLayout(cell)
+            cell_layout.setContentsMargins(0, 0, 0, 0)
+            cell_layout.setSpacing(0)
+            cell_layout.addWidget(title)
+            cell_layout.addWidget(canvas, 1)
             self.titles.append(title)
+            self.cells.append(cell)
             self.items.append(row)
+        self._place()
         if first_box is not None:  # x_T ~ N(0, I) and the data in view, in every row
             first_box.setRange(xRange=(-reach, reach), yRange=(-reach, reach), padding=0)
         self._plot_quality(measured_by)
@@ -119,23 +176,25 @@ class ComparisonView(QWidget):
             self.quality.disableAutoRange()
             self.quality.setRange(xRange=(np.log10(nfes[0]) - 0.3, np.log10(nfes[-1]) + 0.3),
                                   yRange=(low - margin, high + 2 * margin), padding=0)
-        for run in measured:
-            label = pg.TextItem(run.label.split(" ")[0], color=(60, 60, 60), anchor=(0.5, 1.2))
+        for number, run in enumerate(self._runs, 1):
+            if run.distance is None:
+                continue
+            # odd numbers right of their point, even ones left: runs of one NFE stand apart
+            label = pg.TextItem(str(number), color=(60, 60, 60), anchor=(-0.4, 0.5) if number % 2 else (1.4, 0.5))
             label.setPos(np.log10(run.nfe), run.distance)
             self.quality.addItem(label)
             self._quality_labels.append(label)
 
     def show_t(self, frames: Sequence[int]) -> None:
         """Each row at its own frame (the one nearest the playhead's t)."""
-        for run, row, title, k in zip(self._runs, self.items, self.titles, frames):
+        for number, (run, row, title, k) in enumerate(zip(self._runs, self.items, self.titles, frames), 1):
             trajectory = run.trajectory
             for key, batch in (("x_t", trajectory.x_t[k]), ("pred_x0", trajectory.pred_x0[k])):
                 if trajectory.is_image:
                     show_pixels(row[key], batch_grid(batch))
                 else:
                     row[key].setData(pos=batch)
-            t = int(trajectory.timesteps[k])
-            title.setText(row_title(run) + (" · result" if t == 0 else f" · t = {t}"))
+            title.setText(row_title(number, run, int(trajectory.timesteps[k])))
             title.setToolTip(title.text())
 
     def shown(self, row: int, key: str = "x_t") -> np.ndarray:

@@ -178,8 +178,8 @@ def editor_for(field: SettingField) -> SettingEditor:
 class SettingsForm(QWidget):
     """Editors for some settings of a config class, in a form (label: editor rows) or in one row.
 
-    ``values()`` reads them as keyword arguments of the config; ``set_values`` fills them from a
-    config without emitting ``edited``, which fires with the setting's name when the user commits
+    The editors start at the config's defaults. ``values()`` reads them as keyword arguments of
+    the config; ``set_values`` fills them from a config without emitting ``edited``, which fires with the setting's name when the user commits
     a change.
     """
 
@@ -208,6 +208,7 @@ class SettingsForm(QWidget):
             else:
                 layout.addRow(label, editor.widget)
             editor.connect(lambda name=name: self.edited.emit(name))
+        self.set_values({name: e.field.default for name, e in self.editors.items() if e.field.default is not None})
 
     def add_row(self, label: str, field: QWidget | QHBoxLayout, at: int = -1) -> None:
         """A row of the panel's own among the settings (a form, not an inline one), last or at row ``at``."""

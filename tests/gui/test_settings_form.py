@@ -67,3 +67,15 @@ def test_edited_fires_on_a_users_change_only(form, qtbot):
     qtbot.keyClicks(form["levels"].widget, ",8")
     qtbot.keyClick(form["levels"].widget, Qt.Key.Key_Return)
     assert seen == ["count", "levels"] and form.values()["levels"] == (1, 2, 8)
+
+
+def test_a_form_starts_at_the_configs_defaults(qtbot):
+    """A sampler whose option defaults to something other than a spin box's 0 (Euler ancestral's η = 1)
+    shows that default, so the first run is the sampler as documented, not plain Euler."""
+    from diffusion_studio.core.samplers import SAMPLERS
+
+    for name, cls in SAMPLERS.items():
+        form = SettingsForm(cls.Options)
+        qtbot.addWidget(form)
+        assert cls.Options(**form.values()) == cls.Options(), name
+    assert SettingsForm(SAMPLERS["euler-a"].Options).values() == {"eta": 1.0}
