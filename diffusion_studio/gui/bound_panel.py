@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
     QWidget,
@@ -20,6 +20,7 @@ from diffusion_studio.core.samplers import DDPM_VARIANCES
 from diffusion_studio.core.schedules import NoiseSchedule
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.model_box import ModelBox
+from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.tasks import DevicePicker, TaskRunner, WorkerThread
 
@@ -30,17 +31,12 @@ T_TICKS = [[(np.log10(t), f"{t:,}") for t in (1, 10, 100, 1000, 10_000)],
 BLUE, ORANGE, GREY = (31, 119, 180), (230, 120, 20), (120, 120, 120)
 
 
-class BoundPanel(QWidget):
+class BoundPanel(Panel):
     """Settings and Measure/Stop on the left; on the right, against t (log scale): √ᾱ_t, each term
     L_{t−1}, their running sum, and how the bound and L_simple weigh each t."""
 
-    status = Signal(str)
-    failed = Signal(str, str)
-    modelRequested = Signal(str)
-
     def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state, self.tasks, self.preferences = state, tasks, preferences
+        super().__init__(state, tasks, preferences, parent)
         self.session = BoundSession()
         self.runner = WorkerThread(self)
         self._build()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -43,6 +43,7 @@ from diffusion_studio.core.data.images import LoadedImages, load_image, load_ima
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.gui.image_views import ImageViews
 from diffusion_studio.gui.imaging import ClosedFormRenderer, show_pixels, thumbnail_icon
+from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.symbols import QUANTITIES
@@ -55,17 +56,11 @@ CHAIN_BUDGET_S = 0.015
 """Step-by-step mode walks the chain at most this long per event-loop turn, so the UI stays live."""
 
 
-class ForwardPanel(QWidget):
+class ForwardPanel(Panel):
     """Watch q(x_t | x_0) destroy an image, t by t."""
 
-    status = Signal(str)  # what just happened, for the status bar
-    failed = Signal(str, str)  # title, message (a summary; details after a blank line): something asked for did not work
-
     def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.tasks = tasks
-        self.preferences = preferences
+        super().__init__(state, tasks, preferences, parent)
         self.session = ForwardSession(state)
         self._renderer: ClosedFormRenderer | None = None  # x_t's pixels in closed form, for the session's x_0 and ε
         self._chain_timer = QTimer(self)

@@ -44,6 +44,7 @@ from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.image_views import ImageViews
 from diffusion_studio.gui.imaging import show_pixels
+from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.model_box import ModelBox
 from diffusion_studio.gui.sampler_settings import SamplerSettings
@@ -119,18 +120,11 @@ class MaskItem(pg.ImageItem):
         self.outline.show()
 
 
-class InpaintingPanel(QWidget):
+class InpaintingPanel(Panel):
     """The model and sampler, the image, the brush; the image under its mask, x_t and x̂_0; a timeline."""
 
-    status = Signal(str)
-    failed = Signal(str, str)
-    modelRequested = Signal(str)  # "default" or a folder: the window opens it into the state
-
     def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.tasks = tasks
-        self.preferences = preferences
+        super().__init__(state, tasks, preferences, parent)
         self.session = InpaintingSession()
         self.runner = WorkerThread(self)
         self.runner.done.connect(self._set_idle)

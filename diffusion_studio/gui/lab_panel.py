@@ -24,6 +24,7 @@ from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.model_box import ask_model_folder, model_summary
+from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.timeline import TimelineBar
@@ -96,17 +97,12 @@ class DrawingArea(pg.GraphicsObject):
         self._pressed = False
 
 
-class LabPanel(QWidget):
+class LabPanel(Panel):
     """Data, model and run settings on the left; the plane at t in the middle, over the timeline;
     the marginals check on the right."""
 
-    status = Signal(str)
-    failed = Signal(str, str)
-    modelRequested = Signal(str)
-
     def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state, self.tasks, self.preferences = state, tasks, preferences
+        super().__init__(state, tasks, preferences, parent)
         self.session = LabSession()
         self.training = TrainingSession()
         self.runner = WorkerThread(self)

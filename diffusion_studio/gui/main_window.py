@@ -22,6 +22,7 @@ from diffusion_studio.gui.forward_panel import ForwardPanel
 from diffusion_studio.gui.inpainting_panel import InpaintingPanel
 from diffusion_studio.gui.lab_panel import LabPanel
 from diffusion_studio.gui.model_box import ask_model_folder
+from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.round_trip_panel import RoundTripPanel
 from diffusion_studio.gui.sampling_panel import SamplingPanel
@@ -103,7 +104,7 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
 
         self.forward = ForwardPanel(self.state, self.tasks, self.preferences)
-        self.schedules = ScheduleLab(self.state, self.preferences)
+        self.schedules = ScheduleLab(self.state, self.tasks, self.preferences)
         self.training = TrainingPanel(self.state, self.tasks, self.preferences)
         self.sampling = SamplingPanel(self.state, self.tasks, self.preferences)
         self.inpainting = InpaintingPanel(self.state, self.tasks, self.preferences)
@@ -129,9 +130,9 @@ class MainWindow(QMainWindow):
         for panel in self.panels:
             panel.status.connect(self.say)
             panel.failed.connect(self.show_error)
+            if panel is not self.training:
+                panel.modelRequested.connect(self.open_model)
         self.tabs.currentChanged.connect(self.statusBar().clearMessage)  # a panel's message does not outlive its tab
-        for panel in (self.sampling, self.inpainting, self.round_trip, self.bound, self.lab):
-            panel.modelRequested.connect(self.open_model)
         self.training.modelRequested.connect(
             lambda folder: self.open_model(folder, then=lambda: self.tabs.setCurrentWidget(self.sampling))
         )
@@ -142,7 +143,7 @@ class MainWindow(QMainWindow):
         self.say("Ready: drop images or a model folder anywhere on the window")
 
     @property
-    def panels(self) -> list:
+    def panels(self) -> list[Panel]:
         """Every panel, in tab order."""
         return [self.tabs.widget(i) for i in range(self.tabs.count())]
 
@@ -207,11 +208,7 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(__file__).resolve().parents[2] / "README.md")))
 
     def export_current(self) -> None:
-        panel = self.tabs.currentWidget()
-        if hasattr(panel, "export"):
-            panel.export()
-        else:
-            self.say("Nothing to export on this panel yet")
+        self.tabs.currentWidget().export()
 
     def about(self) -> None:
         self.say("Looking for torch and devices…")
@@ -359,7 +356,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop what runs, remember the window, and close."""
-        for panel in (self.forward, self.sampling, self.inpainting, self.training, self.round_trip, self.bound, self.lab):
+        for panel in self.panels:
             panel.stop()
         self.tasks.wait()
         self.training.save_settings()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSlider, QSpinBox,
     QVBoxLayout, QWidget, )
@@ -22,6 +22,7 @@ from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.image_views import ImageViews
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.model_box import ModelBox
+from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.gui.tasks import DevicePicker, NewestOnly, TaskRunner, WorkerThread
@@ -39,17 +40,12 @@ def pixels(array: np.ndarray) -> np.ndarray:
     return to_uint8(array.transpose(1, 2, 0))
 
 
-class RoundTripPanel(QWidget):
+class RoundTripPanel(Panel):
     """Image, t and ε on the left with SDEdit and inversion; the round trip, the error curves and
     the results on the right."""
 
-    status = Signal(str)
-    failed = Signal(str, str)
-    modelRequested = Signal(str)
-
     def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state, self.tasks, self.preferences = state, tasks, preferences
+        super().__init__(state, tasks, preferences, parent)
         self.session = RoundTripSession()
         self.runner = WorkerThread(self)
         self.source: Path | int = 1  # an image file, or the number of a held-out digit (1…179)

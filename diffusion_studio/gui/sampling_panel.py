@@ -61,6 +61,7 @@ from diffusion_studio.gui.timeline import TimelineBar
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.image_views import ImageViews
 from diffusion_studio.gui.imaging import show_pixels
+from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.app.jobs import Job
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
@@ -160,19 +161,13 @@ def tile_at(x: float, y: float, count: int, height: int, width: int) -> int | No
     return index if inside and column < columns and index < count else None
 
 
-class SamplingPanel(QWidget):
+class SamplingPanel(Panel):
     """Settings, Run/Cancel, three synchronized views and a timeline."""
 
-    status = Signal(str)
-    failed = Signal(str, str)
-    modelRequested = Signal(str)  # "default" or a folder: the window opens it into the state
     exported = Signal(str)  # an export finished: the path written
 
     def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.tasks = tasks
-        self.preferences = preferences
+        super().__init__(state, tasks, preferences, parent)
         self.session = SamplingSession()
         self.runner = WorkerThread(self)
         self.runner.done.connect(lambda: self._set_idle(True))

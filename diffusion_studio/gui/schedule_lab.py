@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -32,8 +32,10 @@ from PySide6.QtWidgets import (
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_label
+from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
+from diffusion_studio.gui.tasks import TaskRunner
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.symbols import QUANTITIES, plain
 
@@ -57,16 +59,11 @@ def curve_values(schedule: NoiseSchedule, key: str) -> np.ndarray:
     return arrays[key][1:]
 
 
-class ScheduleLab(QWidget):
+class ScheduleLab(Panel):
     """Plots, a comparison list, the values at the cursor, and CSV export."""
 
-    status = Signal(str)
-    failed = Signal(str, str)
-
-    def __init__(self, state: StudioState, preferences: Preferences, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.preferences = preferences
+    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
+        super().__init__(state, tasks, preferences, parent)
         self._built: dict[ScheduleConfig, NoiseSchedule] = {}
         self._stale = True  # the cursor and table wait for t until the lab is shown
         self.compared: list[ScheduleConfig] = self._restore_comparisons()

@@ -41,6 +41,7 @@ from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_con
 from diffusion_studio.core.recipes import IMAGE_RECIPE
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.gui.imaging import show_pixels
+from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
@@ -98,20 +99,14 @@ def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
     return [(float(v), f"{10.0 ** v:.3g}") for v in values]
 
 
-class TrainingPanel(QWidget):
+class TrainingPanel(Panel):
     """Settings on the left; on the right the loss and the loss by t over training, then the loss
     by t now and the EMA preview."""
 
-    status = Signal(str)
-    failed = Signal(str, str)
-    modelRequested = Signal(str)  # a checkpoint folder to open as the model (for the Sampling panel)
     stepShown = Signal(int)  # a progress update is on screen: the step it reached
 
     def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.state = state
-        self.tasks = tasks
-        self.preferences = preferences
+        super().__init__(state, tasks, preferences, parent)
         self.session = TrainingSession()
         self.runner = WorkerThread(self)
         self.runner.done.connect(lambda: self._set_idle(True))
