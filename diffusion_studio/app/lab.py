@@ -21,7 +21,7 @@ from diffusion_studio.app.jobs import Job, JobSession, ShouldStop
 from diffusion_studio.app.playhead import Playhead
 from diffusion_studio.app.training import TrainingRequest, unique_folder
 from diffusion_studio.core.errors import FileSaveError, SettingError
-from diffusion_studio.core.export import point_view
+from diffusion_studio.core.export import view_bounds
 from diffusion_studio.core.recipes import POINT_RECIPES, POINTS, Recipe, recipe_for
 from diffusion_studio.core.sample_config import SampleConfig
 
@@ -113,17 +113,6 @@ class LabRuns:
 class LabProgress:
     done: int  # steps done over both runs
     total: int
-
-
-NOISE_BOX = np.array([[-3.0, -3.0], [3.0, 3.0]])
-"""Where nearly all of x_T ~ N(0, I) lies: the lab's view holds it beside the data."""
-
-
-def view_bounds(data: np.ndarray | None) -> tuple[float, float, float, float]:
-    """(x_min, x_max, y_min, y_max): the square 2-D plots fit to the data (core.export.point_view),
-    around the data and N(0, I) together, so that the whole reverse process stays in view."""
-    cx, cy, half = point_view(NOISE_BOX if data is None or not len(data) else np.concatenate([data, NOISE_BOX]))
-    return cx - half, cx + half, cy - half, cy + half
 
 
 def _as_progress(steps, done: int, total: int):

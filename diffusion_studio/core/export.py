@@ -47,6 +47,18 @@ def point_view(reference: np.ndarray | None) -> tuple[float, float, float]:
     return float(centre[0]), float(centre[1]), side * (0.5 + VIEW_MARGIN) if side > 0 else SCATTER_EXTENT
 
 
+NOISE_BOX = np.array([[-3.0, -3.0], [3.0, 3.0]])
+"""Where nearly all of x_T ~ N(0, I) lies: views of a reverse process hold it beside the data."""
+
+
+def view_bounds(*clouds: np.ndarray | None) -> tuple[float, float, float, float]:
+    """(x_min, x_max, y_min, y_max): the square point_view of these N×2 clouds and NOISE_BOX
+    together, so that the whole reverse process, from x_T to the samples, stays in view."""
+    given = [np.asarray(c, dtype=np.float64).reshape(-1, 2) for c in clouds if c is not None]
+    cx, cy, half = point_view(np.concatenate([*given, NOISE_BOX]))
+    return cx - half, cx + half, cy - half, cy + half
+
+
 def grid_columns(count: int) -> int:
     """Columns of a near-square grid of ``count`` tiles."""
     return max(1, math.ceil(math.sqrt(count)))

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
 from diffusion_studio.core.compare import ComparedRun
-from diffusion_studio.core.export import batch_grid, reference_points
+from diffusion_studio.core.export import batch_grid, reference_points, view_bounds
 from diffusion_studio.gui.imaging import show_pixels
 
 ROW_KEYS = ("x_t", "pred_x0")
@@ -114,8 +114,6 @@ class ComparisonView(QWidget):
             self.grid.removeWidget(cell)
             cell.deleteLater()
         self.titles, self.cells, self.items, self._runs = [], [], [], list(runs)
-        clouds = [reference] + [run.trajectory.x_t[-1] for run in runs if not run.trajectory.is_image]
-        reach = 1.1 * max([3.0] + [float(np.abs(c[np.isfinite(c)]).max(initial=0.0)) for c in clouds if c is not None])
         first_box = None
         for number, run in enumerate(runs, 1):
             title = QLabel(row_title(number, run))
@@ -156,8 +154,9 @@ class ComparisonView(QWidget):
             self.cells.append(cell)
             self.items.append(row)
         self._place()
-        if first_box is not None:  # x_T ~ N(0, I) and the data in view, in every row
-            first_box.setRange(xRange=(-reach, reach), yRange=(-reach, reach), padding=0)
+        if first_box is not None:  # x_T ~ N(0, I), the data and the results in view, in every row
+            x_min, x_max, y_min, y_max = view_bounds(reference, *[run.trajectory.x_t[-1] for run in runs])
+            first_box.setRange(xRange=(x_min, x_max), yRange=(y_min, y_max), padding=0)
         self._plot_quality(measured_by)
 
     def _plot_quality(self, measured_by: str) -> None:

@@ -48,6 +48,7 @@ from diffusion_studio.core.export import (
     save_frame,
     save_gif,
     trajectory_frames,
+    view_bounds,
 )
 from diffusion_studio.core.sample_config import POINT_SAMPLES, SampleConfig, run_label
 from diffusion_studio.core.samplers import sampler_class
@@ -546,9 +547,9 @@ class SamplingPanel(Panel):
         self.tasks.start(compute, done, lambda message: self.failed.emit("Marginals", message))
 
     def _fit_points(self, *clouds: np.ndarray | None) -> None:
-        """Square point views that hold x_T ~ N(0, I) (±3) and these points, with a margin."""
-        reach = 1.1 * max([3.0] + [float(np.abs(c[np.isfinite(c)]).max(initial=0.0)) for c in clouds if c is not None])
-        self.point_plots[VIEWS[0]].setRange(xRange=(-reach, reach), yRange=(-reach, reach), padding=0)
+        """Square point views that hold x_T ~ N(0, I) and these points (core.export.view_bounds)."""
+        x_min, x_max, y_min, y_max = view_bounds(*clouds)
+        self.point_plots[VIEWS[0]].setRange(xRange=(x_min, x_max), yRange=(y_min, y_max), padding=0)
 
     def _on_playhead(self, t: int) -> None:
         """Show the frame at the playhead in every view, the timeline and the schedule strip."""

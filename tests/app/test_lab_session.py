@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from diffusion_studio.app.jobs import drive
-from diffusion_studio.app.lab import DRAWN_POINTS, LabSession, view_bounds
+from diffusion_studio.app.lab import DRAWN_POINTS, LabSession
 from diffusion_studio.core.data.datasets import load_points_file
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.mixture import EIGHT_GAUSSIANS, known_mixture
@@ -38,11 +38,6 @@ def test_bundled_data_comes_with_its_mixture_and_a_view_around_it():
     assert session.mixture is EIGHT_GAUSSIANS
     with pytest.raises(SettingError, match="Gaussian mixture"):
         LabSession().set_use_exact(True)
-
-
-def test_the_view_holds_data_far_from_the_origin():
-    x_min, x_max, y_min, y_max = view_bounds(np.array([[10.0, 0.0], [12.0, 1.0]]))
-    assert x_min < -3 and x_max > 12 and y_min < -3 and y_max > 3
 
 
 def test_ddpm_and_ddim_start_from_one_x_T_and_end_apart(exact_eight):

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from diffusion_studio.core.errors import FileSaveError, SettingError, TrajectoryError
-from diffusion_studio.core.export import SCATTER_EXTENT, point_view, save_gif, scatter_frame, trajectory_frames
+from diffusion_studio.core.export import SCATTER_EXTENT, point_view, save_gif, scatter_frame, trajectory_frames, view_bounds
 from diffusion_studio.core.samplers import DDIMSampler
 from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import make_schedule
@@ -109,6 +109,15 @@ def test_a_scatter_fits_its_axes_to_the_data(name):
     top, bottom, left, right = drawn_box(frame, (31, 94, 200))  # the samples, in blue, on the same axes
     assert 0.2 < top and bottom < 0.8 and 0.2 < left and right < 0.8
     assert point_view(None) == (0.0, 0.0, SCATTER_EXTENT) == point_view(np.full((3, 2), np.nan))
+
+
+def test_the_view_of_a_reverse_process_holds_the_noise_and_every_cloud():
+    x_min, x_max, y_min, y_max = view_bounds(np.array([[10.0, 0.0], [12.0, 1.0]]))
+    assert x_min < -3 and x_max > 12 and y_min < -3 and y_max > 3
+    assert x_max - x_min == pytest.approx(y_max - y_min)  # square
+    assert view_bounds(None) == view_bounds()  # no data: N(0, I) alone, centred
+    wide = view_bounds(None, np.array([[0.0, -20.0], [1.0, 1.0]]), np.array([[np.nan, 5.0]]))
+    assert wide[2] < -20 and np.isfinite(wide).all()  # a sample gone non-finite does not break the view
 
 
 def test_unwritable_gif_path(tmp_path):
