@@ -69,6 +69,18 @@ def training(window, app) -> None:
     wait(app, lambda: not panel.running)
 
 
+def sampling_points(window, app) -> None:
+    """Train on the two moons (as the training scene does), open the result, sample 1,000 points."""
+    training(window, app)
+    panel = window.sampling
+    window.training.sample_button.click()
+    wait(app, lambda: window.state.model is not None and window.tabs.currentWidget() is panel)
+    choose(panel.settings.sampler_form["sampler"].widget, "ddpm")
+    panel.run()
+    wait(app, lambda: not panel.running)
+    panel.timeline.slider.setValue(int(panel.timeline.slider.maximum() * 0.9))
+
+
 def sample_digits(window, app, runs: list[tuple[str, int]]) -> None:
     """The bundled model opened; one run, or a comparison of several from one x_T."""
     panel = window.sampling
@@ -103,8 +115,8 @@ def lab(window, app) -> None:
 
 
 SCENES = {"forward": forward, "schedules": schedules, "training": training, "sampling": sampling,
-          "comparison": comparison, "lab": lab}
-TABS = {"comparison": "sampling"}  # a scene's tab, where it is not the scene's name
+          "sampling-points": sampling_points, "comparison": comparison, "lab": lab}
+TABS = {"comparison": "sampling", "sampling-points": "training"}  # a scene's first tab, where it is not its name
 
 
 def main() -> None:
