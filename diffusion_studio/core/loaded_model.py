@@ -58,7 +58,6 @@ class LoadedModel:
                 return None
         return None
 
-
     def training_data(self) -> np.ndarray | None:
         """What the model learned, when it is at hand: a 2-D model's training_points, or for a model
         of the bundled digits the training digits at its size and channels (N×C×H×W); None else."""
