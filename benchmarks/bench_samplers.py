@@ -46,7 +46,7 @@ FRESH_SEED, FLOOR_SEED = 1000, 2000
 """Seed k compares with load_toy(seed=FRESH_SEED + k); its floor draws load_toy(seed=FLOOR_SEED + k)."""
 
 
-def swiss_roll_model(steps: int, device: str) -> Path:
+def swiss_roll_model(steps: int, seed: int, device: str) -> Path:
     """The bench's own model: Ho et al.'s linear β, T = 1000, an MLP 128 wide, batch 512, lr 10⁻³."""
     from diffusion_studio.core.data.datasets import load_toy
     from diffusion_studio.core.models.config import MLPConfig
@@ -54,18 +54,20 @@ def swiss_roll_model(steps: int, device: str) -> Path:
     from diffusion_studio.core.train_config import TrainConfig
     from diffusion_studio.core.training import Trainer
 
-    config = TrainConfig(data="swiss_roll", steps=steps, batch_size=512, learning_rate=1e-3, warmup_steps=200, device=device)
+    config = TrainConfig(data="swiss_roll", steps=steps, batch_size=512, learning_rate=1e-3, warmup_steps=200, device=device,
+                         seed=seed)
     return trained("linear β, T = 1000", Trainer(MLPConfig(hidden=128, num_layers=3), ScheduleConfig("linear", 1000), config,
                                                  load_toy("swiss_roll")))
 
 
-def recipe_model(device: str) -> Path:
+def recipe_model(seed: int, device: str) -> Path:
     """What `diffusion-studio train --data swiss_roll` trains: the 2-D recipe (core.recipes)."""
     from diffusion_studio.core.recipes import recipe_for
     from diffusion_studio.core.runs import new_run
 
     recipe = recipe_for("swiss_roll")
-    return trained("the 2-D recipe", new_run(recipe.train_config(data="swiss_roll", device=device), recipe.schedule, recipe.size))
+    config = recipe.train_config(data="swiss_roll", device=device, seed=seed)
+    return trained("the 2-D recipe", new_run(config, recipe.schedule, recipe.size))
 
 
 def trained(what: str, trainer) -> Path:
@@ -173,6 +175,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, action="append",
                         help="a Swiss-roll checkpoint to measure (repeatable; default: train both models here)")
     parser.add_argument("--train-steps", type=int, default=4000, help="training steps of the T = 1000 model")
+    parser.add_argument("--train-seed", type=int, default=0, help="the seed both models are trained with")
     parser.add_argument("--num", type=int, default=50_000, help="samples of the trained model, and fresh points, per seed")
     parser.add_argument("--exact-num", type=int, default=4_000, help="samples with the exact ε per seed")
     parser.add_argument("--seeds", type=int, default=3)
@@ -188,7 +191,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
     started = time.perf_counter()
     models = ([(str(folder), folder) for folder in args.model] if args.model else
-              [("The bench's model", swiss_roll_model(args.train_steps, args.device)), ("The 2-D recipe", recipe_model(args.device))])
+              [("The bench's model", swiss_roll_model(args.train_steps, args.train_seed, args.device)),
+               ("The 2-D recipe", recipe_model(args.train_seed, args.device))])
     for title, folder in models:
         quality(title, open_model(folder, args.device), args)
     print(f"(quality measured in {time.perf_counter() - started:.0f} s)")
