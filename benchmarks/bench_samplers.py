@@ -71,6 +71,7 @@ def recipe_model(seed: int, device: str) -> Path:
 
 
 def trained(what: str, trainer) -> Path:
+    """Run a Trainer to its end and save the model in a temporary folder (its path returned)."""
     from diffusion_studio.core.checkpoint import save_checkpoint
 
     started = time.perf_counter()
