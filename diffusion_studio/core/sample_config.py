@@ -14,13 +14,16 @@ POINT_SAMPLES = 1000
 AUTO_SPACING = "auto"
 """The spacing each sampler is best run with (Sampler.default_spacing)."""
 SPACING_LABELS = {AUTO_SPACING: "the sampler's own", "trailing": "trailing (from T)", "linspace": "evenly spaced",
-                  "leading": "leading (DDIM paper)", "karras": "Karras σ (ρ = 7)"}
+                  "leading": "leading (DDIM paper)", "karras": "Karras σ (ρ = 7)",
+                  "logsnr": "even in log SNR (Lu et al.)"}
 SPACING_HELP = {
     AUTO_SPACING: "Karras σ for Heun, trailing for the others",
     "trailing": "T − k·T/K: starts at T (Lin et al. 2024)",
     "linspace": "evenly from T down to 1",
     "leading": "1 + k·⌊T/K⌋ as in the DDIM paper: never visits T",
     "karras": "noise levels σ evenly spaced in σ^(1/7) from min(σ_T, 80) to σ_1 (Karras et al. 2022, eq. 5)",
+    "logsnr": "λ = ½ log SNR = −log σ evenly spaced from −log min(σ_T, 80) to λ_1: equal steps for DPM-Solver++ "
+              "(Lu et al. 2022)",
 }
 
 

@@ -129,6 +129,32 @@ def test_a_perfect_model_follows_the_forward_marginals():
     np.testing.assert_allclose(sampled.mean, expected.mean, atol=0.05)
 
 
+def test_the_probability_flow_of_one_gaussian_is_its_closed_form():
+    """For data N(μ, s² I) the flow is linear: x_0 = μ + s (x_T − √ᾱ_T μ)/√(ᾱ_T s² + 1 − ᾱ_T)."""
+    mean, std = np.array([0.5, -0.3]), 0.5
+    x_T = np.random.default_rng(4).standard_normal((200, 2))
+    a = float(SCHEDULE.alpha_bars[-1])
+    exact = mean + std * (x_T - math.sqrt(a) * mean) / math.sqrt(a * std**2 + 1 - a)
+    flow = GaussianMixture(mean[None], np.array([std]), np.ones(1)).probability_flow(x_T, a)
+    np.testing.assert_allclose(flow, exact, atol=1e-5)
+    assert np.abs(flow - x_T).mean() > 0.1  # it moved
+
+
+def test_ode_samplers_with_the_perfect_denoiser_converge_to_the_probability_flow():
+    """DDIM is first order: doubling its steps about halves its distance from the flow; DPM-Solver++
+    over all T steps lands within a few thousandths of it."""
+    model = LoadedModel(MixtureDenoiser(MIXTURE, SCHEDULE), SCHEDULE.config, "eps", (2,), "exact", "")  # x̂_0 unclamped
+
+    def distance(**settings):
+        steps = list(SamplingRun(model, SampleConfig(num=500, seed=3, **settings)).steps())
+        x_T, x_0 = steps[0].x_t.double().numpy(), steps[-1].x_prev.double().numpy()
+        return float(np.sqrt(((x_0 - MIXTURE.probability_flow(x_T, float(SCHEDULE.alpha_bars[-1]))) ** 2).sum(1).mean()))
+
+    ddim_25, ddim_50 = distance(sampler="ddim", steps=25), distance(sampler="ddim", steps=50)
+    assert 1.5 < ddim_25 / ddim_50 < 2.5
+    assert distance(sampler="dpmpp-2m") < 0.01 < ddim_50
+
+
 def test_points_files_round_trip_and_bad_ones_are_refused(tmp_path):
     points = np.random.default_rng(7).standard_normal((30, 2)).astype(np.float32)
     loaded = load_points_file(save_points(points, tmp_path / "mine.csv"))

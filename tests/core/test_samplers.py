@@ -171,6 +171,24 @@ def test_karras_spacing_follows_rho_7_in_sigma_from_at_most_80(name, T):
         assert (sigma[ts[:-1]] / sigma[ts[1:]]).max() < 10  # no step spans decades of σ, as trailing's first from σ_T ≈ 2·10⁴ does
 
 
+@pytest.mark.parametrize("name, T", [("linear", 1000), ("cosine", 1000), ("linear", 50)])
+def test_logsnr_spacing_is_even_in_lambda_from_at_most_sigma_80_down_to_t_1(name, T):
+    """λ_i = −log σ evenly spaced from −log min(σ_T, 80) to λ_1 (Lu et al. 2022), each at the
+    nearest t; K distinct steps even where two would round to the same t."""
+    schedule = make_schedule(name, T)
+    log_sigma = 0.5 * np.log(schedule.one_minus_alpha_bars[1:] / schedule.alpha_bars[1:])  # t = 1…T
+    for steps in (2, 10, 30, T):
+        ts = spaced_timesteps(schedule, steps, "logsnr")
+        assert len(ts) == steps and np.all(np.diff(ts) < 0) and ts[-1] == 1
+        wanted = np.linspace(min(log_sigma[-1], math.log(80)), log_sigma[0], steps)
+        nearest = 1 + np.abs(log_sigma[None, :] - wanted[:, None]).argmin(axis=1)
+        if steps == 10 and T == 1000:  # few enough that no two round to the same t
+            assert len(np.unique(nearest)) == steps
+        if len(np.unique(nearest)) == steps:
+            np.testing.assert_array_equal(ts, nearest)
+    assert (spaced_timesteps(schedule, 10, "logsnr")[0] == T) == (log_sigma[-1] <= math.log(80))
+
+
 def test_each_sampler_spaces_its_steps_its_own_way_unless_told():
     from diffusion_studio.core.samplers import HeunSampler
 

@@ -15,6 +15,9 @@ Conventions, ours against diffusers':
   integer t; the two agree only when (T − 1)/(K − 1) is a whole number (K = 2, 4, 10, 28, 38, 112,
   334, 1000 for T = 1000). DPMSolverMultistepScheduler's "linspace" and "leading" take K + 1
   points and drop the last; they agree with ours only for K = 1 ("linspace") or never ("leading").
+  "logsnr" is DPMSolverMultistepScheduler's use_lu_lambdas on schedules whose σ_T is at most 80
+  (ours starts no noisier than σ = 80, as "karras" does); diffusers then steps on the unrounded σ
+  while telling the network the rounded t, so whole runs are compared on the same integer t.
 - Sample space. diffusers' Euler, Euler ancestral and Heun keep the sample in σ-space,
   x̃ = x_VP √(σ² + 1) (scale_model_input divides that out before the network); DPMSolver++ keeps
   VP samples, as we do everywhere. We convert x_T in and each step's sample out explicitly.
@@ -220,3 +223,37 @@ def test_dpm_solver_second_order_steps_are_what_diffusers_takes():
     assert float((sample - theirs[-1]).abs().max()) > 1e-2
     first_order = [st.x_prev for st in our_run("ddim", "eps", "trailing", 20, x)]
     torch.testing.assert_close(sample, first_order[-1], atol=1e-5, rtol=1e-5)  # first order is DDIM
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, T, beta_start, beta_end",
+    [("quadratic", "scaled_linear", 1000, 0.00085, 0.012), ("linear", "linear", 100, 1e-3, 0.1)],  # σ_T ≈ 15 and 14
+)
+def test_logsnr_spacing_is_diffusers_lu_lambdas(ours, theirs, T, beta_start, beta_end):
+    """use_lu_lambdas: log σ evenly from σ_T to σ_1, each at the nearest t, where σ_T ≤ 80 (above it we
+    start at σ = 80). Where diffusers would visit a t twice (many steps, few T), we keep K distinct."""
+    schedule = make_schedule(ours, T, beta_start, beta_end)
+    for num_steps in (1, 2, 3, 5, 10, 20, 50):
+        scheduler = diffusers.DPMSolverMultistepScheduler(num_train_timesteps=T, beta_schedule=theirs, beta_start=beta_start,
+                                                          beta_end=beta_end, use_lu_lambdas=True)
+        scheduler.set_timesteps(num_steps)
+        spaced = spaced_timesteps(schedule, num_steps, "logsnr") - 1
+        if len(np.unique(scheduler.timesteps.numpy())) == num_steps:
+            np.testing.assert_array_equal(spaced, scheduler.timesteps.numpy())
+        else:
+            assert num_steps >= 20 and len(np.unique(spaced)) == num_steps
+
+
+def test_dpm_solver_on_logsnr_steps_matches_diffusers_on_the_same_timesteps():
+    """Uneven steps in λ (the first one from σ = 80, not σ_T ≈ 157) and the multistep ratio r ≠ 1 they bring."""
+    x = x_T(2)
+    sampler = build_sampler("dpmpp-2m", SCHEDULE)
+    sampler.set_timesteps(20, "logsnr")
+    assert sampler.timesteps[0] < T
+    scheduler = make_scheduler("dpmpp-2m")
+    scheduler.set_timesteps(timesteps=(sampler.timesteps - 1).tolist())
+    theirs = diffusers_run(scheduler, network("eps"), x)
+    ours = list(sample_loop(network("eps"), sampler, x.shape, x_T=x))
+    assert len(ours) == len(theirs) == 20
+    for mine, their in zip(ours, theirs):
+        torch.testing.assert_close(mine.x_prev, their, **TOLERANCE)

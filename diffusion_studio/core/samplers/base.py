@@ -10,6 +10,7 @@ the next visited timestep s (0 after the last), or to any s the caller names.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -25,12 +26,12 @@ from diffusion_studio.core.settings import check_settings
 if TYPE_CHECKING:  # torch is loaded by whoever hands us tensors; naming samplers needs none
     import torch
 
-Spacing = Literal["linspace", "leading", "trailing", "karras"]
-SPACINGS: tuple[str, ...] = ("linspace", "leading", "trailing", "karras")
+Spacing = Literal["linspace", "leading", "trailing", "karras", "logsnr"]
+SPACINGS: tuple[str, ...] = ("linspace", "leading", "trailing", "karras", "logsnr")
 KARRAS_RHO = 7.0
 """ρ of Karras et al. (2022) eq. 5: larger ρ puts more of the steps at low noise."""
 KARRAS_SIGMA_MAX = 80.0
-"""σ_max of Karras et al.'s (2022) own sampling schedule: their runs start no noisier than this."""
+"""σ_max of Karras et al.'s (2022) own sampling schedule: their runs start no noisier than this, nor do "logsnr" ones."""
 
 Denoise = Callable[["torch.Tensor", int], "torch.Tensor"]
 """denoise(x, t) → the network's output for the batch x at timestep t (1…T)."""
@@ -55,8 +56,9 @@ def spaced_timesteps(schedule: NoiseSchedule, num_steps: int, spacing: Spacing, 
 
     "linspace": evenly from T down to 1; "leading": 1 + k·⌊T/K⌋ (DDIM paper, never reaches T);
     "trailing": T − k·T/K rounded (starts at T, recommended by Lin et al. 2024); "karras": the
-    noise levels of Karras et al. (2022) eq. 5 (``karras_timesteps``). With ``start`` < T, the
-    same spacing of 1…start (a run continued from x_start, as a fork is).
+    noise levels of Karras et al. (2022) eq. 5 (``karras_timesteps``); "logsnr": evenly in
+    log SNR (``logsnr_timesteps``). With ``start`` < T, the same spacing of 1…start (a run
+    continued from x_start, as a fork is).
     """
     num_train = schedule.timesteps if start is None else start
     if not 1 <= num_train <= schedule.timesteps:
@@ -68,6 +70,8 @@ def spaced_timesteps(schedule: NoiseSchedule, num_steps: int, spacing: Spacing, 
         raise SettingError("steps", f"the number of sampling steps must be between 1 and {upto}, got {num_steps!r}")
     if spacing == "karras":
         return karras_timesteps(schedule, num_steps, num_train)
+    if spacing == "logsnr":
+        return logsnr_timesteps(schedule, num_steps, num_train)
     if spacing == "linspace":
         ts = np.round(np.linspace(num_train, 1, num_steps))
     elif spacing == "leading":
@@ -77,27 +81,57 @@ def spaced_timesteps(schedule: NoiseSchedule, num_steps: int, spacing: Spacing, 
     return np.unique(ts.astype(np.int64))[::-1].copy()
 
 
+def noise_levels(schedule: NoiseSchedule, start: int) -> np.ndarray:
+    """σ_t = √((1 − ᾱ_t)/ᾱ_t) for t = 1…start, rising (Karras et al.'s σ; λ_t = −log σ_t = ½ log SNR)."""
+    return np.sqrt(schedule.one_minus_alpha_bars[1:start + 1] / schedule.alpha_bars[1:start + 1])
+
+
+def nearest_timesteps(sigmas: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each wanted noise level (descending), the t whose σ_t (``sigmas``: σ_1…σ_start) is nearest
+    in log σ, nudged down where two would share a t, so that all K differ and stay ≥ 1."""
+    nearest = 1 + np.abs(np.log(sigmas)[None, :] - np.log(wanted)[:, None]).argmin(axis=1)
+    num_steps = len(wanted)
+    ts = np.empty(num_steps, dtype=np.int64)
+    for i, t in enumerate(nearest):  # strictly descending, leaving room for the steps still to come
+        ts[i] = max(min(int(t), ts[i - 1] - 1 if i else int(t)), num_steps - i)
+    return ts
+
+
 def karras_timesteps(schedule: NoiseSchedule, num_steps: int, start: int | None = None) -> np.ndarray:
     """K timesteps whose noise levels σ_t = √((1 − ᾱ_t)/ᾱ_t) follow Karras et al. (2022) eq. 5:
 
         σ_i = (σ_max^{1/ρ} + i/(K − 1) · (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ,  i = 0…K − 1, ρ = 7,
 
     from σ_max = min(σ_start, 80) (start = T unless given) down to σ_min = σ_1, each taken to the
-    t nearest in log σ, and nudged down where two would share a t, so that all K differ. Steps shrink as the noise does;
-    and on a schedule whose σ_T is huge (cosine: ᾱ_T ≈ 2·10⁻⁹, σ_T ≈ 2·10⁴) no step spans
-    decades of σ, which a second-order step (Heun's trapezoid) cannot bridge.
+    t nearest in log σ (``nearest_timesteps``). Steps shrink as the noise does; and on a schedule
+    whose σ_T is huge (cosine: ᾱ_T ≈ 2·10⁻⁹, σ_T ≈ 2·10⁴) no step spans decades of σ, which a
+    second-order step (Heun's trapezoid) cannot bridge.
     """
     start = schedule.timesteps if start is None else start
-    sigmas = np.sqrt(schedule.one_minus_alpha_bars[1:start + 1] / schedule.alpha_bars[1:start + 1])  # σ_1 … σ_start, rising
     if num_steps == 1:
         return np.array([start])
+    sigmas = noise_levels(schedule, start)
     high, low = min(float(sigmas[-1]), KARRAS_SIGMA_MAX) ** (1 / KARRAS_RHO), float(sigmas[0]) ** (1 / KARRAS_RHO)
-    wanted = (high + np.linspace(0.0, 1.0, num_steps) * (low - high)) ** KARRAS_RHO
-    nearest = 1 + np.abs(np.log(sigmas)[None, :] - np.log(wanted)[:, None]).argmin(axis=1)
-    ts = np.empty(num_steps, dtype=np.int64)
-    for i, t in enumerate(nearest):  # strictly descending, leaving room for the steps still to come
-        ts[i] = max(min(int(t), ts[i - 1] - 1 if i else int(t)), num_steps - i)
-    return ts
+    return nearest_timesteps(sigmas, (high + np.linspace(0.0, 1.0, num_steps) * (low - high)) ** KARRAS_RHO)
+
+
+def logsnr_timesteps(schedule: NoiseSchedule, num_steps: int, start: int | None = None) -> np.ndarray:
+    """K timesteps evenly spaced in λ = ½ log SNR = −log σ_t (Lu et al. 2022, DPM-Solver's "logSNR"
+    steps; diffusers' use_lu_lambdas):
+
+        λ_i = λ_first + i/(K − 1) · (λ_1 − λ_first),  i = 0…K − 1,
+
+    from λ_first = −log min(σ_start, 80) (start = T unless given; no noisier than Karras's σ_max,
+    as Lu et al. end the cosine schedule near λ = −5) up to λ_1, each taken to the t nearest in λ
+    (``nearest_timesteps``). A multistep solver written in λ (DPM-Solver++) then takes equal steps
+    h, and its last step, to σ = 0, starts from σ_1 rather than from σ_{T/K}.
+    """
+    start = schedule.timesteps if start is None else start
+    if num_steps == 1:
+        return np.array([start])
+    sigmas = noise_levels(schedule, start)
+    high, low = math.log(min(float(sigmas[-1]), KARRAS_SIGMA_MAX)), math.log(float(sigmas[0]))
+    return nearest_timesteps(sigmas, np.exp(np.linspace(high, low, num_steps)))
 
 
 class Sampler(ABC):
