@@ -115,7 +115,11 @@ class Trainer:
         )
         self.network = world.wrap(self.model)  # what a step calls: its backward pass averages over the processes
         self.compiled = compiles(config.compile, self.device)
-        self.per_sample_loss = torch.compile(self._per_sample_loss) if self.compiled else self._per_sample_loss
+        # the shapes never change within a run; dynamic=False keeps each run's own static graph when
+        # one process trains several runs of other shapes (an app session, a benchmark)
+        self.per_sample_loss = (
+            torch.compile(self._per_sample_loss, dynamic=False) if self.compiled else self._per_sample_loss
+        )
         if world.rank:  # dropout masks of its own in every process but the first (which draws as one process would)
             torch.manual_seed(world.seed(config.seed))
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
@@ -210,9 +214,11 @@ class Trainer:
                     "try a smaller batch or model"
                 ) from None
             except torch._dynamo.exc.BackendCompilerFailed as exc:
+                first_line = str(exc.inner_exception).strip().split("\n")[0]
+                reason = f"{type(exc.inner_exception).__name__}: {first_line}"
                 raise TrainingError(
-                    f"torch.compile could not compile the network for {self.device.type.upper()} "
-                    f"({str(exc).strip().splitlines()[-1]}); train with compile off (--compile off)"
+                    f"torch.compile could not compile the network for {self.device.type.upper()} ({reason}); "
+                    "train with compile off (--compile off)"
                 ) from None
             losses.append(loss)
             ts.append(t)

@@ -191,9 +191,9 @@ def test_a_compiler_failure_is_a_clear_message(monkeypatch):
     trainer = _tiny_point_trainer(3, compile="on")
 
     def fail(*args):
-        raise BackendCompilerFailed(fail, RuntimeError("CppCompileError: no C++ compiler found"), None)
+        raise BackendCompilerFailed(fail, RuntimeError("no C++ compiler found\nmore detail"), None)
 
     monkeypatch.setattr(trainer, "per_sample_loss", fail)
-    with pytest.raises(TrainingError, match=r"could not compile the network for CPU \(RuntimeError: CppCompileError: "
-                                            r"no C\+\+ compiler found\); train with compile off"):
+    with pytest.raises(TrainingError, match=r"could not compile the network for CPU \(RuntimeError: no C\+\+ compiler "
+                                            r"found\); train with compile off"):
         list(trainer.train())
