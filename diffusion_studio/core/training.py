@@ -39,7 +39,7 @@ PREVIEW_STEPS = 20
 def compiles(choice: str, device: torch.device) -> bool:
     """Whether training on ``device`` compiles the network and loss (TrainConfig.compile): "on" and
     "off" as told; "auto" on a CUDA GPU with Triton (the compiler's GPU code generator), not on the
-    CPU or MPS."""
+    CPU (measured slower there: benchmarks/bench_training.py) or MPS."""
     if choice == "auto":
         from torch.utils._triton import has_triton
 
@@ -49,14 +49,17 @@ def compiles(choice: str, device: torch.device) -> bool:
 
 def memory_format(model_config: ModelConfig, device: torch.device) -> torch.memory_format:
     """How a U-Net's weights and inputs are laid out: channels last (N×H×W×C) on CUDA, which cuDNN's
-    and Tensor Cores' convolutions prefer; channels first elsewhere."""
+    and Tensor Cores' convolutions prefer; channels first elsewhere (on the CPU channels last was
+    measured slower)."""
     if device.type == "cuda" and isinstance(model_config, UNetConfig):
         return torch.channels_last
     return torch.contiguous_format
 
 
 def optimizer_kernels(device: torch.device) -> dict[str, bool]:
-    """AdamW's implementation: one fused kernel per step on CUDA, the multi-tensor (foreach) one elsewhere."""
+    """AdamW's implementation: one fused kernel per step on CUDA; elsewhere the multi-tensor (foreach)
+    one, whose weights equal the one-tensor-at-a-time loop's bit for bit (the CPU's fused kernel
+    changes their last bit)."""
     return {"fused": True, "foreach": False} if device.type == "cuda" else {"fused": False, "foreach": True}
 
 
@@ -115,8 +118,10 @@ class Trainer:
         )
         self.network = world.wrap(self.model)  # what a step calls: its backward pass averages over the processes
         self.compiled = compiles(config.compile, self.device)
-        # the shapes never change within a run; dynamic=False keeps each run's own static graph when
-        # one process trains several runs of other shapes (an app session, a benchmark)
+        # The shapes never change within a run; dynamic=False keeps each run's own static graph when
+        # one process trains several runs of other shapes (an app session, a benchmark). With several
+        # processes the compiled loss calls DDP, whose forward dynamo runs as it is while compiling
+        # the model inside it, its graph split at the gradient buckets (PyTorch's DDPOptimizer).
         self.per_sample_loss = (
             torch.compile(self._per_sample_loss, dynamic=False) if self.compiled else self._per_sample_loss
         )

@@ -145,6 +145,21 @@ def test_compilation_layout_and_optimizer_kernels_by_device():
     assert optimizer_kernels(cpu) == {"fused": False, "foreach": True}
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_training_step_on_a_gpu_never_waits_for_it():
+    config = TrainConfig(steps=10, batch_size=32, device="cuda", compile="off")
+    trainer = Trainer(TINY_UNET, ScheduleConfig("linear", 200), config, load_digits(8))
+    assert trainer.memory_format == torch.channels_last and trainer.optimizer.param_groups[0]["fused"]
+    trainer._train_step()  # the first step copies the schedule to the GPU and lets cuDNN choose
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any call that waits for the GPU raises
+    try:
+        for _ in range(3):
+            trainer._train_step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 def _tiny_point_trainer(steps, compile="off"):
     config = TrainConfig(steps=steps, batch_size=32, learning_rate=1e-2, warmup_steps=1, device="cpu", compile=compile)
     return Trainer(MLPConfig(hidden=16, num_layers=1, time_dim=16), ScheduleConfig("linear", 10), config, load_toy("two_moons", 200))
