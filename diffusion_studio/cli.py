@@ -292,7 +292,7 @@ def _train(args: argparse.Namespace, world: World) -> None:
     if args.resume:
         if not hasattr(args, "steps"):
             raise SettingError("steps", "give --steps: the step count to continue the checkpoint to")
-        trainer = continue_run(args.output, args.steps, args.device, world)
+        trainer = continue_run(args.output, args.steps, args.device, world, args.compile)
     else:
         config, schedule, size, notes = _recipe_settings(args)
         trainer = new_run(config, schedule, size, args.image_size, args.channels, world)

@@ -140,7 +140,7 @@ def _training_items(request: TrainingRequest, should_stop: ShouldStop):
     from diffusion_studio.core.runs import continue_run, new_run, run_training
 
     if request.resume:
-        trainer = continue_run(request.output, request.config.steps, request.config.device)
+        trainer = continue_run(request.output, request.config.steps, request.config.device, compile=request.config.compile)
     else:
         trainer = new_run(request.config, request.schedule, request.size, request.image_size, request.channels)
     dataset = trainer.dataset

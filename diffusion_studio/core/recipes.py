@@ -28,7 +28,7 @@ from diffusion_studio.core.train_config import TrainConfig
 RECIPE_SETTINGS: tuple[str, ...] = (
     "steps", "batch_size", "learning_rate", "warmup_steps", "weight_decay", "grad_clip", "ema_decay", "prediction",
 )
-"""The TrainConfig fields a recipe chooses; the data, seed, device and precision stay the user's."""
+"""The TrainConfig fields a recipe chooses; the data, seed, device, precision and compilation stay the user's."""
 
 POINTS = "points"
 IMAGES = "images"

@@ -42,13 +42,13 @@ def resumable_checkpoint(folder: str | Path) -> Checkpoint:
     return checkpoint
 
 
-def continue_run(folder: str | Path, steps: int, device: str = "auto", world: World = SINGLE) -> Trainer:
+def continue_run(folder: str | Path, steps: int, device: str = "auto", world: World = SINGLE, compile: str = "auto") -> Trainer:
     """A trainer at the checkpoint's step, with its model, schedule, data and settings; only the
-    total number of steps, the device and the processes training it (``world``) change."""
+    total number of steps, the device, the processes training it (``world``) and whether it compiles change."""
     checkpoint = resumable_checkpoint(folder)
     if steps <= checkpoint.step:
         raise SettingError("steps", f"the checkpoint is at step {checkpoint.step}; ask for more steps than that to continue")
-    config = replace(checkpoint.train_config, steps=steps, device=device)
+    config = replace(checkpoint.train_config, steps=steps, device=device, compile=compile)
     model = checkpoint.model_config
     dataset = load_dataset(config.data, getattr(model, "image_size", 16), getattr(model, "in_channels", None), seed=config.seed)
     trainer = Trainer(model, checkpoint.schedule_config, config, dataset, world)

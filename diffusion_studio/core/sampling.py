@@ -73,6 +73,7 @@ def sample_loop(
 
     sampler.reset()
     total = len(sampler.timesteps)
+    (x_host,) = _on_host(x)
     for index, t in enumerate(sampler.timesteps.tolist()):
         if should_stop():
             return
@@ -80,18 +81,27 @@ def sample_loop(
         with torch.inference_mode():
             step = sampler.advance(denoise, t, x, prev_t=s, generator=generator)
             x_prev = step.prev_sample if after_step is None else after_step(s, step.prev_sample)
+        pred_x0, pred_eps, x_prev_host = _on_host(step.pred_x0, step.pred_eps, x_prev)
         yield SamplingStep(
             index=index,
             total=total,
             t=t,
             prev_t=s,
-            x_t=x.detach().cpu(),
-            pred_x0=step.pred_x0.detach().cpu(),
-            pred_eps=step.pred_eps.detach().cpu(),
-            x_prev=x_prev.detach().cpu(),
+            x_t=x_host,
+            pred_x0=pred_x0,
+            pred_eps=pred_eps,
+            x_prev=x_prev_host,
             nfe=nfe,
         )
-        x = x_prev
+        x, x_host = x_prev, x_prev_host
+
+
+def _on_host(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Same-shaped tensors detached and on the CPU: from a GPU in one copy, so a step waits for the
+    device once rather than once per tensor; CPU tensors as they are."""
+    if tensors[0].device.type == "cpu":
+        return tuple(t.detach() for t in tensors)
+    return torch.stack(tensors).detach().cpu().unbind(0)
 
 
 def x0_range(model: LoadedModel, config: SampleConfig) -> tuple[float, float] | None:

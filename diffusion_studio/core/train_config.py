@@ -14,6 +14,13 @@ PREDICTION_HELP = {
     "x0": "x₀: the network predicts the clean data; loss ‖x₀ − x̂_θ(x_t, t)‖²",
     "v": "v = √ᾱ_t ε − √(1 − ᾱ_t) x₀ (Salimans & Ho); loss ‖v − v_θ(x_t, t)‖²",
 }
+COMPILE_LABELS = {"auto": "Where it pays", "on": "Always", "off": "Never"}
+COMPILE_HELP = {
+    "auto": "On a CUDA GPU with Triton; not on the CPU (measured slower there) or MPS",
+    "on": "Compile on any device (the CPU needs a C++ compiler)",
+    "off": "Run the network eagerly, op by op",
+}
+COMPILES: tuple[str, ...] = tuple(COMPILE_LABELS)
 
 
 @dataclass(frozen=True)
@@ -40,4 +47,7 @@ class TrainConfig:
                           choices=DEVICE_LABELS)
     mixed_precision: bool = setting(True, "bfloat16 on CUDA", "Autocast the network to bfloat16 on a GPU; the CPU "
                                     "always uses float32")
-
+    compile: str = setting("auto", "Compile", "Compile the network and loss with torch.compile (fused kernels, fewer "
+                           "launches; the first steps wait for the compiler): auto does on a CUDA GPU with Triton, not "
+                           "on the CPU, where it is slower. Training matches uncompiled training to float rounding "
+                           "(dropout's masks aside)", choices=COMPILE_LABELS, choice_help=COMPILE_HELP)

@@ -21,7 +21,7 @@ from diffusion_studio.core.devices import resolve_device
 from diffusion_studio.core.distributed import SINGLE, World
 from diffusion_studio.core.errors import SettingError, TrainingError
 from diffusion_studio.core.models import build_model, count_parameters
-from diffusion_studio.core.models.config import ModelConfig, sample_shape
+from diffusion_studio.core.models.config import ModelConfig, UNetConfig, sample_shape
 from diffusion_studio.core.process import q_sample, training_target
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.samplers import build_sampler
@@ -34,6 +34,33 @@ LOSS_BUCKETS = 10
 """The loss by timestep is reported for this many equal ranges of t."""
 PREVIEW_STEPS = 20
 """DDIM steps of a preview."""
+
+
+def compiles(choice: str, device: torch.device) -> bool:
+    """Whether training on ``device`` compiles the network and loss (TrainConfig.compile): "on" and
+    "off" as told; "auto" on a CUDA GPU with Triton (the compiler's GPU code generator), not on the
+    CPU (measured slower there: benchmarks/bench_training.py) or MPS."""
+    if choice == "auto":
+        from torch.utils._triton import has_triton
+
+        return device.type == "cuda" and has_triton()
+    return choice == "on"
+
+
+def memory_format(model_config: ModelConfig, device: torch.device) -> torch.memory_format:
+    """How a U-Net's weights and inputs are laid out: channels last (N×H×W×C) on CUDA, which cuDNN's
+    and Tensor Cores' convolutions prefer; channels first elsewhere (on the CPU channels last was
+    measured slower)."""
+    if device.type == "cuda" and isinstance(model_config, UNetConfig):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def optimizer_kernels(device: torch.device) -> dict[str, bool]:
+    """AdamW's implementation: one fused kernel per step on CUDA; elsewhere the multi-tensor (foreach)
+    one, whose weights equal the one-tensor-at-a-time loop's bit for bit (the CPU's fused kernel
+    changes their last bit)."""
+    return {"fused": True, "foreach": False} if device.type == "cuda" else {"fused": False, "foreach": True}
 
 
 def _on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -81,13 +108,23 @@ class Trainer:
         self.device = world.device(resolve_device(config.device))
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest convolutions
+        self.memory_format = memory_format(model_config, self.device)
         torch.manual_seed(config.seed)
-        self.model = build_model(model_config).to(self.device)
+        self.model = build_model(model_config).to(self.device, memory_format=self.memory_format)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self._weights, self._ema_weights = list(self.model.parameters()), list(self.ema.parameters())
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+            self._weights, lr=config.learning_rate, weight_decay=config.weight_decay, **optimizer_kernels(self.device)
         )
         self.network = world.wrap(self.model)  # what a step calls: its backward pass averages over the processes
+        self.compiled = compiles(config.compile, self.device)
+        # The shapes never change within a run; dynamic=False keeps each run's own static graph when
+        # one process trains several runs of other shapes (an app session, a benchmark). With several
+        # processes the compiled loss calls DDP, whose forward dynamo runs as it is while compiling
+        # the model inside it, its graph split at the gradient buckets (PyTorch's DDPOptimizer).
+        self.per_sample_loss = (
+            torch.compile(self._per_sample_loss, dynamic=False) if self.compiled else self._per_sample_loss
+        )
         if world.rank:  # dropout masks of its own in every process but the first (which draws as one process would)
             torch.manual_seed(world.seed(config.seed))
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
@@ -123,21 +160,25 @@ class Trainer:
         x0 = self.data[index]
         t = torch.randint(1, T + 1, (n,), generator=self.generator, device=self.device)[part]
         eps = torch.randn((n, *x0.shape[1:]), generator=self.generator, device=self.device)[part]
-        x_t = q_sample(self.schedule, x0, t, eps).float()
+        x_t = q_sample(self.schedule, x0, t, eps).float().contiguous(memory_format=self.memory_format)
         target = training_target(self.schedule, x0, t, eps, self.config.prediction).float()
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            output = self.network(x_t, t - 1)
-        per_sample = (output.float() - target).pow(2).flatten(1).mean(1)
+        per_sample = self.per_sample_loss(x_t, t - 1, target)
         for group in self.optimizer.param_groups:
             group["lr"] = self._learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
         per_sample.mean().backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self._weights, self.config.grad_clip, foreach=True)
         self.optimizer.step()
-        decay = self._ema_decay()
-        torch._foreach_lerp_(list(self.ema.parameters()), list(self.model.parameters()), 1.0 - decay)
+        torch._foreach_lerp_(self._ema_weights, self._weights, 1.0 - self._ema_decay())
         self.step += 1
         return per_sample.detach(), t
+
+    def _per_sample_loss(self, x_t: torch.Tensor, index: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """‖target − network(x_t, t − 1)‖² averaged over each sample's elements (the network in
+        bfloat16 under autocast on CUDA); what ``compile`` hands torch.compile."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            output = self.network(x_t, index)
+        return (output.float() - target).pow(2).flatten(1).mean(1)
 
     def _update_loss_by_t(self, losses: torch.Tensor, ts: torch.Tensor) -> None:
         """Running mean per bucket of t: m_b ← 0.9 m_b + 0.1 (mean of the new losses in b)."""
@@ -164,7 +205,8 @@ class Trainer:
         ``should_stop`` is asked before every step (with several processes, all stop when one is
         asked to; the losses reported are the global batches', gathered). A preview (a quick DDIM run of the EMA
         network) rides on the report after every ``preview_every`` steps (0: never).
-        Raises TrainingError on a non-finite loss or when the GPU runs out of memory.
+        Raises TrainingError on a non-finite loss, when the GPU runs out of memory or when
+        torch.compile fails.
         """
         self.model.train()
         started, losses, ts = time.perf_counter(), [], []
@@ -175,6 +217,13 @@ class Trainer:
                 raise TrainingError(
                     f"out of {self.device.type.upper()} memory at batch size {self.config.batch_size}; "
                     "try a smaller batch or model"
+                ) from None
+            except torch._dynamo.exc.BackendCompilerFailed as exc:
+                first_line = str(exc.inner_exception).strip().split("\n")[0]
+                reason = f"{type(exc.inner_exception).__name__}: {first_line}"
+                raise TrainingError(
+                    f"torch.compile could not compile the network for {self.device.type.upper()} ({reason}); "
+                    "train with compile off (--compile off)"
                 ) from None
             losses.append(loss)
             ts.append(t)
@@ -263,7 +312,9 @@ class Trainer:
         state = checkpoint.training_state
         self.model.load_state_dict(checkpoint.model_state)
         self.ema.load_state_dict(checkpoint.ema_state)
-        self.optimizer.load_state_dict(state["optimizer"])
+        saved = state["optimizer"]  # its kernels (fused, foreach) are this device's, whatever device saved it
+        kernels = optimizer_kernels(self.device)
+        self.optimizer.load_state_dict({**saved, "param_groups": [{**g, **kernels} for g in saved["param_groups"]]})
         self.step = int(state["step"])
         rng = state["rng"]
         self.generator.set_state(rng["generator"])

@@ -171,7 +171,7 @@ class TrainingPanel(Panel):
         self.prediction_form = SettingsForm(TrainConfig, ["prediction"])
         self.advanced = QCheckBox("Show all settings")
         self.size_form = SettingsForm(NetworkSize)
-        self.tuning_form = SettingsForm(TrainConfig, ["warmup_steps", "weight_decay", "grad_clip", "mixed_precision"])
+        self.tuning_form = SettingsForm(TrainConfig, ["warmup_steps", "weight_decay", "grad_clip", "mixed_precision", "compile"])
         self.prediction_form.add_row("Size", self.preset, at=0)
         self.prediction_form.add_row("", self.parameters, at=1)
         self.prediction_form.add_row("", self.advanced)

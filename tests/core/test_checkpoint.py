@@ -48,6 +48,17 @@ def test_a_point_checkpoint_from_before_ranges_were_kept_takes_its_built_in_sets
     assert open_model(folder).data_range == load_toy("two_moons").value_range
 
 
+def test_the_compile_setting_round_trips_and_a_config_from_before_it_loads_with_auto(tmp_path):
+    trainer = Trainer(MLPConfig(hidden=8, num_layers=1), SCHEDULE, TrainConfig(steps=1, device="cpu", compile="off"),
+                      load_toy("two_moons", 100))
+    folder = ck.save_checkpoint(tmp_path / "run", trainer.checkpoint())
+    assert ck.load_checkpoint(folder).train_config == trainer.config
+    config = json.loads((folder / ck.CONFIG_FILE).read_text())
+    del config["training"]["compile"]
+    (folder / ck.CONFIG_FILE).write_text(json.dumps(config))
+    assert ck.load_checkpoint(folder).train_config.compile == "auto"
+
+
 def test_resume_continues_the_step_count_and_the_loss_curve(tmp_path):
     straight = make_trainer(steps=20)
     expected = [r.loss for r in straight.train()]

@@ -23,11 +23,13 @@ def test_new_run_builds_the_network_for_the_data():
 
 
 def test_continue_run_picks_up_the_step_and_refuses_what_it_cannot_continue(tmp_path):
-    trainer = new_run(TrainConfig(data="swiss_roll", steps=5, batch_size=16, device="cpu"), SCHEDULE, TINY)
+    trainer = new_run(TrainConfig(data="swiss_roll", steps=5, batch_size=16, device="cpu", compile="off"), SCHEDULE, TINY)
     list(trainer.train())
     ck.save_checkpoint(tmp_path / "run", trainer.checkpoint())
     more = continue_run(tmp_path / "run", steps=8, device="cpu")
     assert more.step == 5 and more.config.steps == 8 and more.model_config == trainer.model_config
+    assert more.config.compile == "auto"  # compiling, like the device, is asked anew
+    assert continue_run(tmp_path / "run", steps=8, device="cpu", compile="on").compiled
     assert [r.step for r in more.train()] == [6, 7, 8]
     with pytest.raises(SettingError, match="at step 5"):
         continue_run(tmp_path / "run", steps=5)

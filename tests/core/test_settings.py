@@ -11,7 +11,7 @@ from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.samplers import SAMPLERS
 from diffusion_studio.core.schedules import SCHEDULE_NAMES, ScheduleConfig
 from diffusion_studio.core.settings import check_settings, setting_fields
-from diffusion_studio.core.train_config import DEVICES, TrainConfig
+from diffusion_studio.core.train_config import COMPILES, DEVICES, TrainConfig
 
 CONFIGS = (TrainConfig, NetworkSize, ScheduleConfig, SampleConfig, *(cls.Options for cls in SAMPLERS.values()))
 
@@ -26,7 +26,7 @@ def test_every_setting_is_described_and_its_default_allowed(config):
 
 def test_choices_are_the_engines_names():
     choices = {f.name: tuple(f.setting.choices) for f in setting_fields(TrainConfig) if f.setting.choices}
-    assert choices == {"prediction": PREDICTIONS, "device": DEVICES}
+    assert choices == {"prediction": PREDICTIONS, "device": DEVICES, "compile": COMPILES}
     (name,) = [f for f in setting_fields(ScheduleConfig) if f.setting.choices]
     assert tuple(name.setting.choices) == SCHEDULE_NAMES and set(name.setting.choice_help) == set(SCHEDULE_NAMES)
     for preset in PRESETS.values():
@@ -44,6 +44,7 @@ def test_choices_are_the_engines_names():
         (TrainConfig(prediction="noise"), "prediction"),
         (TrainConfig(batch_size=2.5), "batch_size"),
         (TrainConfig(mixed_precision="yes"), "mixed_precision"),
+        (TrainConfig(compile=True), "compile"),
         (NetworkSize(num_heads=0), "num_heads"),
         (NetworkSize(dropout=1.0), "dropout"),
         (ScheduleConfig(timesteps=0), "timesteps"),

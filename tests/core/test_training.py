@@ -1,11 +1,13 @@
 """Learning for real, but small: a 2-D MLP on the Swiss roll and a tiny U-Net on the digits, on CPU."""
 
 import math
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from diffusion_studio.core.checkpoint import load_checkpoint, save_checkpoint
 from diffusion_studio.core.data.datasets import Dataset, load_digits, load_toy
 from diffusion_studio.core.errors import SettingError, TrainingError
 from diffusion_studio.core.models.config import MLPConfig, UNetConfig
@@ -14,7 +16,7 @@ from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.core.devices import resolve_device
-from diffusion_studio.core.training import LOSS_BUCKETS, Trainer
+from diffusion_studio.core.training import LOSS_BUCKETS, Trainer, compiles, memory_format, optimizer_kernels
 
 TOY_SCHEDULE = ScheduleConfig("linear", 100, 1e-3, 0.1)
 TINY_UNET = UNetConfig(8, 1, 1, 16, (1, 2), 1, (4,), dropout=0.0)
@@ -130,4 +132,83 @@ def test_out_of_gpu_memory_is_a_clear_message(monkeypatch):
 
     monkeypatch.setattr(trainer, "_train_step", oom)
     with pytest.raises(TrainingError, match="out of CPU memory at batch size 512; try a smaller batch"):
+        list(trainer.train())
+
+
+def test_compilation_layout_and_optimizer_kernels_by_device():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert [compiles(choice, cpu) for choice in ("auto", "on", "off")] == [False, True, False]
+    assert not compiles("off", cuda)
+    assert memory_format(TINY_UNET, cuda) == torch.channels_last
+    assert memory_format(TINY_UNET, cpu) == memory_format(MLPConfig(), cuda) == torch.contiguous_format
+    assert optimizer_kernels(cuda) == {"fused": True, "foreach": False}
+    assert optimizer_kernels(cpu) == {"fused": False, "foreach": True}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_training_step_on_a_gpu_never_waits_for_it():
+    config = TrainConfig(steps=10, batch_size=32, device="cuda", compile="off")
+    trainer = Trainer(TINY_UNET, ScheduleConfig("linear", 200), config, load_digits(8))
+    assert trainer.memory_format == torch.channels_last and trainer.optimizer.param_groups[0]["fused"]
+    trainer._train_step()  # the first step copies the schedule to the GPU and lets cuDNN choose
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # any call that waits for the GPU raises
+    try:
+        for _ in range(3):
+            trainer._train_step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+def _tiny_point_trainer(steps, compile="off"):
+    config = TrainConfig(steps=steps, batch_size=32, learning_rate=1e-2, warmup_steps=1, device="cpu", compile=compile)
+    return Trainer(MLPConfig(hidden=16, num_layers=1, time_dim=16), ScheduleConfig("linear", 10), config, load_toy("two_moons", 200))
+
+
+def _weights(module):
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+@pytest.mark.skipif(not torch._dynamo.is_dynamo_supported(), reason="torch.compile is not supported on this Python")
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile on the CPU needs a C++ compiler")
+def test_a_compiled_trainer_trains_as_an_eager_one_and_its_checkpoint_resumes_eagerly(tmp_path):
+    eager, compiled = _tiny_point_trainer(8), _tiny_point_trainer(5, compile="on")
+    assert compiled.compiled and not eager.compiled
+    eager_losses = [r.loss for r in eager.train()]
+    compiled_losses = [r.loss for r in compiled.train()]
+    np.testing.assert_allclose(compiled_losses, eager_losses[:5], rtol=1e-5)
+    saved = load_checkpoint(save_checkpoint(tmp_path / "run", compiled.checkpoint()))
+    assert set(saved.model_state) == set(saved.ema_state) == set(eager.model.state_dict())  # no "_orig_mod." prefix
+    resumed = _tiny_point_trainer(8)
+    resumed.restore(saved)
+    np.testing.assert_allclose([r.loss for r in resumed.train()], eager_losses[5:], rtol=1e-5)
+    torch.testing.assert_close(_weights(resumed.model), _weights(eager.model), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(_weights(resumed.ema), _weights(eager.ema), rtol=1e-5, atol=1e-6)
+
+
+def test_a_checkpoint_from_another_devices_optimizer_resumes_with_this_devices_kernels(tmp_path):
+    first = _tiny_point_trainer(3)
+    list(first.train())
+    checkpoint = first.checkpoint()
+    for group in checkpoint.training_state["optimizer"]["param_groups"]:
+        group.update(optimizer_kernels(torch.device("cuda")))  # as a CUDA run saves it
+    resumed = _tiny_point_trainer(5)
+    resumed.restore(checkpoint)
+    assert all(g["foreach"] and not g["fused"] for g in resumed.optimizer.param_groups)
+    straight = _tiny_point_trainer(5)
+    assert [r.loss for r in resumed.train()] == [r.loss for r in straight.train()][3:]
+
+
+def test_a_compiler_failure_is_a_clear_message(monkeypatch):
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    trainer = _tiny_point_trainer(3, compile="on")
+
+    def fail(*args):
+        raise BackendCompilerFailed(fail, RuntimeError("no C++ compiler found\nmore detail"), None)
+
+    monkeypatch.setattr(trainer, "per_sample_loss", fail)
+    with pytest.raises(TrainingError, match=r"could not compile the network for CPU \(RuntimeError: no C\+\+ compiler "
+                                            r"found\); train with compile off"):
         list(trainer.train())
