@@ -59,6 +59,10 @@ def schedules(window, app) -> None:
     window.state.set_t(400)
 
 
+def training_before(window, app) -> None:
+    """The Training panel as a first launch shows it: nothing trained yet."""
+
+
 def training(window, app) -> None:
     panel = window.training
     choose(panel.data, "two_moons")
@@ -114,9 +118,9 @@ def lab(window, app) -> None:
     panel.timeline.slider.setValue(int(panel.timeline.slider.maximum() * 0.8))
 
 
-SCENES = {"forward": forward, "schedules": schedules, "training": training, "sampling": sampling,
-          "sampling-points": sampling_points, "comparison": comparison, "lab": lab}
-TABS = {"comparison": "sampling", "sampling-points": "training"}  # a scene's first tab, where it is not its name
+SCENES = {"forward": forward, "schedules": schedules, "training-before": training_before, "training": training,
+          "sampling": sampling, "sampling-points": sampling_points, "comparison": comparison, "lab": lab}
+TABS = {"training-before": "training", "sampling-points": "training", "comparison": "sampling"}  # a scene's first tab, if not its name
 
 
 def main() -> None:
