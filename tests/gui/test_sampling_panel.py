@@ -285,13 +285,19 @@ def test_a_comparison_shows_a_row_per_run_scrubbed_together_in_t(window, qtbot, 
     assert panel.views.currentIndex() == 1 and panel.session.runs == []
 
 
-def test_forking_a_run_at_the_playhead_adds_a_row_with_its_prefix(window, qtbot, moons):
+@pytest.mark.parametrize("compared", [True, False], ids=["a-comparisons-row", "a-single-run"])
+def test_forking_at_the_playhead_adds_a_row_with_its_parents_prefix(window, qtbot, moons, compared):
+    """Fork a row of a comparison, or a single run (which then becomes the first of two rows)."""
     window.state.set_model(moons)
     panel = window.sampling
     settle(panel, sampler="ddpm", steps=20, num=40)
-    panel.add_run()
-    panel.compare()
-    qtbot.waitUntil(lambda: not panel.running and len(panel.session.runs) == 1, timeout=60_000)
+    if compared:
+        panel.add_run()
+        panel.compare()
+        qtbot.waitUntil(lambda: not panel.running and len(panel.session.runs) == 1, timeout=60_000)
+    else:
+        run_to_end(panel, qtbot)
+        assert panel.views.currentIndex() == 1 and panel.session.runs == []
     assert panel.fork_button.isEnabled() and panel.fork_row.count() == 1
     panel.timeline.slider.setValue(8)  # t = 12 of the parent's 20 frames
     t = panel.session.t
@@ -302,23 +308,7 @@ def test_forking_a_run_at_the_playhead_adds_a_row_with_its_prefix(window, qtbot,
     above = parent.timesteps > t
     assert np.array_equal(fork.x_t[: above.sum()], parent.x_t[above]) and fork.timesteps[above.sum()] == t
     assert panel.fork_row.count() == 2 and len(panel.comparison_view.items) == 2
-
-
-def test_forking_a_single_run_shows_it_and_its_fork_as_rows(window, qtbot, moons):
-    window.state.set_model(moons)
-    panel = window.sampling
-    settle(panel, sampler="ddpm", steps=20, num=40)
-    run_to_end(panel, qtbot)
-    assert panel.views.currentIndex() == 1 and panel.fork_button.isEnabled() and panel.fork_row.count() == 1
-    panel.timeline.slider.setValue(8)
-    t = panel.session.t
-    settle(panel, sampler="ddim", steps=4, num=40, seed=9)
-    qtbot.mouseClick(panel.fork_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not panel.running and len(panel.session.runs) == 2, timeout=60_000)
-    parent, fork = panel.session.trajectories
-    above = parent.timesteps > t
-    assert np.array_equal(fork.x_t[: above.sum()], parent.x_t[above]) and fork.timesteps[above.sum()] == t
-    assert panel.views.currentWidget() is panel.comparison_view and len(panel.comparison_view.items) == 2
+    assert panel.views.currentWidget() is panel.comparison_view
 
 
 def test_a_comparisons_gif_shows_every_row_at_each_stop_of_the_shared_timeline(window, qtbot, moons, tmp_path):
