@@ -83,6 +83,7 @@ class ComparisonView(QWidget):
         self.splitter.addWidget(self.quality)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setSizes([800, 200])
+        self.splitter.splitterMoved.connect(lambda *_: self._place())  # the runs' area resized from within
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
