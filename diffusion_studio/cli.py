@@ -304,7 +304,8 @@ def _train(args: argparse.Namespace, world: World) -> None:
     where = f"{trainer.device} (rank 0 of {world.size} processes)" if world.distributed else str(trainer.device)
     print(
         f"training {type(trainer.model).__name__} ({trainer.parameters:,} parameters) on {dataset.name} "
-        f"({len(dataset.data)} samples) on {where}, from step {trainer.step} to {config.steps}",
+        f"({len(dataset.data)} samples) on {where}, from step {trainer.step} to {config.steps}"
+        + (", compiled (the first step waits for torch.compile)" if trainer.compiled else ""),
         file=sys.stderr,
     )
 

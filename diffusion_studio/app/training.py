@@ -63,6 +63,7 @@ class RunInfo:
     batch_size: int
     reference: np.ndarray | None  # a 2-D set's points, drawn behind the preview cloud
     skipped: tuple[tuple[str, str], ...] = field(default=())  # unreadable files left out of an image folder
+    compiled: bool = False  # the step is compiled: the first one waits for torch.compile
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,8 @@ def _training_items(request: TrainingRequest, should_stop: ShouldStop):
     yield RunInfo(
         description=f"{type(trainer.model).__name__}, {trainer.parameters / 1e6:.2f}M parameters, on "
                     f"{Path(dataset.name).name} ({len(dataset.data):,} {'images' if dataset.is_image else 'points'}), "
-                    f"{trainer.device.type.upper()}",
+                    f"{trainer.device.type.upper()}" + (", compiled" if trainer.compiled else ""),
+        compiled=trainer.compiled,
         start_step=trainer.step,
         total_steps=trainer.config.steps,
         timesteps=trainer.schedule.timesteps,

@@ -691,7 +691,8 @@ class TrainingPanel(Panel):
         self.previews.setCurrentIndex(0 if info.reference is None else 1)
         self.reference_cloud.setData(pos=info.reference if info.reference is not None else np.zeros((0, 2)))
         skipped = f"; skipped {len(info.skipped)} unreadable file(s), first {info.skipped[0][0]}" if info.skipped else ""
-        self.status.emit(f"Training from step {info.start_step} to {info.total_steps}{skipped}")
+        compiling = " (the first step waits for torch.compile)" if info.compiled else ""
+        self.status.emit(f"Training from step {info.start_step} to {info.total_steps}{compiling}{skipped}")
 
     def _on_progress(self, update: TrainingUpdate) -> None:
         self.progress.setMaximum(update.total_steps)
