@@ -13,10 +13,9 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QSp
 from diffusion_studio.core.compare import ComparedRun
 from diffusion_studio.core.export import batch_grid, reference_points, view_bounds
 from diffusion_studio.gui.imaging import show_pixels
+from diffusion_studio.gui.point_style import SAMPLES_COLOUR, data_cloud, sample_cloud
 
 ROW_KEYS = ("x_t", "pred_x0")
-POINTS = (31, 94, 200, 200)
-DATA = (190, 190, 190)
 TITLE_PX = 40  # the height of a run's title: two lines
 
 
@@ -57,7 +56,7 @@ class ComparisonView(QWidget):
         self.quality.setMouseEnabled(x=False, y=False)
         self.quality.setMinimumWidth(150)
         self.quality.setToolTip("Each run's distance against its network calls; the numbers are the runs'")
-        self.quality_points = pg.ScatterPlotItem(size=9, pen=None, brush=POINTS)
+        self.quality_points = pg.ScatterPlotItem(size=9, pen=None, brush=SAMPLES_COLOUR)
         self.quality.addItem(self.quality_points)
         self._quality_labels: list[pg.TextItem] = []
         self.titles: list[QLabel] = []
@@ -136,13 +135,13 @@ class ComparisonView(QWidget):
                     box.hideAxis("left")
                     box.hideAxis("bottom")
                     if reference is not None:
-                        box.addItem(pg.ScatterPlotItem(pos=reference_points(reference), size=2, pen=None, brush=DATA))
+                        box.addItem(data_cloud(2, pos=reference_points(reference)))
                     if first_box is None:
                         first_box = box
                     else:
                         box.setXLink(first_box)
                         box.setYLink(first_box)
-                    item = pg.ScatterPlotItem(size=3, pen=None, brush=POINTS)
+                    item = sample_cloud(3)
                 box.addItem(item)
                 row[key] = item
             cell = QWidget()

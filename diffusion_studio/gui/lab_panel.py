@@ -25,6 +25,7 @@ from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.model_box import ask_model_folder, model_summary
 from diffusion_studio.gui.panel import Panel
+from diffusion_studio.gui.point_style import DATA_COLOUR, data_cloud
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.timeline import TimelineBar
@@ -33,7 +34,7 @@ from diffusion_studio.gui.training_panel import default_runs_folder, stored_sett
 UPDATE_INTERVAL_S = 0.1
 TOY_LABELS = {"swiss_roll": "Swiss roll", "two_moons": "Two moons", "eight_gaussians": "Eight Gaussians",
               "checkerboard": "Checkerboard"}
-COLOURS = {"sde": (31, 119, 180), "ode": (230, 120, 20), "data": (150, 150, 150), "q": (90, 90, 90),
+COLOURS = {"sde": (31, 119, 180), "ode": (230, 120, 20), "data": DATA_COLOUR, "q": (90, 90, 90),
            "learned": (40, 40, 40), "exact": (44, 160, 44), "difference": (214, 39, 40)}
 KEY = ("<span style='color:#969696'>●</span> data &nbsp; <span style='color:#1f77b4'>●</span> DDPM (SDE) &nbsp; "
        "<span style='color:#e67814'>●</span> DDIM (ODE) &nbsp; arrows: <b>model</b>, "
@@ -241,7 +242,7 @@ class LabPanel(Panel):
         self.plot.setAspectLocked(True)
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.plot.hideButtons()
-        self.data_item = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(*COLOURS["data"], 110))
+        self.data_item = data_cloud()
         self.cloud_items = {kind: pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(*COLOURS[kind], 170))
                             for kind in RUN_KINDS}
         self.path_items = {kind: pg.PlotDataItem(pen=pg.mkPen(color=(*COLOURS[kind], PATH_PENS[kind][0]),

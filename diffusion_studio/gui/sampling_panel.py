@@ -63,6 +63,7 @@ from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.image_views import ImageViews
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.panel import Panel
+from diffusion_studio.gui.point_style import data_cloud, sample_cloud
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.app.jobs import Job
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
@@ -257,8 +258,8 @@ class SamplingPanel(Panel):
         for column, key in enumerate(VIEWS):
             plot = self.point_plots[key] = self.point_views.addPlot(row=0, col=column, title=TITLES[key])
             plot.setAspectLocked(True)
-            self.references[key] = pg.ScatterPlotItem(size=3, pen=None, brush=(190, 190, 190))
-            self.clouds[key] = pg.ScatterPlotItem(size=4, pen=None, brush=(31, 94, 200, 200))
+            self.references[key] = data_cloud()
+            self.clouds[key] = sample_cloud()
             plot.addItem(self.references[key])
             plot.addItem(self.clouds[key])
             if column:

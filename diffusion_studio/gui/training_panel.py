@@ -42,6 +42,7 @@ from diffusion_studio.core.recipes import IMAGE_RECIPE
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.panel import Panel
+from diffusion_studio.gui.point_style import data_cloud, sample_cloud
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
@@ -280,8 +281,8 @@ class TrainingPanel(Panel):
         view.addItem(self.preview_item)
         self.preview_points = pg.PlotWidget(background="w")
         self.preview_points.setAspectLocked(True)
-        self.reference_cloud = pg.ScatterPlotItem(size=3, pen=None, brush=(190, 190, 190))
-        self.preview_cloud = pg.ScatterPlotItem(size=4, pen=None, brush=(31, 94, 200, 200))
+        self.reference_cloud = data_cloud()
+        self.preview_cloud = sample_cloud()
         self.preview_points.addItem(self.reference_cloud)
         self.preview_points.addItem(self.preview_cloud)
         self.previews = QStackedWidget()
