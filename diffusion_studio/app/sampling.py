@@ -110,14 +110,27 @@ def _comparison_items(
     return ComparisonResult(measure(runs, reference), control.stopped, reference)
 
 
-def _fork_items(model: LoadedModel, parent: ComparedRun, t: int, child: SampleConfig, device: str,
+@dataclass(frozen=True)
+class ForkResult:
+    parents: list[ComparedRun]  # the runs forked from, measured against the reference when there is one
+    fork: ComparedRun
+    reference: np.ndarray | None  # what they were measured against
+
+
+def _fork_items(model: LoadedModel, parents: list[ComparedRun], row: int, t: int, child: SampleConfig, device: str,
                 reference: np.ndarray | None, should_stop: ShouldStop):
-    """The fork job's generator: the parent's steps down to t, then the child's; returns the fork,
-    measured like the comparison's runs (None if stopped)."""
+    """The fork job's generator: parent ``row``'s steps down to t, then the child's; returns the
+    ForkResult (None if stopped). The fork is measured like a comparison's runs; a single run, which
+    no comparison measured, is measured with its fork when a 2-D model's data is at hand."""
     from diffusion_studio.core.compare import fork_items, measure
 
-    fork = yield from fork_items(model, parent, t, child, on_device(model, device), should_stop)
-    return None if fork is None else measure([fork], reference)[0]
+    fork = yield from fork_items(model, parents[row], t, child, on_device(model, device), should_stop)
+    if fork is None:
+        return None
+    if reference is None and not model.is_image:
+        reference = model.training_points()
+        parents = measure(parents, reference)
+    return ForkResult(parents, measure([fork], reference)[0], reference)
 
 
 class SamplingSession(JobSession, Playhead):
@@ -194,19 +207,19 @@ class SamplingSession(JobSession, Playhead):
             raise SettingError("run", "fork from a run sampled here (a file's trajectory cannot be re-run)")
         if self.running:
             raise RuntimeError("a run is going on")
-        parent, reference = parents[row], self.reference
-        check_fork(parent, t)
-        return self._begin(lambda control, should_stop: _fork_items(model, parent, t, child, device, reference, should_stop))
+        check_fork(parents[row], t)
+        reference = self.reference
+        return self._begin(lambda control, should_stop: _fork_items(model, parents, row, t, child, device, reference,
+                                                                    should_stop))
 
-    def on_forked(self, fork: ComparedRun | None) -> None:
+    def on_forked(self, result: ForkResult | None) -> None:
         self._set_running(False)
-        if fork is None:
+        if result is None:
             self.failed.emit("Cancelled: no fork made")
             return
-        parents = self.forkable
-        self.set_trajectories([run.trajectory for run in parents] + [fork.trajectory], runs=[*parents, fork],
-                              reference=self.reference)
-        self.finished.emit(f"Forked: {fork.label}")
+        runs = [*result.parents, result.fork]
+        self.set_trajectories([run.trajectory for run in runs], runs=runs, reference=result.reference)
+        self.finished.emit(f"Forked: {result.fork.label}")
 
     def on_update(self, preview: SamplingPreview) -> None:
         self.previewed.emit(preview)

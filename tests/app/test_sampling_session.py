@@ -1,10 +1,13 @@
 """The Sampling panel's session, with no widget: a run's Job, the playhead in t, playback, focus."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from diffusion_studio.app.jobs import drive
 from diffusion_studio.app.sampling import SamplingSession
+from diffusion_studio.core.compare import sliced_wasserstein
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.loaded_model import LoadedModel
 from diffusion_studio.core.models import build_model
@@ -182,7 +185,19 @@ def test_a_single_run_forks_into_two_rows(model):
     assert parent is single and len(session.runs) == 2 and session.single is None
     assert np.array_equal(fork.x_t[:10], single.x_t[:10]) and fork.timesteps[10] == t
     assert session.runs[1].config.sampler == "ddim" and session.runs[1].nfe == 10 + 3
+    assert [run.distance for run in session.runs] == [None, None]  # no data known to measure them by
     session.open(single)  # a file's trajectory has no settings to re-run: nothing to fork
     assert session.forkable == []
     with pytest.raises(SettingError, match="sampled here"):
         session.start_fork(model, 0, t, SampleConfig(sampler="ddim", steps=3, num=8))
+
+
+def test_a_single_run_of_a_model_of_known_points_and_its_fork_are_measured_against_the_data(model):
+    moons = replace(model, data="two_moons")
+    session = SamplingSession()
+    sample(session, moons, sampler="ddpm", seed=2)
+    job = session.start_fork(moons, 0, int(session.trajectory.timesteps[10]), SampleConfig(sampler="ddim", steps=3, num=8))
+    session.on_forked(drive(job, lambda update: None, 0.0))
+    data = moons.training_points()
+    assert np.array_equal(session.reference, data)
+    assert [run.distance for run in session.runs] == [sliced_wasserstein(run.final, data) for run in session.runs]

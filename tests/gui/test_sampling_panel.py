@@ -309,6 +309,7 @@ def test_forking_at_the_playhead_adds_a_row_with_its_parents_prefix(window, qtbo
     assert np.array_equal(fork.x_t[: above.sum()], parent.x_t[above]) and fork.timesteps[above.sum()] == t
     assert panel.fork_row.count() == 2 and len(panel.comparison_view.items) == 2
     assert panel.views.currentWidget() is panel.comparison_view
+    assert panel.comparison_view.quality_points.data.size == 2  # both measured against the moons
 
 
 def test_a_comparisons_gif_shows_every_row_at_each_stop_of_the_shared_timeline(window, qtbot, moons, tmp_path):
