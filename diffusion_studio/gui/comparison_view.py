@@ -14,6 +14,7 @@ from diffusion_studio.core.compare import ComparedRun
 from diffusion_studio.core.export import batch_grid, reference_points, view_bounds
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.point_style import SAMPLES_COLOUR, data_cloud, sample_cloud
+from diffusion_studio.gui.guard import guarded
 
 ROW_KEYS = ("x_t", "pred_x0")
 TITLE_PX = 40  # the height of a run's title: two lines
@@ -87,6 +88,7 @@ class ComparisonView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
 
+    @guarded
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._place()

@@ -50,6 +50,7 @@ from diffusion_studio.gui.model_box import ModelBox
 from diffusion_studio.gui.sampler_settings import SamplerSettings
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.timeline import TimelineBar
+from diffusion_studio.gui.guard import guarded
 
 PREVIEW_INTERVAL_S = 0.1
 """At most this often a preview crosses to the UI thread, whatever the step rate."""
@@ -87,6 +88,7 @@ class MaskItem(pg.ImageItem):
     def _point(self, event: QGraphicsSceneMouseEvent) -> tuple[float, float]:
         return event.pos().x(), event.pos().y()
 
+    @guarded
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if event.button() not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
             super().mousePressEvent(event)
@@ -96,6 +98,7 @@ class MaskItem(pg.ImageItem):
         self._last = self._point(event)
         self.brushed.emit(None, self._last, self._right)
 
+    @guarded
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._last is None:
             return
@@ -104,9 +107,11 @@ class MaskItem(pg.ImageItem):
         self._last = point
         self._place_outline(event.pos())
 
+    @guarded
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         self._last = None
 
+    @guarded
     def hoverEvent(self, event) -> None:
         """pyqtgraph's hover: the outline of the brush under the pointer."""
         if event.isExit():
@@ -238,6 +243,7 @@ class InpaintingPanel(Panel):
 
     # ---- the model, the image and the mask ----------------------------------------------------
 
+    @guarded
     def showEvent(self, event) -> None:
         """Works on first launch: a held-out digit to inpaint (the model comes via ModelBox)."""
         if not self._shown_before:
@@ -374,6 +380,7 @@ class InpaintingPanel(Panel):
         """What a view shows now: an image grid, or the painted mask as RGBA ("mask")."""
         return np.asarray((self.mask_item if key == "mask" else self.items[key]).image)
 
+    @guarded
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """The timeline's keys: Space, ←/→, Home/End."""
         if not self.timeline.key_pressed(event):

@@ -30,6 +30,7 @@ from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.timeline import TimelineBar
 from diffusion_studio.gui.training_panel import default_runs_folder, stored_settings
+from diffusion_studio.gui.guard import guarded
 
 UPDATE_INTERVAL_S = 0.1
 TOY_LABELS = {"swiss_roll": "Swiss roll", "two_moons": "Two moons", "eight_gaussians": "Eight Gaussians",
@@ -79,9 +80,11 @@ class DrawingArea(pg.GraphicsObject):
     def boundingRect(self) -> QRectF:
         return self.rect
 
+    @guarded
     def paint(self, painter, *args) -> None:
         pass
 
+    @guarded
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
             super().mousePressEvent(event)
@@ -90,10 +93,12 @@ class DrawingArea(pg.GraphicsObject):
         self._pressed = True
         self.marked.emit(event.pos().x(), event.pos().y())
 
+    @guarded
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._pressed:
             self.marked.emit(event.pos().x(), event.pos().y())
 
+    @guarded
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         self._pressed = False
 
@@ -378,6 +383,7 @@ class LabPanel(Panel):
                 and not self.busy):
             self.session.set_model(model)
 
+    @guarded
     def showEvent(self, event) -> None:
         super().showEvent(event)
         self._on_state_model()
@@ -495,6 +501,7 @@ class LabPanel(Panel):
             m = marginals.get(kind)
             curve.setData([] if m is None else m.t, [] if m is None else getattr(m, stat))
 
+    @guarded
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if not self.timeline.key_pressed(event):
             super().keyPressEvent(event)

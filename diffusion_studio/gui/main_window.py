@@ -31,6 +31,7 @@ from diffusion_studio.app.state import NOTATIONS, StudioState
 from diffusion_studio.gui.symbols import NOTATION_NAMES
 from diffusion_studio.gui.tasks import TaskRunner
 from diffusion_studio.gui.training_panel import TrainingPanel
+from diffusion_studio.gui.guard import guarded
 
 TITLE = "Diffusion Studio"
 MODEL_MARKERS = ("config.json", "model.safetensors", "model_index.json")
@@ -303,11 +304,13 @@ class MainWindow(QMainWindow):
 
     # ---- drag and drop ------------------------------------------------------------------------
 
+    @guarded
     def showEvent(self, event: QShowEvent) -> None:
         """Once the window is on screen, its drags pass through ``eventFilter`` (a second install changes nothing)."""
         super().showEvent(event)
         self.windowHandle().installEventFilter(self)
 
+    @guarded(fallback=False)
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         """Files dragged anywhere on the window are the window's to open, whatever widget is under the cursor.
 
@@ -323,6 +326,7 @@ class MainWindow(QMainWindow):
             return True
         return super().eventFilter(watched, event)
 
+    @guarded
     def dragEnterEvent(self, event: QDragMoveEvent) -> None:
         """Take a drag (entering, or moving over the window) of local files; refuse anything else."""
         if dragged_files(event.mimeData()):
@@ -330,6 +334,7 @@ class MainWindow(QMainWindow):
         else:
             event.ignore()
 
+    @guarded
     def dropEvent(self, event: QDropEvent) -> None:
         """Open the local files dropped."""
         paths = dragged_files(event.mimeData())
@@ -354,6 +359,7 @@ class MainWindow(QMainWindow):
         if notation in NOTATIONS:
             self.state.set_notation(notation)
 
+    @guarded
     def closeEvent(self, event: QCloseEvent) -> None:
         """Stop what runs, remember the window, and close."""
         for panel in self.panels:

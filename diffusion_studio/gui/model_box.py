@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QPushButton, QWi
 
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.preferences import Preferences
+from diffusion_studio.gui.guard import guarded
 
 
 def model_summary(model) -> str:
@@ -66,6 +67,7 @@ class ModelBox(QWidget):
         if self.state.model is not None:
             self.label.setText(model_summary(self.state.model))
 
+    @guarded
     def showEvent(self, event) -> None:
         """The first show with no model yet opens the bundled one."""
         if not self._shown_before:

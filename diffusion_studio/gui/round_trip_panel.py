@@ -26,6 +26,7 @@ from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.gui.tasks import DevicePicker, NewestOnly, TaskRunner, WorkerThread
+from diffusion_studio.gui.guard import guarded
 
 TRIP_TITLES = {"x0": "x<sub>0</sub>, your image", "noise": "true noise ε", "x_t": "x<sub>t</sub>",
                "pred_x0": "predicted x<sub>0</sub>", "pred_eps": "predicted noise"}
@@ -198,6 +199,7 @@ class RoundTripPanel(Panel):
         self.source = source
         self.session.set_image(image, name)
 
+    @guarded
     def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._stale:

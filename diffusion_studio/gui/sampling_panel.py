@@ -69,6 +69,7 @@ from diffusion_studio.app.jobs import Job
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
+from diffusion_studio.gui.guard import guarded
 
 VIEWS = ("x_t", "pred_x0", "pred_eps")
 STRIPS = {"signal": "√ᾱ_t", "std": "std of x_t", "mean": "mean of x_t"}
@@ -592,6 +593,7 @@ class SamplingPanel(Panel):
         x, y = self.clouds[key].getData()
         return np.stack([x, y], axis=1)
 
+    @guarded
     def keyPressEvent(self, event: QKeyEvent) -> None:
         """The timeline's keys: Space, ←/→, Home/End."""
         if not self.timeline.key_pressed(event):

@@ -38,6 +38,7 @@ from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.tasks import TaskRunner
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.symbols import QUANTITIES, plain
+from diffusion_studio.gui.guard import guarded
 
 BULK = 0.95  # the share of each plot's values its y axis fits when "Fit y to the bulk" is on
 PLOTTED = ("beta", "alpha", "alpha_bar", "sqrt_alpha_bar", "sqrt_one_minus_alpha_bar", "log_snr")
@@ -248,6 +249,7 @@ class ScheduleLab(Panel):
                 cursor.setValue(x)
         self._fill_table(t)
 
+    @guarded
     def showEvent(self, event) -> None:
         if self._stale:
             self._on_t(self.state.t)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QComboBox
 from diffusion_studio.app.jobs import Job, drive
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.gui.garbage import settle_heap, ui_thread_collection
+from diffusion_studio.gui.guard import guarded
 
 
 def error_message(exc: BaseException) -> str:
@@ -277,6 +278,7 @@ class DevicePicker(QComboBox):
         self.setToolTip(tip)
         self._tasks, self._on_failed, self._searched = tasks, on_failed, False
 
+    @guarded
     def showEvent(self, event) -> None:
         if not self._searched:
             self._searched = True

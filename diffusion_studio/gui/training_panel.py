@@ -52,6 +52,7 @@ from diffusion_studio.app.training import (
 )
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
+from diffusion_studio.gui.guard import guarded
 
 DATA_CHOICES = {
     "digits": "Digits (bundled: 1,797 handwritten digits)",
@@ -479,6 +480,7 @@ class TrainingPanel(Panel):
         else:
             self.parameters.setText(f"{count:,} parameters")
 
+    @guarded
     def showEvent(self, event) -> None:
         """On first show, find the devices (this loads torch, off the UI thread)."""
         if not self._devices_known:
