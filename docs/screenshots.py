@@ -88,9 +88,7 @@ def sampling_points(window, app) -> None:
 def sample_digits(window, app, runs: list[tuple[str, int]]) -> None:
     """The bundled model opened; one run, or a comparison of several from one x_T."""
     panel = window.sampling
-    opened = []
-    window.open_model("default", then=lambda: opened.append(True))
-    wait(app, lambda: bool(opened))
+    open_default(window, app)
     for sampler, steps in runs:
         choose(panel.settings.sampler_form["sampler"].widget, sampler)
         panel.settings.run_form.set_values({"steps": steps, "num": 16, "seed": 0})
@@ -109,6 +107,45 @@ def comparison(window, app) -> None:
     sample_digits(window, app, [("ddim", 10), ("dpmpp-2m", 10), ("euler-a", 20), ("ddpm", 50)])
 
 
+def open_default(window, app) -> None:
+    """The bundled model opened (and any model load the window began on its own settled)."""
+    opened = []
+    window.open_model("default", then=lambda: opened.append(True))
+    wait(app, lambda: bool(opened))
+    settle(app, 1.0)
+
+
+def inpainting(window, app) -> None:
+    """A band across a held-out digit, filled by DDPM in 250 steps."""
+    panel = window.inpainting
+    open_default(window, app)
+    wait(app, lambda: panel.session.image is not None)
+    panel.session.paint((0.0, 8.0), 2.0, start=(15.0, 8.0))
+    panel.settings.run_form.set_values({"steps": 250})
+    panel.run()
+    wait(app, lambda: not panel.running)
+
+
+def your_image(window, app) -> None:
+    """A held-out digit at t = 250, denoised from x_t (SDEdit) and inverted with DDIM."""
+    panel = window.round_trip
+    open_default(window, app)
+    wait(app, lambda: panel.session.errors is not None)
+    for action in (panel.denoise, panel.invert):
+        wait(app, lambda: not panel.session.running)
+        action()
+        settle(app)
+    wait(app, lambda: not panel.session.running)
+
+
+def bound(window, app) -> None:
+    """The bound of the bundled model on 32 held-out digits."""
+    panel = window.bound
+    open_default(window, app)
+    panel.measure()
+    wait(app, lambda: not panel.session.running)
+
+
 def lab(window, app) -> None:
     panel = window.lab
     choose(panel.data_choice, "eight_gaussians")
@@ -119,8 +156,10 @@ def lab(window, app) -> None:
 
 
 SCENES = {"forward": forward, "schedules": schedules, "training-before": training_before, "training": training,
-          "sampling": sampling, "sampling-points": sampling_points, "comparison": comparison, "lab": lab}
-TABS = {"training-before": "training", "sampling-points": "training", "comparison": "sampling"}  # a scene's first tab, if not its name
+          "sampling": sampling, "sampling-points": sampling_points, "comparison": comparison, "inpainting": inpainting,
+          "your-image": your_image, "bound": bound, "lab": lab}
+TABS = {"training-before": "training", "sampling-points": "training", "comparison": "sampling",
+        "your-image": "round_trip"}  # a scene's first tab, if not its name
 
 
 def main() -> None:

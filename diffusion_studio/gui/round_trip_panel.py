@@ -138,7 +138,7 @@ class RoundTripPanel(Panel):
         self.x0_curve = self.error_plot.plot(pen=pg.mkPen(BLUE, width=2))
         self.eps_curve = self.error_plot.plot(pen=pg.mkPen(ORANGE, width=2))
         self.t_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("r", width=2))
-        self.error_plot.addItem(self.t_marker)
+        self.error_plot.addItem(self.t_marker, ignoreBounds=True)  # the axes fit the curves, not the marker
         self.result_views = ImageViews(RESULT_TITLES)
         self.histogram = pg.PlotWidget(background="w", title="x<sub>T</sub> vs N(0, 1)")
         self.histogram.setMinimumWidth(190)
@@ -236,6 +236,8 @@ class RoundTripPanel(Panel):
         model = self.state.model
         if model is None or self.session.image is None:
             return
+        # until the curves come: t over 0…T, errors over 10⁻⁴…10 (log axis), rather than a span around the marker
+        self.error_plot.setRange(xRange=(0, model.schedule_config.timesteps), yRange=(-4, 1), padding=0)
         self.errors.request(lambda: self.session.errors_of(model), self.session.on_errors, self._failed)
         self._request_trip()
 
@@ -269,6 +271,7 @@ class RoundTripPanel(Panel):
         errors = self.session.errors
         self.x0_curve.setData(errors.t, np.maximum(errors.x0, 1e-12))
         self.eps_curve.setData(errors.t, np.maximum(errors.eps, 1e-12))
+        self.error_plot.enableAutoRange()
 
     def _show_results(self) -> None:
         session = self.session

@@ -24,6 +24,7 @@ def test_your_image_shows_the_round_trip_at_t_and_inverts(window, qtbot, tmp_pat
     assert panel.session.image is None  # a hidden panel puts nothing through the model
     window.show()
     window.tabs.setCurrentWidget(panel)
+    assert panel.error_plot.getViewBox().viewRange()[0] == [0, 30]  # before the error curves come: all of t
     qtbot.waitUntil(lambda: panel.session.trip is not None and panel.session.errors is not None, timeout=10_000)
     assert panel.session.name == "held-out digit 1" and panel.session.image.shape == (1, 8, 8)
     assert panel.t_slider.maximum() == 30 and len(panel.x0_curve.getData()[0]) == 30
