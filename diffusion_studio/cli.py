@@ -23,7 +23,7 @@ from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.recipes import RECIPE_SETTINGS, recipe_for, recipe_table, schedule_warning
-from diffusion_studio.core.sample_config import POINT_SAMPLES, SampleConfig, run_label, validate_sample_config
+from diffusion_studio.core.sample_config import POINT_SAMPLES, SampleConfig, default_num, run_label, validate_sample_config
 from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, sampler_class
 from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_table
@@ -315,7 +315,7 @@ def _train(args: argparse.Namespace, world: World) -> None:
         for item in run_training(trainer, args.output, args.save_every, should_stop=control.should_stop,
                                  inference_only=args.inference_only):
             if isinstance(item, Saved):
-                count = 16 if dataset.is_image else POINT_SAMPLES
+                count = default_num(dataset.is_image)
                 settings = run_settings(item.folder, trainer.preview_config(count), trainer.device, data=config.data,
                                         T=trainer.schedule.timesteps)
                 _write_samples(trainer.preview(count), item.folder / "samples.png", reference,
@@ -597,8 +597,8 @@ def run_sample(args: argparse.Namespace) -> None:
     config = _sample_config(args, recorded.config if recorded else SampleConfig())
     device = resolve_device(getattr(args, "device", recorded.device if recorded else "auto"))
     model = open_model(getattr(args, "model", recorded.model if recorded else "default"), device)
-    if not (recorded or hasattr(args, "num") or model.is_image):
-        config = replace(config, num=POINT_SAMPLES)
+    if not (recorded or hasattr(args, "num")):
+        config = replace(config, num=default_num(model.is_image))
     if recorded:
         print(f"sampling again: {run_label(config, model.schedule_config.timesteps)}, seed {config.seed}, {config.num} "
               f"samples of {model_name(model.source)} on {device.type}", file=sys.stderr)

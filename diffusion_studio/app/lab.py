@@ -23,7 +23,7 @@ from diffusion_studio.app.training import TrainingRequest, unique_folder
 from diffusion_studio.core.errors import FileSaveError, SettingError
 from diffusion_studio.core.export import view_bounds
 from diffusion_studio.core.recipes import POINT_RECIPES, POINTS, Recipe, recipe_for
-from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.sample_config import MAX_POINTS, POINT_SAMPLES, SampleConfig
 
 if TYPE_CHECKING:
     from diffusion_studio.core.drift import DriftField, FieldKind
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
     from diffusion_studio.core.mixture import GaussianMixture
     from diffusion_studio.core.trajectory import Trajectory
 
-LAB_POINTS = 1000
-"""Points in a run by default."""
-MAX_POINTS = 20_000
 PATHS = 6
 """Particles whose paths are drawn by default."""
 GRID = 15
@@ -162,7 +159,7 @@ class LabSession(JobSession, Playhead):
         self.model: LoadedModel | None = None
         self.use_exact = False  # run the mixture's exact denoiser instead of the model
         self.runs: LabRuns | None = None
-        self.config = SampleConfig(num=LAB_POINTS)
+        self.config = SampleConfig(num=POINT_SAMPLES)
         self.field_kind: FieldKind = "score"
         self.paths = PATHS
 

@@ -21,13 +21,10 @@ from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.models.presets import NetworkSize
 from diffusion_studio.core.recipes import IMAGES, Recipe, recipe_for, schedule_warning
-from diffusion_studio.core.sample_config import POINT_SAMPLES
+from diffusion_studio.core.sample_config import default_num
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
 
-PREVIEW_COUNT = 16
-"""Samples in a preview grid; a 2-D model's preview is a cloud of POINT_PREVIEW_COUNT points."""
-POINT_PREVIEW_COUNT = POINT_SAMPLES
 SMOOTHING = 0.02
 """The smoothed curve averages over this fraction of the run's reports on each side."""
 STATES = ("idle", "running", "paused", "stopping")
@@ -159,7 +156,7 @@ def _training_items(request: TrainingRequest, should_stop: ShouldStop):
     )
     yield from run_training(trainer, request.output, request.save_every, should_stop=should_stop,
                             preview_every=request.preview_every,
-                            preview_count=PREVIEW_COUNT if dataset.is_image else POINT_PREVIEW_COUNT)
+                            preview_count=default_num(dataset.is_image))
     return trainer.step
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from diffusion_studio.core.atomic import atomic_write
-from diffusion_studio.core.data.datasets import EIGHT_GAUSSIANS_RADIUS, EIGHT_GAUSSIANS_STD
+from diffusion_studio.core.data.datasets import EIGHT_GAUSSIANS_RADIUS, EIGHT_GAUSSIANS_STD, is_points_file
 from diffusion_studio.core.errors import DataError
 
 MIXTURE_SUFFIX = ".mixture.json"
@@ -147,7 +147,7 @@ def known_mixture(data: str) -> GaussianMixture | None:
     Gaussians, or a points file drawn as a mixture (its .mixture.json beside it); None otherwise."""
     if data == "eight_gaussians":
         return EIGHT_GAUSSIANS
-    path = mixture_file(Path(data)) if data.endswith(".csv") else None
+    path = mixture_file(Path(data)) if is_points_file(data) else None
     if path is None or not path.is_file():
         return None
     try:

@@ -11,6 +11,8 @@ from diffusion_studio.core.settings import check_settings, setting, setting_fiel
 
 POINT_SAMPLES = 1000
 """Samples a 2-D model draws unless told: a cloud that shows the distribution (images: SampleConfig's num, a grid)."""
+MAX_POINTS = 20_000
+"""The most points a 2-D run in the app draws: two numbers each, so thousands show the distribution."""
 AUTO_SPACING = "auto"
 """The spacing each sampler is best run with (Sampler.default_spacing)."""
 SPACING_LABELS = {AUTO_SPACING: "the sampler's own", "trailing": "trailing (from T)", "linspace": "evenly spaced",
@@ -45,6 +47,11 @@ class SampleConfig:
     seed: int = setting(0, "Seed", "Seeds x_T ~ N(0, I) and every step's noise: the same seed gives the same samples", ge=0)
     record_every: int = setting(1, "Record every", "Keep every k-th step for the timeline (and always the result)", ge=1)
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)  # the sampler's own settings, e.g. {"eta": 0.5}
+
+
+def default_num(is_image: bool) -> int:
+    """Samples drawn unless told: SampleConfig's num (a grid) for images, POINT_SAMPLES (a cloud) for 2-D points."""
+    return SampleConfig().num if is_image else POINT_SAMPLES
 
 
 def validate_sample_config(c: SampleConfig) -> None:

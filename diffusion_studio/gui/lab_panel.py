@@ -16,12 +16,12 @@ from PySide6.QtWidgets import (
     QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from diffusion_studio.app.lab import DRAW_MODES, FIELD_KINDS, LAB_POINTS, MAX_POINTS, PATHS, RUN_KINDS, LabSession
+from diffusion_studio.app.lab import DRAW_MODES, FIELD_KINDS, PATHS, RUN_KINDS, LabSession
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.app.training import TrainingSession
 from diffusion_studio.core.export import reference_points
 from diffusion_studio.core.errors import DiffusionStudioError
-from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.sample_config import MAX_POINTS, POINT_SAMPLES, SampleConfig
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.model_box import ask_model_folder, model_summary
 from diffusion_studio.gui.panel import Panel
@@ -194,7 +194,7 @@ class LabPanel(Panel):
 
         self.num = QSpinBox()
         self.num.setRange(1, MAX_POINTS)
-        self.num.setValue(LAB_POINTS)
+        self.num.setValue(POINT_SAMPLES)
         self.num.setSingleStep(500)
         self.num.setToolTip("Points in each run")
         self.steps = QSpinBox()

@@ -50,7 +50,7 @@ from diffusion_studio.core.export import (
     trajectory_frames,
     view_bounds,
 )
-from diffusion_studio.core.sample_config import POINT_SAMPLES, SampleConfig, run_label
+from diffusion_studio.core.sample_config import MAX_POINTS, SampleConfig, default_num, run_label
 from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from diffusion_studio.core.marginals import Marginals
@@ -81,8 +81,6 @@ PREVIEW_INTERVAL_S = 0.1
 """At most this often a preview crosses to the UI thread, whatever the step rate."""
 MAX_SAMPLES = 1024
 """The most images one run draws from the form (each is a grid cell, recorded at every frame)."""
-MAX_POINTS = 20_000
-"""The most points of a 2-D model: two numbers each, so thousands show its distribution."""
 
 
 @dataclass(frozen=True)
@@ -342,7 +340,7 @@ class SamplingPanel(Panel):
         points = model.training_points()
         self._reference = reference_points(points)
         self.settings.run_form["num"].set_maximum(MAX_SAMPLES if model.is_image else MAX_POINTS)
-        self.settings.run_form.set_values({"num": SampleConfig().num if model.is_image else POINT_SAMPLES})
+        self.settings.run_form.set_values({"num": default_num(model.is_image)})
         self._show_memory()
         if self.session.trajectory is None and not self.running:
             self._show_kind(model.is_image, schedule, schedule.timesteps)
@@ -519,7 +517,7 @@ class SamplingPanel(Panel):
         """√ᾱ_t, or the marginals check: each trajectory's mean or std of x_t per step and the forward
         process's on the model's training data (computed once per model, in the background)."""
         kind = self.strip_kind.currentData()
-        self.schedule_plot.setLabel("left", "√ᾱ<sub>t</sub>" if kind == "signal" else kind)
+        self.schedule_plot.setLabel("left", "√ᾱ<sub>t</sub>" if kind == "signal" else f"{kind} of x<sub>t</sub>")
         self.schedule_curve.setVisible(kind == "signal")
         marginals = [tr.marginals() for tr in self.session.trajectories] if kind != "signal" else []
         for i, curve in enumerate(self.marginal_curves):
