@@ -1,6 +1,6 @@
 """Samplers compared: error per network call on 2-D data, and seconds per sample on the bundled model.
 
-    python benchmarks/bench_samplers.py [--num 50000] [--seeds 3] [--train-steps 4000] [--device cpu]
+    python benchmarks/bench_samplers.py [--num 50000] [--seeds 3] [--train-steps 4000] [--device cpu] [--only quality|speed]
 
 The question (issue 12): is DPM-Solver++(2M) at 20 network calls (NFE) at least as close to the
 data as DDIM at 50? Asked on two schedules, Ho et al.'s linear β with T = 1000 (the Swiss-roll model
@@ -183,6 +183,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--num-images", type=int, default=16, help="samples drawn at once in the speed runs")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--only", choices=("quality", "speed"), help="measure one of the two (default: both)")
     args = parser.parse_args()
 
     import torch
@@ -190,14 +191,16 @@ def main() -> None:
     from diffusion_studio.core.loaded_model import open_model
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
-    started = time.perf_counter()
-    models = ([(str(folder), folder) for folder in args.model] if args.model else
-              [("The bench's model", swiss_roll_model(args.train_steps, args.train_seed, args.device)),
-               ("The 2-D recipe", recipe_model(args.train_seed, args.device))])
-    for title, folder in models:
-        quality(title, open_model(folder, args.device), args)
-    print(f"(quality measured in {time.perf_counter() - started:.0f} s)")
-    speed(args)
+    if args.only != "speed":
+        started = time.perf_counter()
+        models = ([(str(folder), folder) for folder in args.model] if args.model else
+                  [("The bench's model", swiss_roll_model(args.train_steps, args.train_seed, args.device)),
+                   ("The 2-D recipe", recipe_model(args.train_seed, args.device))])
+        for title, folder in models:
+            quality(title, open_model(folder, args.device), args)
+        print(f"(quality measured in {time.perf_counter() - started:.0f} s)")
+    if args.only != "quality":
+        speed(args)
 
 
 if __name__ == "__main__":
