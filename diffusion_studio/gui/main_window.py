@@ -361,14 +361,16 @@ class MainWindow(QMainWindow):
 
     @guarded
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Stop what runs, remember the window, and close."""
+        """Stop what runs, remember the window, and close. The window goes at once: work that cannot
+        stop mid-way (a step, or torch.compile, which may take a minute) is waited for out of sight."""
         for panel in self.panels:
             panel.stop()
-        self.tasks.wait()
         self.training.save_settings()
         self.preferences.set_value("window/geometry", self.saveGeometry())
         self.preferences.set_value("window/tab", self.tabs.currentIndex())
         self.preferences.set_value("view/notation", self.state.notation)
         self.preferences.set_value("schedule/current", json.dumps(asdict(self.state.schedule.config)))
         self.preferences.settings.sync()
+        self.hide()
+        self.tasks.wait()
         super().closeEvent(event)

@@ -157,6 +157,14 @@ def test_closing_while_the_chain_runs_stops_it(window, qtbot):
     assert session.chain_pending and session.chain.t == reached
 
 
+def test_closing_hides_the_window_before_waiting_for_work_that_cannot_stop_at_once(window, monkeypatch):
+    window.show()
+    visible_while_waiting = []
+    monkeypatch.setattr(window.tasks, "wait", lambda: visible_while_waiting.append(window.isVisible()))
+    window.close()
+    assert visible_while_waiting == [False]
+
+
 def test_environment_report_names_versions_and_devices():
     import torch
 
