@@ -18,13 +18,18 @@ from diffusion_studio.gui.guard import guarded
 
 ROW_KEYS = ("x_t", "pred_x0")
 TITLE_PX = 40  # the height of a run's title: two lines
+LINE_PX = 17  # and of each further line
 
 
-def row_title(number: int, run: ComparedRun, t: int | None = None) -> str:
-    """The run's number and name; under them the t it shows, what it cost and (once measured) how far it landed."""
+def row_title(number: int, run: ComparedRun, t: int | None = None, wrap: bool = False) -> str:
+    """The run's number and name; under them the t it shows, what it cost and (once measured) how
+    far it landed, the distance on a line of its own when ``wrap``."""
     shown = "" if t is None else "result · " if t == 0 else f"t = {t} · "
-    distance = "" if run.distance is None else f" · distance {run.distance:.3g}"
-    return f"<b>{number}. {run.label}</b><br>{shown}{run.nfe} NFE · {run.seconds:.2f} s{distance}"
+    lines = [f"<b>{number}. {run.label}</b>", f"{shown}{run.nfe} NFE · {run.seconds:.2f} s"]
+    if run.distance is not None:
+        distance = f"distance {run.distance:.3g}"
+        lines[1:] = [lines[1], distance] if wrap else [f"{lines[1]} · {distance}"]
+    return "<br>".join(lines)
 
 
 def best_columns(runs: int, width: float, height: float) -> int:
@@ -64,6 +69,7 @@ class ComparisonView(QWidget):
         self.cells: list[QWidget] = []
         self.items: list[dict[str, pg.ImageItem | pg.ScatterPlotItem]] = []
         self._runs: list[ComparedRun] = []
+        self._shown_t: list[int | None] = []  # the t each run's title names (None: none yet)
         self.columns = 1
         self.headings = QLabel("left x<sub>t</sub>, right the predicted x<sub>0</sub>, each at its frame nearest t")
         self.headings.setStyleSheet("color: #444; padding: 2px 4px")
@@ -96,6 +102,7 @@ class ComparisonView(QWidget):
     def _place(self) -> None:
         """Put the runs' cells in the grid, in the number of columns that suits the area now."""
         columns = best_columns(len(self.cells), self.rows.width(), self.rows.height())
+        self._fit_titles(self.rows.width() / columns)
         if columns == self.columns and self.grid.count() == len(self.cells):
             return
         self.columns = columns
@@ -109,6 +116,16 @@ class ComparisonView(QWidget):
         for column in range(self.grid.columnCount()):
             self.grid.setColumnStretch(column, int(column < columns))
 
+    def _fit_titles(self, width: float) -> None:
+        """Every title on two lines, or on three (the distance apart) when a second line would be
+        wider than a run's column, ``width``: cut, it would lose the distance."""
+        wrap = any(title.fontMetrics().horizontalAdvance(row_title(number, run, t).split("<br>")[1]) + 8 > width
+                   for number, (run, title, t) in enumerate(zip(self._runs, self.titles, self._shown_t), 1))
+        for number, (run, title, t) in enumerate(zip(self._runs, self.titles, self._shown_t), 1):
+            title.setText(row_title(number, run, t, wrap))
+            title.setToolTip(row_title(number, run, t))
+            title.setFixedHeight(TITLE_PX + LINE_PX * wrap)
+
     def show_runs(self, runs: Sequence[ComparedRun], reference: np.ndarray | None, measured_by: str) -> None:
         """Lay out a cell per run (2-D runs over ``reference``, the data, when known) and plot each
         measured run's distance (``measured_by`` names it) against its NFE."""
@@ -116,11 +133,11 @@ class ComparisonView(QWidget):
             self.grid.removeWidget(cell)
             cell.deleteLater()
         self.titles, self.cells, self.items, self._runs = [], [], [], list(runs)
+        self._shown_t = [None] * len(runs)
         first_box = None
         for number, run in enumerate(runs, 1):
-            title = QLabel(row_title(number, run))
+            title = QLabel()
             title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-            title.setFixedHeight(TITLE_PX)
             title.setStyleSheet("color: #222; padding: 2px 4px 0 4px")
             canvas = pg.GraphicsLayoutWidget()
             canvas.setBackground("w")
@@ -188,15 +205,15 @@ class ComparisonView(QWidget):
 
     def show_t(self, frames: Sequence[int]) -> None:
         """Each row at its own frame (the one nearest the playhead's t)."""
-        for number, (run, row, title, k) in enumerate(zip(self._runs, self.items, self.titles, frames), 1):
+        for index, (run, row, k) in enumerate(zip(self._runs, self.items, frames)):
             trajectory = run.trajectory
             for key, batch in (("x_t", trajectory.x_t[k]), ("pred_x0", trajectory.pred_x0[k])):
                 if trajectory.is_image:
                     show_pixels(row[key], batch_grid(batch))
                 else:
                     row[key].setData(pos=batch)
-            title.setText(row_title(number, run, int(trajectory.timesteps[k])))
-            title.setToolTip(title.text())
+            self._shown_t[index] = int(trajectory.timesteps[k])
+        self._fit_titles(self.rows.width() / self.columns)
 
     def shown(self, row: int, key: str = "x_t") -> np.ndarray:
         """What a row's view shows now: the image grid, or the N×2 points."""

@@ -41,3 +41,22 @@ def test_four_runs_in_a_small_window_stand_two_by_two_and_regroup_when_it_widens
     assert [label.toPlainText() for label in view._quality_labels] == ["1", "2", "3", "4"]
     view.resize(1900, 380)
     qtbot.waitUntil(lambda: position(3) == (0, 3))
+
+
+def test_a_title_too_wide_for_its_column_puts_the_distance_on_a_line_of_its_own(qtbot):
+    view = ComparisonView()
+    qtbot.addWidget(view)
+    view.resize(1900, 380)
+    view.show()
+    view.show_runs([image_run(f"DDIM {n} steps", n) for n in (10, 20, 50, 1000)], None, "distance")
+    view.show_t([1, 1, 1, 1])
+
+    def lines_fit() -> bool:
+        return all(title.fontMetrics().horizontalAdvance(line) <= title.width()
+                   for title in view.titles for line in title.text().replace("<b>", "").replace("</b>", "").split("<br>"))
+
+    assert all(title.text().count("<br>") == 1 for title in view.titles) and lines_fit()
+    view.resize(600, 380)  # two by two, columns of about 240 px
+    qtbot.waitUntil(lambda: all(title.text().count("<br>") == 2 for title in view.titles))
+    assert view.titles[3].text().endswith("<br>distance 0.0005") and lines_fit()
+    assert len({title.height() for title in view.titles}) == 1 and view.titles[0].height() > TITLE_PX  # rows stay level
