@@ -46,8 +46,8 @@ FRESH_SEED, FLOOR_SEED = 1000, 2000
 """Seed k compares with load_toy(seed=FRESH_SEED + k); its floor draws load_toy(seed=FLOOR_SEED + k)."""
 
 
-def swiss_roll_model(steps: int, seed: int, device: str) -> Path:
-    """The bench's own model: Ho et al.'s linear β, T = 1000, an MLP 128 wide, batch 512, lr 10⁻³."""
+def swiss_roll_model(steps: int, width: int, layers: int, seed: int, device: str) -> Path:
+    """The bench's own model: Ho et al.'s linear β, T = 1000, an MLP (by default 128 wide, 3 layers), batch 512, lr 10⁻³."""
     from diffusion_studio.core.data.datasets import load_toy
     from diffusion_studio.core.models.config import MLPConfig
     from diffusion_studio.core.schedules import ScheduleConfig
@@ -56,8 +56,9 @@ def swiss_roll_model(steps: int, seed: int, device: str) -> Path:
 
     config = TrainConfig(data="swiss_roll", steps=steps, batch_size=512, learning_rate=1e-3, warmup_steps=200, device=device,
                          seed=seed)
-    return trained("linear β, T = 1000", Trainer(MLPConfig(hidden=128, num_layers=3), ScheduleConfig("linear", 1000), config,
-                                                 load_toy("swiss_roll")))
+    network = MLPConfig(hidden=width, num_layers=layers, time_dim=max(32, width // 4))
+    return trained(f"linear β, T = 1000, {width} wide, {layers} layers", Trainer(network, ScheduleConfig("linear", 1000), config,
+                                                                              load_toy("swiss_roll")))
 
 
 def recipe_model(seed: int, device: str) -> Path:
@@ -176,6 +177,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, action="append",
                         help="a Swiss-roll checkpoint to measure (repeatable; default: train both models here)")
     parser.add_argument("--train-steps", type=int, default=4000, help="training steps of the T = 1000 model")
+    parser.add_argument("--train-width", type=int, default=128, help="width of the T = 1000 model's MLP")
+    parser.add_argument("--train-layers", type=int, default=3, help="hidden layers of the T = 1000 model's MLP")
     parser.add_argument("--train-seed", type=int, default=0, help="the seed both models are trained with")
     parser.add_argument("--num", type=int, default=50_000, help="samples of the trained model, and fresh points, per seed")
     parser.add_argument("--exact-num", type=int, default=4_000, help="samples with the exact ε per seed")
@@ -194,7 +197,8 @@ def main() -> None:
     if args.only != "speed":
         started = time.perf_counter()
         models = ([(str(folder), folder) for folder in args.model] if args.model else
-                  [("The bench's model", swiss_roll_model(args.train_steps, args.train_seed, args.device)),
+                  [("The bench's model", swiss_roll_model(args.train_steps, args.train_width, args.train_layers, args.train_seed,
+                                                                args.device)),
                    ("The 2-D recipe", recipe_model(args.train_seed, args.device))])
         for title, folder in models:
             quality(title, open_model(folder, args.device), args)
