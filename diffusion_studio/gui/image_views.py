@@ -19,9 +19,9 @@ class ImageViews(QWidget):
     Titles are Qt labels above each canvas rather than items inside it: a title inside a
     pyqtgraph layout widens its column by the length of its text. A title wider than its column
     wraps, and the titles of a grid row share that row's height, so the canvases under them keep
-    one size and stay level. A mouse zoom or pan in one
-    view is copied to the others, so each shows the same region of its image (pyqtgraph's own
-    setXLink aligns views by their place on screen, which shifts views apart).
+    one size and stay level. A mouse zoom or pan in one view is copied to the others, so each
+    shows the same region of its image (pyqtgraph's own setXLink aligns views by their place on
+    screen, which shifts views apart).
     """
 
     def __init__(self, titles: dict[str, str], cells: dict[str, Cell] | None = None, parent: QWidget | None = None) -> None:
