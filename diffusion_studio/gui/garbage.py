@@ -1,13 +1,16 @@
-"""Python's cyclic garbage collector, kept on the UI thread while worker threads run.
+"""Python's cyclic garbage collector, run only from the UI thread's event loop.
 
-A collection runs on whichever thread happens to allocate when a generation's count passes its
-threshold. If the garbage holds Qt objects (the menus of a closed window, a pyqtgraph item in a
-reference cycle), a collection on a worker finalises them there: Shiboken then deletes the C++
-widgets on the worker while the UI thread deletes others, and the two can deadlock (a worker
-waiting for the GIL inside ~QObject, the UI thread waiting for Qt's mutex). So, while any worker
-runs, automatic collection is off and a timer on the UI thread collects instead, each generation
-whose count passed its threshold, as the automatic collector would (pyqtgraph's GarbageCollector
-does the same for a whole application).
+The automatic collector runs on whichever thread happens to allocate when a generation's count
+passes its threshold, in the middle of whatever that thread is doing. When the garbage holds Qt
+objects (the menus of a closed window, a pyqtgraph item in a reference cycle), that is unsafe twice:
+- on a worker, Shiboken deletes the C++ widgets there while the UI thread deletes others, and the
+  two can deadlock (a worker waiting for the GIL inside ~QObject, the UI thread for Qt's mutex);
+- on the UI thread inside a Qt call that holds one of Qt's signal-slot mutexes, the collection's
+  ~QObject can wait for the same mutex and hang the thread for good (seen: a collection started
+  inside the QObject::disconnect of pyqtgraph's ViewBox.addItem, deleting a closed window's QAction).
+So from the first window on, automatic collection is off and a timer collects instead, each
+generation whose count passed its threshold, as the automatic collector would. A timer fires from
+the event loop, where no Qt call is under way (pyqtgraph's GarbageCollector does the same).
 """
 
 from __future__ import annotations
@@ -42,33 +45,18 @@ def collect_due() -> None:
 
 
 class UIThreadCollection:
-    """Counts the running workers; from the first one's start to the last one's end, garbage is
-    collected only by a timer on the UI thread. ``hold`` and ``release`` are called on the UI thread."""
+    """The one collection policy of the process, started on the UI thread by the first window."""
 
     def __init__(self) -> None:
-        self.workers = 0
         self._timer: QTimer | None = None
-        self._was_enabled = True
 
-    def hold(self) -> None:
-        if self.workers == 0:
-            if self._timer is None:  # made here, on the UI thread, so that it fires there
-                self._timer = QTimer()
-                self._timer.timeout.connect(collect_due)
-            self._was_enabled = gc.isenabled()
-            gc.disable()
+    def start(self) -> None:
+        """Turn automatic collection off and collect from a timer on this (the UI) thread from now on."""
+        if self._timer is None:
+            self._timer = QTimer()  # made here, on the UI thread, so that it fires there
+            self._timer.timeout.connect(collect_due)
             self._timer.start(COLLECT_EVERY_MS)
-        self.workers += 1
-
-    def release(self) -> None:
-        if self.workers == 0:
-            return
-        self.workers -= 1
-        if self.workers == 0:
-            self._timer.stop()
-            if self._was_enabled:
-                gc.enable()
+        gc.disable()
 
 
 ui_thread_collection = UIThreadCollection()
-"""The one collection policy of the process: every worker thread holds it while it runs."""

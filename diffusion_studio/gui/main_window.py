@@ -19,6 +19,7 @@ from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.resources import DEFAULT_MODEL
 from diffusion_studio.gui.bound_panel import BoundPanel
 from diffusion_studio.gui.forward_panel import ForwardPanel
+from diffusion_studio.gui.garbage import ui_thread_collection
 from diffusion_studio.gui.inpainting_panel import InpaintingPanel
 from diffusion_studio.gui.lab_panel import LabPanel
 from diffusion_studio.gui.model_box import ask_model_folder
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, preferences: Preferences | None = None) -> None:
         super().__init__()
+        ui_thread_collection.start()  # before any widget: see gui.garbage
         configure_plots()
         self.setWindowTitle(TITLE)
         self.setAcceptDrops(True)

@@ -133,13 +133,12 @@ class TaskRunner(QObject):
         """
         task = _Task(self, function, on_finished, on_failed, on_progress)
         self._running.append(task)
-        ui_thread_collection.hold()
+        ui_thread_collection.start()
         task.thread.start()
 
     def _forget(self, task: _Task) -> None:
         if task in self._running:
             self._running.remove(task)
-            ui_thread_collection.release()
             task.worker.deleteLater()
             task.thread.deleteLater()
             task.deleteLater()
@@ -210,10 +209,10 @@ class WorkerThread(QObject):
         on_failed: Callable[[str], None],
     ) -> None:
         """Drive the job; its updates, result or failure reach the callbacks on this (the UI) thread.
-        The first start also settles the heap (torch is loaded by then); while the job runs,
-        garbage is collected on this thread only (gui.garbage)."""
+        The first start also settles the heap (torch is loaded by then); garbage is collected on
+        this thread only (gui.garbage)."""
         settle_heap()
-        ui_thread_collection.hold()
+        ui_thread_collection.start()
         self._callbacks = (on_update, on_finished, on_failed)
         self.worker, self._thread = GeneratorWorker(job, throttle_s), QThread()
         self.worker.moveToThread(self._thread)
@@ -250,7 +249,6 @@ class WorkerThread(QObject):
     def _ended(self) -> None:
         if self.worker is None:  # already ended by stop_and_wait
             return
-        ui_thread_collection.release()
         self.worker.deleteLater()
         self._thread.deleteLater()
         self.worker = self._thread = None

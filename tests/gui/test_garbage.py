@@ -1,5 +1,6 @@
-"""Garbage is collected on the UI thread while workers run (issue 16.6: a collection on a worker
-finalised a closed window's Qt objects there and deadlocked with the UI thread)."""
+"""Garbage is collected by a timer on the UI thread only (issue 16.6: a collection on a worker
+finalised a closed window's Qt objects there and deadlocked with the UI thread; and one started on
+the UI thread inside Qt's QObject::disconnect hung it, waiting for the mutex that call held)."""
 
 import gc
 import json
@@ -57,7 +58,7 @@ def test_while_a_job_runs_garbage_is_collected_only_on_the_ui_thread(qtbot):
         qtbot.waitUntil(lambda: not runner.running, timeout=20_000)
     assert worker_threads and worker_threads[0] not in during_run
     assert threading.get_ident() in during_run  # the UI thread's timer collected the worker's cycles
-    assert gc.isenabled()
+    assert not gc.isenabled()  # and collection stays with it once the job has ended
 
 
 def test_while_a_task_runs_garbage_is_collected_only_on_the_ui_thread(qtbot):
@@ -67,7 +68,22 @@ def test_while_a_task_runs_garbage_is_collected_only_on_the_ui_thread(qtbot):
         qtbot.waitUntil(lambda: bool(results), timeout=20_000)
         tasks.wait()
     assert worker_threads and worker_threads[0] not in results[0]
-    assert gc.isenabled()
+    assert not gc.isenabled()
+
+
+def test_from_the_first_window_on_only_the_ui_threads_timer_collects(make_window, qtbot):
+    gc.enable()
+    make_window()
+    assert not gc.isenabled()  # no collection can start inside a Qt call
+    with CollectionThreads() as seen:
+        cycles = []
+        for _ in range(3 * gc.get_threshold()[0]):
+            cycle = []
+            cycle.append(cycle)
+            cycles.append(cycle)
+        del cycles
+        qtbot.waitUntil(lambda: bool(seen.threads), timeout=5000)
+    assert set(seen.threads) == {threading.get_ident()}
 
 
 def test_windows_opened_and_closed_before_the_first_model_load_do_not_deadlock_it(tmp_path):
