@@ -147,5 +147,9 @@ def joined(device: torch.device, environ: Mapping[str, str] = os.environ) -> Ite
         if device.type == "cuda":  # the small exchanges (a stop flag, random states) stay on the CPU
             world = replace(world, group=dist.new_group(backend="gloo"))
         yield world
+        # Every process leaves together: gloo aborts a process (std::terminate) whose peer tore
+        # the group down while its own teardown still talked to it. After an error, no wait: the
+        # peer may be gone.
+        dist.barrier()
     finally:
         dist.destroy_process_group()

@@ -18,7 +18,7 @@ from diffusion_studio.gui.guard import guarded
 
 ROW_KEYS = ("x_t", "pred_x0")
 TITLE_PX = 40  # the height of a run's title: two lines
-LINE_PX = 17  # and of each further line
+SIDE_PX = 4  # a title's padding left and right
 
 
 def row_title(number: int, run: ComparedRun, t: int | None = None, wrap: bool = False) -> str:
@@ -119,12 +119,12 @@ class ComparisonView(QWidget):
     def _fit_titles(self, width: float) -> None:
         """Every title on two lines, or on three (the distance apart) when a second line would be
         wider than a run's column, ``width``: cut, it would lose the distance."""
-        wrap = any(title.fontMetrics().horizontalAdvance(row_title(number, run, t).split("<br>")[1]) + 8 > width
+        wrap = any(title.fontMetrics().horizontalAdvance(row_title(number, run, t).split("<br>")[1]) + 2 * SIDE_PX > width
                    for number, (run, title, t) in enumerate(zip(self._runs, self.titles, self._shown_t), 1))
         for number, (run, title, t) in enumerate(zip(self._runs, self.titles, self._shown_t), 1):
             title.setText(row_title(number, run, t, wrap))
             title.setToolTip(row_title(number, run, t))
-            title.setFixedHeight(TITLE_PX + LINE_PX * wrap)
+            title.setFixedHeight(TITLE_PX + title.fontMetrics().lineSpacing() * wrap)
 
     def show_runs(self, runs: Sequence[ComparedRun], reference: np.ndarray | None, measured_by: str) -> None:
         """Lay out a cell per run (2-D runs over ``reference``, the data, when known) and plot each
@@ -138,7 +138,7 @@ class ComparisonView(QWidget):
         for number, run in enumerate(runs, 1):
             title = QLabel()
             title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-            title.setStyleSheet("color: #222; padding: 2px 4px 0 4px")
+            title.setStyleSheet(f"color: #222; padding: 2px {SIDE_PX}px 0 {SIDE_PX}px")
             canvas = pg.GraphicsLayoutWidget()
             canvas.setBackground("w")
             canvas.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
