@@ -23,10 +23,12 @@ from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.recipes import RECIPE_SETTINGS, recipe_for, recipe_table, schedule_warning
-from diffusion_studio.core.sample_config import POINT_SAMPLES, SampleConfig, default_num, run_label, validate_sample_config
+from diffusion_studio.core.sample_config import (
+    DETERMINISTIC, POINT_SAMPLES, SampleConfig, default_num, run_label, validate_sample_config,
+)
 from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, sampler_class
 from diffusion_studio.core.settings import setting_fields
-from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_table
+from diffusion_studio.core.schedules import VP_PATH, NoiseSchedule, ScheduleConfig, schedule_csv, schedule_table
 from diffusion_studio.core.train_config import DEVICES, TrainConfig
 from diffusion_studio.flags import add_option_flags, add_setting_flags, int_list, setting_values
 
@@ -126,7 +128,7 @@ def _recipe_settings(args: argparse.Namespace) -> tuple[TrainConfig, ScheduleCon
     """The data's recipe with every setting given as a flag in its place, and the lines for stderr:
     which recipe it was, and a warning for a schedule that fails on the data
     (core.recipes.schedule_warning)."""
-    recipe = recipe_for(args.data)
+    recipe = recipe_for(args.data, getattr(args, "path", VP_PATH))
     config = recipe.train_config(**setting_values(args, setting_fields(TrainConfig)))
     schedule = replace(recipe.schedule, **setting_values(args, setting_fields(ScheduleConfig)))
     size = replace(recipe.size if args.size is None else PRESETS[args.size], **setting_values(args, setting_fields(NetworkSize)))
@@ -471,17 +473,23 @@ def run_bpd(args: argparse.Namespace) -> None:
           f"Σ L_t−1 (t = 2…T) {summary.middle:.4f}, L_0 {summary.decoder:.4f}", file=sys.stderr)
 
 
+def _invertible_samplers() -> list[str]:
+    """The registered samplers that can run upwards with their default options (Sampler.invertible_with)."""
+    return [cls.label for cls in SAMPLERS.values() if cls.invertible_with(cls.Options())]
+
+
 def _add_invert_parser(commands: argparse._SubParsersAction) -> None:
     invert = commands.add_parser(
         "invert",
-        help="DDIM inversion: the noise x_T that DDIM (η = 0) maps back to an image, and the way back",
-        description="Runs DDIM with η = 0 upwards from the image (resized to the model's size and colour) to x_T, "
-        "then samples from that x_T over the same steps. Prints the noise's mean and standard deviation and the "
-        "reconstruction's error.",
+        help="inversion: the noise x_T that a deterministic sampler maps back to an image, and the way back",
+        description="Runs a deterministic sampler (" + ", ".join(_invertible_samplers()) + ") upwards from the image "
+        "(resized to the model's size and colour) to x_T, then samples from that x_T over the same steps. Prints the "
+        "noise's mean and standard deviation and the reconstruction's error.",
     )
     invert.add_argument("image", type=Path, help="the image x_0")
     invert.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
-    add_setting_flags(invert, SampleConfig, skip=("sampler", "num", "seed", "record_every", "options"), defaults={"steps": 50})
+    add_setting_flags(invert, SampleConfig, skip=("num", "seed", "record_every", "options"),
+                      defaults={"steps": 50, "sampler": DETERMINISTIC.sampler})
     invert.add_argument("--device", default="auto", choices=DEVICES)
     invert.add_argument("--output", "-o", type=Path, required=True, help="the reconstruction, a .png")
     invert.add_argument("--noise-output", type=Path, help="also save the inverted noise x_T (.npy, C×H×W float32)")
@@ -504,7 +512,7 @@ def run_invert(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     model = open_model(args.model, device)
     x0 = torch.from_numpy(model.read_image(args.image))[None].to(device)
-    config = SampleConfig(sampler="ddim", **setting_values(args, setting_fields(SampleConfig)))
+    config = SampleConfig(**setting_values(args, setting_fields(SampleConfig)))
     progress = _Progress()
     inversion = drain(invert(model, x0, config, device), lambda item: progress.show(
         f"{item[0]} step {item[1].index + 1}/{item[1].total}", final=item[0] == "reconstruct" and item[1].index + 1 == item[1].total))

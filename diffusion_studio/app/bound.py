@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal
 
-from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
+from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, job_device
 from diffusion_studio.core.control import RunControl, tagged
 
 if TYPE_CHECKING:
@@ -50,8 +50,8 @@ def _bound_items(model: LoadedModel, settings: BoundSettings, device: str, contr
     """The job's generator: ((data name, images, T), step) per t; returns the BoundSummary (None if stopped)."""
     from diffusion_studio.core.bound import BoundSummary, measure_bound
 
-    on_device(model, device)
-    measurement = measure_bound(model, settings.data, settings.num, settings.variance, settings.seed)
+    measurement = measure_bound(model, settings.data, settings.num, settings.variance, settings.seed,
+                                device=job_device(device))
     terms = yield from tagged((measurement.data_name, measurement.num, measurement.timesteps), measurement.steps(should_stop))
     return None if terms is None else BoundSummary.of(terms)
 

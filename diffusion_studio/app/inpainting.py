@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from psygnal import Signal
 
-from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
+from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, job_device
 from diffusion_studio.app.playhead import Playhead
 from diffusion_studio.app.sampling import SamplingPreview, ended, preview
 from diffusion_studio.core.control import RunControl
@@ -66,7 +66,7 @@ def _inpainting_items(model: LoadedModel, config: SampleConfig, request: Inpaint
     (None if cancelled before the first step)."""
     from diffusion_studio.core.inpainting import record_inpainting
 
-    recorder = yield from record_inpainting(model, config, request.image, request.mask, on_device(model, device), should_stop)
+    recorder = yield from record_inpainting(model, config, request.image, request.mask, job_device(device), should_stop)
     if recorder.final is None:
         return None
     return InpaintingResult(recorder.trajectory(), recorder.final, control.stopped, request)

@@ -18,8 +18,6 @@ from diffusion_studio.core.control import RunControl
 if TYPE_CHECKING:
     import torch
 
-    from diffusion_studio.core.loaded_model import LoadedModel
-
 ShouldStop = Callable[[], bool]
 
 
@@ -54,14 +52,12 @@ def drive(job: Job, send: Callable[[Any], None], throttle_s: float) -> Any:
             pending = []
 
 
-def on_device(model: LoadedModel, device: str) -> torch.device:
-    """The device by name ("auto": the best here), with the model's network moved there (on the
-    worker's thread: the first use loads torch)."""
+def job_device(device: str) -> torch.device:
+    """The device by name ("auto": the best here), resolved on the worker's thread (the first use
+    loads torch). The model is not moved: each job reads it through ``LoadedModel.denoiser`` there."""
     from diffusion_studio.core.devices import resolve_device
 
-    resolved = resolve_device(device)
-    model.network.to(resolved)
-    return resolved
+    return resolve_device(device)
 
 
 class JobSession:

@@ -23,7 +23,7 @@ from diffusion_studio.app.training import TrainingRequest, unique_folder
 from diffusion_studio.core.errors import FileSaveError, SettingError
 from diffusion_studio.core.export import view_bounds
 from diffusion_studio.core.recipes import POINT_RECIPES, POINTS, Recipe, recipe_for
-from diffusion_studio.core.sample_config import MAX_POINTS, POINT_SAMPLES, SampleConfig
+from diffusion_studio.core.sample_config import MAX_POINTS, POINT_SAMPLES, SampleConfig, deterministic
 
 if TYPE_CHECKING:
     from diffusion_studio.core.drift import DriftField, FieldKind
@@ -123,13 +123,13 @@ def _as_progress(steps, done: int, total: int):
 
 
 def _lab_items(model: LoadedModel, config: SampleConfig, should_stop: ShouldStop):
-    """The job: DDPM, then DDIM η = 0, on the CPU from the same seed (so the same x_T); returns
-    LabRuns, or None when stopped."""
+    """The job: DDPM, then the DETERMINISTIC sampler (DDIM, η = 0), on the CPU from the same seed
+    (so the same x_T); returns LabRuns, or None when stopped."""
     from diffusion_studio.core.sampling import SamplingRun
     from diffusion_studio.core.trajectory import record_run
 
     started = time.perf_counter()
-    runs = [SamplingRun(model, replace(config, sampler=name, options={}), "cpu") for name in ("ddpm", "ddim")]
+    runs = [SamplingRun(model, c, "cpu") for c in (replace(config, sampler="ddpm", options={}), deterministic(config))]
     total, done, trajectories = sum(run.num_steps for run in runs), 0, []
     for run in runs:
         recorder = yield from _as_progress(record_run(run, should_stop), done, total)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal
 
-from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
+from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, job_device
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
@@ -71,11 +71,11 @@ def _progress(items: list[tuple[str, object]]) -> JobProgress:
     return JobProgress(what, step.index + 1, step.total, step.prev_t, step.x_prev[0].numpy())
 
 
-def _tensor(array: np.ndarray, model: LoadedModel):
-    """A C×H×W array as a 1×C×H×W tensor on the model's device."""
+def _tensor(array: np.ndarray):
+    """A C×H×W array as a 1×C×H×W tensor."""
     import torch
 
-    return torch.from_numpy(array)[None].to(next(model.network.parameters()).device)
+    return torch.from_numpy(array)[None]
 
 
 def _denoise_items(model: LoadedModel, x_t: np.ndarray, t: int, config: SampleConfig, device: str,
@@ -83,9 +83,9 @@ def _denoise_items(model: LoadedModel, x_t: np.ndarray, t: int, config: SampleCo
     """The SDEdit job: the run from x_t down to 0 (steps spaced over 1…t); returns Denoised (None if stopped)."""
     from diffusion_studio.core.sampling import SamplingRun
 
-    run = SamplingRun(model, config, on_device(model, device), start_t=t)
+    run = SamplingRun(model, config, job_device(device), start_t=t)
     last = None
-    for step in run.steps(should_stop, x_start=_tensor(x_t, model)):
+    for step in run.steps(should_stop, x_start=_tensor(x_t)):
         last = step
         yield "denoise", step
     if last is None or control.stopped:
@@ -98,8 +98,7 @@ def _invert_items(model: LoadedModel, x0: np.ndarray, config: SampleConfig, devi
     """The inversion job: ("invert" | "reconstruct", step) items; returns Inverted (None if stopped)."""
     from diffusion_studio.core.inversion import invert
 
-    on_device(model, device)
-    inversion = yield from invert(model, _tensor(x0, model), config, next(model.network.parameters()).device, should_stop)
+    inversion = yield from invert(model, _tensor(x0), config, job_device(device), should_stop)
     if inversion is None or control.stopped:
         return None
     return Inverted(inversion.noise[0].cpu().numpy(), inversion.reconstruction[0].cpu().numpy(),
@@ -161,7 +160,7 @@ class RoundTripSession(JobSession):
         def compute() -> Trip:
             from diffusion_studio.core.round_trip import round_trip
 
-            trip = round_trip(model, _tensor(image, model), t, _tensor(noise, model))
+            trip = round_trip(model, _tensor(image), t, _tensor(noise))
             return Trip(t, image, noise, *(v[0].cpu().numpy() for v in (trip.x_t, trip.pred_x0, trip.pred_eps)))
 
         return compute
@@ -180,7 +179,7 @@ class RoundTripSession(JobSession):
             from diffusion_studio.core.control import drain
             from diffusion_studio.core.round_trip import errors_by_t
 
-            return image, drain(errors_by_t(model, _tensor(image, model), _tensor(noise, model)))
+            return image, drain(errors_by_t(model, _tensor(image), _tensor(noise)))
 
         return compute
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from psygnal import Signal
 
-from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
+from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, job_device
 from diffusion_studio.app.playhead import Playhead
 from diffusion_studio.core.compare import ComparedRun, check_fork, comparison_metadata
 from diffusion_studio.core.control import RunControl, tagged
@@ -68,7 +68,7 @@ def _sampling_items(model: LoadedModel, config: SampleConfig, device: str, contr
     from diffusion_studio.core.sampling import SamplingRun
     from diffusion_studio.core.trajectory import record_run
 
-    run = SamplingRun(model, config, on_device(model, device))
+    run = SamplingRun(model, config, job_device(device))
     recorder = yield from record_run(run, should_stop)
     if recorder.final is None:
         return None
@@ -101,7 +101,7 @@ def _comparison_items(
     reference (run = the number of runs); returns the ComparisonResult."""
     from diffusion_studio.core.compare import compare_items, measure, reference_for
 
-    device = on_device(model, device)
+    device = job_device(device)
     runs = yield from compare_items(model, configs, device, should_stop)
     if control.stopped:
         return ComparisonResult(runs, True)
@@ -124,7 +124,7 @@ def _fork_items(model: LoadedModel, parents: list[ComparedRun], row: int, t: int
     no comparison measured, is measured with its fork when a 2-D model's data is at hand."""
     from diffusion_studio.core.compare import fork_items, measure
 
-    fork = yield from fork_items(model, parents[row], t, child, on_device(model, device), should_stop)
+    fork = yield from fork_items(model, parents[row], t, child, job_device(device), should_stop)
     if fork is None:
         return None
     if reference is None and not model.is_image:

@@ -16,7 +16,6 @@ import torch
 
 from diffusion_studio.core.data.datasets import evaluation_set
 from diffusion_studio.core.errors import SettingError
-from diffusion_studio.core.schedules import NoiseSchedule
 from diffusion_studio.core.samplers import DDPM_VARIANCES
 from diffusion_studio.core.vlb import BoundStep, BoundTerms, bound_steps, quantize
 
@@ -46,15 +45,16 @@ class BoundMeasurement:
     def steps(self, should_stop: Callable[[], bool] = lambda: False) -> Generator[BoundStep, None, BoundTerms | None]:
         """L_0, L_1, …, L_{T−1} as they are computed (``core.vlb.bound_steps``); returns every term."""
         generator = torch.Generator(self.x0.device).manual_seed(self.seed)
-        return bound_steps(NoiseSchedule(self.model.schedule_config), self.model.network, self.x0, self.model.prediction,
-                           self.variance, generator, self.batch_size, should_stop)
+        return bound_steps(self.model.denoiser(self.x0.device), self.x0, self.variance, generator, self.batch_size, should_stop)
 
 
 def measure_bound(
-    model: LoadedModel, data: str | None = None, num: int = 64, variance: str = "beta", seed: int = 0, batch_size: int = 256
+    model: LoadedModel, data: str | None = None, num: int = 64, variance: str = "beta", seed: int = 0, batch_size: int = 256,
+    device: torch.device | str | None = None,
 ) -> BoundMeasurement:
     """The bound of ``model`` on the first ``num`` images of ``data`` ("digits": its held-out digits;
-    a folder; None: what the model was trained on, held out), at the model's size and channels.
+    a folder; None: what the model was trained on, held out), at the model's size and channels, on
+    ``device`` (default: where the model was opened).
     SettingError or DataError, before any work, if it cannot be measured."""
     if not model.is_image:
         raise SettingError("model", "bits per dimension are measured on 8-bit images; this model makes 2-D points")
@@ -67,8 +67,7 @@ def measure_bound(
         raise SettingError("data", "this model does not record what it was trained on: name the images to measure on")
     channels, size, _ = model.sample_shape
     images = evaluation_set(source, size, channels)
-    device = next(model.network.parameters()).device
-    x0 = quantize(torch.from_numpy(images.data[:num])).to(device)
+    x0 = quantize(torch.from_numpy(images.data[:num])).to(model.device if device is None else device)
     return BoundMeasurement(model, x0, images.name, variance, seed, batch_size)
 
 

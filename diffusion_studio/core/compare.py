@@ -20,7 +20,7 @@ import numpy as np
 
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.provenance import output_metadata
-from diffusion_studio.core.sample_config import SampleConfig, run_label, validate_sample_config
+from diffusion_studio.core.sample_config import SampleConfig, deterministic, run_label, validate_sample_config
 from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.core.settings import SettingField, setting_fields
 from diffusion_studio.core.control import tagged
@@ -213,11 +213,11 @@ def ode_reference(
     device: torch.device | str = "cpu",
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Generator[SamplingStep, None, np.ndarray | None]:
-    """The probability-flow ODE solved finely from the runs' x_T (DDIM, η = 0, all T steps):
-    yields its steps, returns its samples (None if stopped)."""
+    """The probability-flow ODE solved finely from the runs' x_T (the DETERMINISTIC sampler, all T
+    steps): yields its steps, returns its samples (None if stopped)."""
     from diffusion_studio.core.sampling import SamplingRun
 
-    fine = replace(config, sampler="ddim", steps=None, spacing="trailing", record_every=1, options={"eta": 0.0})
+    fine = deterministic(config, steps=None, spacing="trailing", record_every=1)
     last = None
     for last in SamplingRun(model, fine, device).steps(should_stop=should_stop):
         yield last

@@ -32,6 +32,7 @@ from torch import nn
 
 from diffusion_studio.core.atomic import PREVIOUS_SUFFIX, atomic_folder
 from diffusion_studio.core.checkpoint import load_checkpoint
+from diffusion_studio.core.denoiser import Denoiser
 from diffusion_studio.core.errors import FileSaveError, SettingError
 from diffusion_studio.core.loaded_model import model_folder
 from diffusion_studio.core.models.config import UNetConfig, is_image_model
@@ -171,13 +172,13 @@ def scheduler_config(schedule: ScheduleConfig, prediction: str) -> dict[str, Any
     return config
 
 
-def _max_difference(network: UNet, unet: nn.Module, config: UNetConfig, timesteps: int) -> float:
-    """max |theirs − ours| / max(|ours|, 1e-12) on random x_t at the first and the last index."""
+def _max_difference(network: UNet, unet: nn.Module, config: UNetConfig, schedule: NoiseSchedule) -> float:
+    """max |theirs − ours| / max(|ours|, 1e-12) on random x_t at t = 1 and t = T (diffusers' index t − 1)."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, config.in_channels, config.image_size, config.image_size, generator=generator)
-    index = torch.tensor([0, timesteps - 1])
+    t = torch.tensor([1, schedule.timesteps])
     with torch.no_grad():
-        ours, theirs = network(x, index), unet(x, index).sample
+        ours, theirs = Denoiser(network, schedule)(x, t), unet(x, t - 1).sample
     return float((theirs - ours).abs().max() / ours.abs().max().clamp_min(1e-12))
 
 
@@ -213,7 +214,7 @@ def export_diffusers(model: str | Path, output: str | Path) -> Path:
     unet = diffusers.UNet2DModel(**unet2d_config(config, _norm_groups(network)))
     unet.load_state_dict(diffusers_state_dict(network), strict=True)
     unet.eval()
-    difference = _max_difference(network, unet, config, checkpoint.schedule_config.timesteps)
+    difference = _max_difference(network, unet, config, NoiseSchedule(checkpoint.schedule_config))
     if not difference <= TOLERANCE:
         raise SettingError("model", f"diffusers {diffusers.__version__}'s UNet2DModel gives other outputs than ours "
                            f"with these weights (relative difference {difference:.2g}); nothing was written")

@@ -17,7 +17,6 @@ import torch
 
 from diffusion_studio.core.loaded_model import LoadedModel
 from diffusion_studio.core.mixture import GaussianMixture
-from diffusion_studio.core.process import split_prediction
 from diffusion_studio.core.schedules import NoiseSchedule
 
 FieldKind = Literal["score", "mean_step"]
@@ -32,12 +31,9 @@ def grid(bounds: tuple[float, float, float, float], n: int) -> np.ndarray:
 
 def learned_eps(model: LoadedModel, x_t: np.ndarray, t: int) -> np.ndarray:
     """ε̂(x_t, t) of the model at the points x_t (N×D), whatever it predicts (eps, x0 or v)."""
-    schedule = NoiseSchedule(model.schedule_config)
-    device = next(model.network.parameters(), torch.zeros(0)).device
-    x = torch.from_numpy(np.ascontiguousarray(x_t, dtype=np.float32)).to(device)
+    x = torch.from_numpy(np.ascontiguousarray(x_t, dtype=np.float32)).to(model.device)
     with torch.inference_mode():
-        output = model.network(x, torch.full((len(x),), t - 1, dtype=torch.long, device=device))
-        _, eps = split_prediction(schedule, output, x, t, model.prediction)
+        eps = model.denoiser(model.device).predict(x, t).pred_eps
     return eps.float().cpu().numpy()
 
 

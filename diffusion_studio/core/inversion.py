@@ -1,7 +1,8 @@
-"""DDIM inversion: the x_T that deterministic DDIM maps back to a given image, and the way back.
+"""Inversion: the x_T that a deterministic sampler maps back to a given image, and the way back.
 
 DDIM with η = 0 is a discretised ODE (Song et al. 2021, §4.3), so its step x_s = √ᾱ_s x̂_0 +
-√(1 − ᾱ_s) ε̂ (eq. 12) also runs upwards, s > t, with ε̂ read at s (Mokady et al. 2023). From
+√(1 − ᾱ_s) ε̂ (eq. 12) also runs upwards, s > t, with ε̂ read at s (Mokady et al. 2023); so does
+any sampler that declares itself invertible (``Sampler.invertible_with``: Euler's ODE step). From
 x_0 it reaches an x_T that should look like N(0, I); sampling from that x_T with the same steps
 returns close to x_0, and the gap measures how well the ODE's discretisation and the network's
 ε̂ agree going up and coming down.
@@ -17,6 +18,7 @@ import torch
 
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.samplers import SAMPLERS, sampler_class
 from diffusion_studio.core.sampling import SamplingRun
 
 if TYPE_CHECKING:
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Inversion:
-    """An image, the x_T DDIM inversion found for it, and DDIM's sample from that x_T."""
+    """An image, the x_T inversion found for it, and the sampler's sample from that x_T."""
 
     x0: torch.Tensor  # N×C×H×W (or N×D)
     noise: torch.Tensor  # x_T
@@ -38,18 +40,21 @@ class Inversion:
 
 
 def inversion_config(config: SampleConfig) -> SampleConfig:
-    """The DDIM settings of an inversion: the given steps, spacing, clipping and seed, with η = 0
-    (the only deterministic DDIM; a sampler other than DDIM is refused)."""
-    if config.sampler != "ddim" or config.options.get("eta", 0.0) != 0.0:
-        raise SettingError("sampler", "inversion runs DDIM with η = 0, the one sampler here that is an invertible map")
-    return replace(config, options={})
+    """``config`` checked for an inversion: its sampler, with its options, must be invertible
+    (deterministic: DDIM with η = 0, Euler); a SettingError naming the ones that are, otherwise."""
+    cls = sampler_class(config.sampler)
+    if not cls.invertible_with(cls.make_options(**config.options)):
+        invertible = [c.label for c in SAMPLERS.values() if c.invertible_with(c.Options())]
+        raise SettingError("sampler", f"{cls.label} with these options adds fresh noise at each step, so it cannot run "
+                           f"from x_0 up to x_T; invert with a deterministic sampler ({', '.join(invertible)})")
+    return config
 
 
 def invert(
     model: LoadedModel, x0: torch.Tensor, config: SampleConfig, device: torch.device | str = "cpu",
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Generator[tuple[str, Any], None, Inversion | None]:
-    """Run DDIM (η = 0) from x_0 up to x_T, then back down from that x_T over the same timesteps.
+    """Run the sampler from x_0 up to x_T, then back down from that x_T over the same timesteps.
     Yields ("invert", step) for each upward step and ("reconstruct", step) for each downward one;
     returns the Inversion (None if stopped)."""
     config = replace(inversion_config(config), num=x0.shape[0])

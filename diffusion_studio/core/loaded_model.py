@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,24 +13,50 @@ import torch
 from diffusion_studio.core.checkpoint import Checkpoint, load_checkpoint
 from diffusion_studio.core.data.datasets import TOY_SETS, is_points_file, load_digits, load_points_file, load_toy
 from diffusion_studio.core.data.images import load_image
+from diffusion_studio.core.denoiser import Denoiser, Guidance
 from diffusion_studio.core.errors import DataError, SettingError
 from diffusion_studio.core.models.config import is_image_model, sample_shape
 from diffusion_studio.core.models.diffusers_unet import diffusers_unet_folder, load_diffusers_unet
-from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from diffusion_studio.resources import DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A denoiser ready to sample from, with what sampling needs to know about it."""
+    """A trained network with what reading it needs to know. Every panel shares one; each asks for
+    a ``denoiser`` on its own device, and gets its own copy of the weights there, so that two panels
+    on two devices never move the network under each other."""
 
-    network: torch.nn.Module  # eval mode, on the requested device
+    network: torch.nn.Module  # eval mode, on the device it was opened on; never moved
     schedule_config: ScheduleConfig
     prediction: str  # "eps", "x0" or "v"
     sample_shape: tuple[int, ...]  # (C, H, W) or (D,)
     source: str  # the folder it came from
     data: str  # what it was trained on, when known ("" otherwise)
     data_range: tuple[float, float] | None = None  # where the data's values lie; None: unknown
+    _copies: dict[torch.device, torch.nn.Module] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _copying: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    @property
+    def device(self) -> torch.device:
+        """Where ``network`` lives (the CPU for a network without weights)."""
+        return next(self.network.parameters(), torch.zeros(0)).device
+
+    def network_on(self, device: torch.device | str) -> torch.nn.Module:
+        """The network on ``device``: itself where it lives, elsewhere a copy made once (thread-safe)."""
+        device = torch.device(device)
+        if _same_device(device, self.device):
+            return self.network
+        with self._copying:
+            if device not in self._copies:
+                self._copies[device] = copy.deepcopy(self.network).to(device)
+            return self._copies[device]
+
+    def denoiser(self, device: torch.device | str, x0_range: tuple[float, float] | None = None,
+                 guidance: Guidance | None = None) -> Denoiser:
+        """The seam that reads this network on ``device`` (core.denoiser): x̂_0 kept within
+        ``x0_range`` (None: never), guided towards a class when ``guidance`` says so."""
+        return Denoiser(self.network_on(device), NoiseSchedule(self.schedule_config), self.prediction, x0_range, guidance)
 
     @property
     def is_image(self) -> bool:
@@ -68,6 +96,11 @@ class LoadedModel:
         channels, size, _ = self.sample_shape
         digits = load_digits(size).data
         return digits if channels == 1 else np.repeat(digits, channels, axis=1)
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """Whether two devices are one ("cuda" and "cuda:0" are, on a one-GPU machine as ever)."""
+    return a.type == b.type and (a.index or 0) == (b.index or 0)
 
 
 IMAGE_RANGE = (-1.0, 1.0)

@@ -7,7 +7,9 @@ two numbers per t, averaged over the dimensions d: the mean of x_t, and its stan
 
     m_q(t) = √ᾱ_t m_0,    s_q(t)² = ᾱ_t v_0 + 1 − ᾱ_t,
 
-where m_0 is the data's mean and v_0 the mean over d of the per-dimension variance of x_0.
+where m_0 is the data's mean and v_0 the mean over d of the per-dimension variance of x_0; on any
+Gaussian path x_t = α_t x_0 + σ_t ε, m_q = α_t m_0 and s_q² = α_t² v_0 + σ_t² (rectified flow:
+α_t = 1 − s, σ_t = s), which is how a run records its x_t.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ def moments(samples: np.ndarray) -> tuple[float, float]:
 
 
 def forward_marginals(schedule: NoiseSchedule, data: np.ndarray, t: np.ndarray | None = None) -> Marginals:
-    """m_q(t) = √ᾱ_t m_0 and s_q(t) = √(ᾱ_t v_0 + 1 − ᾱ_t) of the data under q, at t (default 0…T)."""
+    """m_q(t) = α_t m_0 and s_q(t) = √(α_t² v_0 + σ_t²) of the data under q on the schedule's path
+    (VP: α_t = √ᾱ_t, σ_t² = 1 − ᾱ_t), at t (default 0…T)."""
     t = np.arange(schedule.timesteps + 1) if t is None else np.asarray(t)
     mean_0, std_0 = moments(data)
-    alpha_bar = schedule.alpha_bars[t]
-    return Marginals(t, np.sqrt(alpha_bar) * mean_0, np.sqrt(alpha_bar * std_0**2 + 1.0 - alpha_bar))
+    alpha, sigma = schedule.path_alphas[t], schedule.path_sigmas[t]
+    return Marginals(t, alpha * mean_0, np.sqrt(alpha**2 * std_0**2 + sigma**2))
 
 
 def path_marginals(t: np.ndarray, frames: np.ndarray) -> Marginals:

@@ -17,8 +17,8 @@ from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.schedules import NoiseSchedule
 
 Array = TypeVar("Array")  # np.ndarray or torch.Tensor; functions return the kind they are given
-Prediction = Literal["eps", "x0", "v"]
-PREDICTIONS: tuple[str, ...] = ("eps", "x0", "v")
+Prediction = Literal["eps", "x0", "v", "velocity"]
+PREDICTIONS: tuple[str, ...] = ("eps", "x0", "v", "velocity")
 
 
 _DEVICE_COPIES: dict[int, dict[tuple[Any, Any], Any]] = {}
@@ -135,6 +135,36 @@ def predict_eps_from_v(schedule: NoiseSchedule, x_t: Array, t: Any, v: Array) ->
     ) * v
 
 
+def predict_x0_eps_from_velocity(schedule: NoiseSchedule, x_t: Array, t: Any, u: Array) -> tuple[Array, Array]:
+    """(x̂_0, ε̂) from a flow network's velocity u = α'_s x_0 + σ'_s ε at the path's x = c_t x_t
+    (x_t the VP equivalent, c_t = √(α_t² + σ_t²)): the 2×2 system x = α x_0 + σ ε, u = α' x_0 + σ' ε,
+    solved with Δ = α σ' − σ α':
+
+        x̂_0 = (σ' x − σ u)/Δ,  ε̂ = (α u − α' x)/Δ;  rectified flow: x̂_0 = x − s u, ε̂ = x + (1 − s) u.
+    """
+    d_alpha, d_sigma = schedule.velocity_coefficients()
+    alpha, sigma = coefficient(schedule.path_alphas, t, x_t), coefficient(schedule.path_sigmas, t, x_t)
+    x = coefficient(schedule.path_scales, t, x_t) * x_t
+    delta = alpha * d_sigma - sigma * d_alpha
+    return (d_sigma * x - sigma * u) / delta, (alpha * u - d_alpha * x) / delta
+
+
+def velocity_from_x0_eps(schedule: NoiseSchedule, x0: Array, eps: Array) -> Array:
+    """The flow-matching target u = dx_s/ds = α'_s x_0 + σ'_s ε (rectified flow: ε − x_0)."""
+    d_alpha, d_sigma = schedule.velocity_coefficients()
+    return d_alpha * x0 + d_sigma * eps
+
+
+def check_target(schedule: NoiseSchedule, prediction: str) -> None:
+    """Raise SettingError unless a network on this schedule's path can learn ``prediction``: the
+    velocity on a flow path (where ᾱ_T = 0 makes x̂_0 from ε or v undefined at s = 1), ε, x_0 or v on a VP one."""
+    check_prediction(prediction)
+    if schedule.is_flow and prediction != "velocity":
+        raise SettingError("prediction", f"a rectified-flow model predicts the velocity u = ε − x_0, not '{prediction}'")
+    if prediction == "velocity":
+        schedule.velocity_coefficients()  # refuses a VP path
+
+
 def check_prediction(prediction: str) -> None:
     """Raise SettingError unless ``prediction`` names a target we know."""
     if prediction not in PREDICTIONS:
@@ -144,12 +174,14 @@ def check_prediction(prediction: str) -> None:
 def split_prediction(
     schedule: NoiseSchedule, output: Array, x_t: Array, t: Any, prediction: Prediction
 ) -> tuple[Array, Array]:
-    """(x̂_0, ε̂) from a network's output, whichever target it was trained on."""
+    """(x̂_0, ε̂) from a network's output for the VP-equivalent x_t, whichever target it was trained on."""
     check_prediction(prediction)
     if prediction == "eps":
         return predict_x0_from_eps(schedule, x_t, t, output), output
     if prediction == "x0":
         return output, predict_eps_from_x0(schedule, x_t, t, output)
+    if prediction == "velocity":
+        return predict_x0_eps_from_velocity(schedule, x_t, t, output)
     return predict_x0_from_v(schedule, x_t, t, output), predict_eps_from_v(schedule, x_t, t, output)
 
 
@@ -160,4 +192,6 @@ def training_target(schedule: NoiseSchedule, x0: Array, t: Any, eps: Array, pred
         return eps
     if prediction == "x0":
         return x0
+    if prediction == "velocity":
+        return velocity_from_x0_eps(schedule, x0, eps)
     return v_from_x0_eps(schedule, x0, t, eps)

@@ -7,6 +7,7 @@ data chosen; any setting given by hand replaces the recipe's. No torch here.
     recipe_for("points")       # any other 2-D point set, e.g. a few hundred points drawn by hand
     recipe_for("digits")       # the bundled digits; "images" or a folder's path: any image folder
     recipe_for(dataset)        # a loaded Dataset: by its name if it is a bundled set, else images or points
+    recipe_for("swiss_roll", FLOW_PATH)  # the same data's flow-matching recipe
 
 Every image source gets one recipe, today's defaults: the bundled model's (Ho et al.'s linear
 schedule, T = 1000, the small U-Net). Points are expected at roughly unit scale, as the bundled
@@ -22,11 +23,12 @@ from typing import Any
 
 from diffusion_studio.core.data.datasets import Dataset, is_points_file
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
-from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_label
+from diffusion_studio.core.schedules import FLOW_PATH, VP_PATH, NoiseSchedule, ScheduleConfig, schedule_label
 from diffusion_studio.core.train_config import TrainConfig
 
 RECIPE_SETTINGS: tuple[str, ...] = (
     "steps", "batch_size", "learning_rate", "warmup_steps", "weight_decay", "grad_clip", "ema_decay", "prediction",
+    "time_sampling",
 )
 """The TrainConfig fields a recipe chooses; the data, seed, device, precision and compilation stay the user's."""
 
@@ -94,23 +96,31 @@ POINT_RECIPES: dict[str, Recipe] = {
 """A recipe for each bundled 2-D set, and one (POINTS) for any other point set."""
 
 
-def recipe_for(data: str | Path | Dataset) -> Recipe:
+def flow_recipe(recipe: Recipe) -> Recipe:
+    """A data's flow-matching recipe: its network and training settings on a rectified-flow path with
+    the same T (the grid samplers step on; training draws s continuously), predicting the velocity."""
+    return replace(recipe, label=f"{recipe.label} (flow)", schedule=ScheduleConfig(path=FLOW_PATH, timesteps=recipe.schedule.timesteps),
+                   training=replace(recipe.training, prediction="velocity"))
+
+
+def recipe_for(data: str | Path | Dataset, path: str = VP_PATH) -> Recipe:
     """The recipe for ``data``: a bundled 2-D set's name or "points" (POINT_RECIPES), a CSV of
     points (POINTS's), "digits", "images" or an image folder's path (IMAGE_RECIPE), or a loaded
-    Dataset (by its name when it is a bundled set, else by whether it holds images or points)."""
+    Dataset (by its name when it is a bundled set, else by whether it holds images or points);
+    on a flow ``path``, its flow_recipe."""
     if isinstance(data, Dataset):
-        if data.name in POINT_RECIPES:
-            return POINT_RECIPES[data.name]
-        return IMAGE_RECIPE if data.is_image else POINT_RECIPES[POINTS]
-    if is_points_file(str(data)):
-        return POINT_RECIPES[POINTS]
-    return POINT_RECIPES.get(str(data), IMAGE_RECIPE)
+        name = data.name if data.name in POINT_RECIPES else (IMAGES if data.is_image else POINTS)
+    else:
+        name = POINTS if is_points_file(str(data)) else str(data)
+    recipe = POINT_RECIPES.get(name, IMAGE_RECIPE)
+    return flow_recipe(recipe) if path == FLOW_PATH else recipe
 
 
 def recipe_table() -> str:
     """Every recipe on a line of its own, after the names recipe_for takes for it (for the CLI's help)."""
     rows = [(name, recipe) for name, recipe in POINT_RECIPES.items()]
     rows.append((f"digits, {IMAGES} or a folder", IMAGE_RECIPE))
+    rows.append((f"images, --path {FLOW_PATH}", flow_recipe(IMAGE_RECIPE)))  # every set: its recipe on the flow
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"  {name.ljust(width)}  {recipe.summary()}" for name, recipe in rows)
 
@@ -129,7 +139,7 @@ def schedule_warning(schedule: ScheduleConfig, recipe: Recipe) -> str | None:
     points to ±2,000), and its previews come out farther from the data than a linear schedule's.
     Images are not warned about: they always keep x̂_0 within [−1, 1].
     """
-    if recipe.kind != POINTS:
+    if recipe.kind != POINTS or schedule.path == FLOW_PATH:  # a velocity is read without dividing by √ᾱ_t
         return None
     gain = 1.0 / float(NoiseSchedule(schedule).sqrt_alpha_bars[-1])
     if gain <= MAX_X0_GAIN:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from diffusion_studio.core.errors import SettingError
-from diffusion_studio.core.process import q_sample, split_prediction
+from diffusion_studio.core.process import q_sample
 from diffusion_studio.core.schedules import NoiseSchedule
 
 if TYPE_CHECKING:
@@ -39,11 +39,10 @@ class RoundTrip:
 
 
 def _guess(model: LoadedModel, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x̂_0, ε̂) from the network's output for x_t at per-sample t ≥ 1 (whatever it predicts)."""
-    schedule = NoiseSchedule(model.schedule_config)
+    """(x̂_0, ε̂) from the network's output for x_t at per-sample t ≥ 1 (whatever it predicts), unclamped."""
     with torch.inference_mode():
-        output = model.network(x_t, t - 1)
-    return split_prediction(schedule, output, x_t, t, model.prediction)
+        guess = model.denoiser(x_t.device).predict(x_t, t)
+    return guess.pred_x0, guess.pred_eps
 
 
 def round_trip(model: LoadedModel, x0: torch.Tensor, t: int, noise: torch.Tensor) -> RoundTrip:
@@ -53,7 +52,7 @@ def round_trip(model: LoadedModel, x0: torch.Tensor, t: int, noise: torch.Tensor
     T = model.schedule_config.timesteps
     if not 0 <= t <= T:
         raise SettingError("t", f"t must be between 0 and T = {T}, got {t}")
-    device = next(model.network.parameters()).device
+    device = model.device
     x0, noise = x0.to(device), noise.to(device)
     if t == 0:
         return RoundTrip(0, x0, noise, x0, x0, noise)
@@ -79,7 +78,7 @@ def errors_by_t(
     returns all of them (None if stopped before the end)."""
     T = model.schedule_config.timesteps
     schedule = NoiseSchedule(model.schedule_config)
-    device = next(model.network.parameters()).device
+    device = model.device
     x0, noise = x0.to(device), noise.to(device)
     done_t, done_x0, done_eps = [], [], []
     for start in range(1, T + 1, ERROR_BATCH):

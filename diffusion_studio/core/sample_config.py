@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from diffusion_studio.core.samplers import SAMPLERS, sampler_class
@@ -47,6 +47,16 @@ class SampleConfig:
     seed: int = setting(0, "Seed", "Seeds x_T ~ N(0, I) and every step's noise: the same seed gives the same samples", ge=0)
     record_every: int = setting(1, "Record every", "Keep every k-th step for the timeline (and always the result)", ge=1)
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)  # the sampler's own settings, e.g. {"eta": 0.5}
+
+
+DETERMINISTIC = SampleConfig(sampler="ddim", options={"eta": 0.0})
+"""The deterministic reference that compare, previews, the round trip and the 2-D lab run: DDIM with
+η = 0, the probability-flow ODE discretised (Song et al. 2021, §4.3), so one x_T gives one sample."""
+
+
+def deterministic(config: SampleConfig = DETERMINISTIC, **changes: Any) -> SampleConfig:
+    """``config`` with DETERMINISTIC's sampler and options (and any other ``changes``)."""
+    return replace(config, sampler=DETERMINISTIC.sampler, options=dict(DETERMINISTIC.options), **changes)
 
 
 def default_num(is_image: bool) -> int:

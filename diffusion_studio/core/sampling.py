@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from diffusion_studio.core.denoiser import Denoiser, Network, as_denoiser
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.provenance import run_settings
 from diffusion_studio.core.sample_config import AUTO_SPACING, SampleConfig, validate_sample_config
@@ -17,10 +18,6 @@ from diffusion_studio.core.schedules import NoiseSchedule
 if TYPE_CHECKING:
     from diffusion_studio.core.loaded_model import LoadedModel
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""network(x_t, index) -> output, with index = t − 1 per sample (0-based, as diffusers counts)."""
-
-
 @dataclass(frozen=True)
 class SamplingStep:
     """One recorded step, its tensors detached and on the CPU."""
@@ -29,10 +26,10 @@ class SamplingStep:
     total: int  # number of steps in the loop
     t: int  # the timestep of x_t (papers' count, 1…T; 0 at the start of an ascending run)
     prev_t: int  # the timestep s this step landed on (0 after the last descending step)
-    x_t: torch.Tensor  # the sample the network saw
+    x_t: torch.Tensor  # the sample at t, on the model's path (x_t = α_t x_0 + σ_t ε; VP: what the network saw)
     pred_x0: torch.Tensor  # x̂_0 predicted from x_t
     pred_eps: torch.Tensor  # ε̂ predicted from x_t
-    x_prev: torch.Tensor  # x_s, the sample after the step (and after the hook, if any)
+    x_prev: torch.Tensor  # x_s, the sample after the step (and after the hook, if any), on the path
     nfe: int  # network evaluations so far
 
 
@@ -42,7 +39,7 @@ pixels back at q(x_s | x_0))."""
 
 
 def sample_loop(
-    network: Denoiser,
+    denoiser: Denoiser | Network,
     sampler: Sampler,
     shape: Sequence[int],
     *,
@@ -55,25 +52,25 @@ def sample_loop(
     """Walk the sampler's timesteps from x_T ~ N(0, I) (or the given start: x_T, or x_0 for an
     ascending run), yielding every step.
 
-    The sampler calls the network as often as it needs (``nfe`` counts the calls).
+    The samplers step on the VP equivalent of the schedule's path; the start and the recorded
+    samples are on the path itself (x = c_t x_t, ``path_scales``: the same on a VP path, where
+    c_t = 1; on rectified flow x_s = (1 − s) x_0 + s ε), so that a run shows the model's own x_t.
+
+    The sampler calls the denoiser as often as it needs (``nfe`` counts the network evaluations); a
+    bare network(x, index) is read with the sampler's schedule and target (``as_denoiser``).
     ``should_stop`` is asked before each step; when it answers True the loop ends quietly.
     The same generator seed gives the same samples on the same device.
     """
+    denoise = as_denoiser(denoiser, sampler.schedule, sampler.prediction)
     x = (
         torch.randn(tuple(shape), generator=generator, device=device)
         if x_T is None
-        else x_T.to(device=device, dtype=torch.float32)
+        else _from_path(sampler.schedule, x_T.to(device=device, dtype=torch.float32), int(sampler.timesteps[0]))
     )
-    nfe = 0
-
-    def denoise(sample: torch.Tensor, t: int) -> torch.Tensor:
-        nonlocal nfe
-        nfe += 1
-        return network(sample, torch.full((sample.shape[0],), t - 1, device=sample.device, dtype=torch.long))
-
+    nfe_before = denoise.nfe
     sampler.reset()
     total = len(sampler.timesteps)
-    (x_host,) = _on_host(x)
+    (x_host,) = _on_host(_to_path(sampler.schedule, x, int(sampler.timesteps[0])))
     for index, t in enumerate(sampler.timesteps.tolist()):
         if should_stop():
             return
@@ -81,7 +78,7 @@ def sample_loop(
         with torch.inference_mode():
             step = sampler.advance(denoise, t, x, prev_t=s, generator=generator)
             x_prev = step.prev_sample if after_step is None else after_step(s, step.prev_sample)
-        pred_x0, pred_eps, x_prev_host = _on_host(step.pred_x0, step.pred_eps, x_prev)
+        pred_x0, pred_eps, x_prev_host = _on_host(step.pred_x0, step.pred_eps, _to_path(sampler.schedule, x_prev, s))
         yield SamplingStep(
             index=index,
             total=total,
@@ -91,9 +88,19 @@ def sample_loop(
             pred_x0=pred_x0,
             pred_eps=pred_eps,
             x_prev=x_prev_host,
-            nfe=nfe,
+            nfe=denoise.nfe - nfe_before,
         )
         x, x_host = x_prev, x_prev_host
+
+
+def _to_path(schedule: NoiseSchedule, x: torch.Tensor, t: int) -> torch.Tensor:
+    """The path's x = c_t x_t from the VP equivalent x_t (x itself on a VP path)."""
+    return x * float(schedule.path_scales[t]) if schedule.is_flow else x
+
+
+def _from_path(schedule: NoiseSchedule, x: torch.Tensor, t: int) -> torch.Tensor:
+    """The VP equivalent x_t = x / c_t of the path's x (x itself on a VP path)."""
+    return x / float(schedule.path_scales[t]) if schedule.is_flow else x
 
 
 def _on_host(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -135,8 +142,9 @@ class SamplingRun:
         self.config = config
         self.device = torch.device(device)
         self.after_step = after_step
-        self.schedule = NoiseSchedule(model.schedule_config)
-        self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, x0_range(model, config), **config.options)
+        self.denoiser = model.denoiser(self.device, x0_range(model, config))
+        self.schedule = self.denoiser.schedule
+        self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, self.denoiser.x0_range, **config.options)
         spacing = None if config.spacing == AUTO_SPACING else config.spacing
         start = self.schedule.timesteps if start_t is None else start_t
         self.sampler.set_timesteps(config.steps or start, spacing, ascending, start=start_t)
@@ -157,5 +165,5 @@ class SamplingRun:
     def steps(self, should_stop: Callable[[], bool] = lambda: False, x_start: torch.Tensor | None = None) -> Iterator[SamplingStep]:
         """The run's steps, from x_T ~ N(0, I) drawn from the seed, or from ``x_start``."""
         generator = torch.Generator(self.device).manual_seed(self.config.seed)
-        return sample_loop(self.model.network, self.sampler, self.shape, generator=generator, device=self.device,
+        return sample_loop(self.denoiser, self.sampler, self.shape, generator=generator, device=self.device,
                            x_T=x_start, should_stop=should_stop, after_step=self.after_step)

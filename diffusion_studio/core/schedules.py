@@ -1,9 +1,20 @@
-"""Named β schedules and the one immutable object that holds everything derived from them.
+"""Gaussian paths: named β schedules, rectified flow, and the one immutable object that holds
+everything derived from them.
 
-Notation is Ho et al. (2020), seed 002: the forward step is
-q(x_t | x_{t-1}) = N(x_t; √α_t x_{t-1}, β_t I) with α_t = 1 − β_t and ᾱ_t = Π_{s≤t} α_s.
+A Gaussian path is x_t = α_t x_0 + σ_t ε (../shared/DESIGN.md). A variance-preserving (VP) path is
+a β schedule in Ho et al.'s (2020) notation, seed 002: q(x_t | x_{t-1}) = N(x_t; √α_t x_{t-1}, β_t I)
+with α_t = 1 − β_t and ᾱ_t = Π_{s≤t} α_s, so α_t = √ᾱ_t and σ_t = √(1 − ᾱ_t) on the path.
+Rectified flow (linear interpolation) is α_s = 1 − s, σ_s = s for s ∈ [0, 1], laid on the grid
+s = t/T. Every path is also a VP one after x is divided by c_t = √(α_t² + σ_t²), with
+ᾱ_t = α_t²/(α_t² + σ_t²) (Gao, Hoogeboom et al. 2025): the samplers, posteriors and the bound work
+on that VP equivalent, and a network is shown c_t x_t, the path's own x_t.
+
 Every array is float64 and indexed by the papers' t = 0…T: entry 0 is the data itself
-(β_0 = 0, ᾱ_0 = 1), entries 1…T are the diffusion steps. Networks take the 0-based index t − 1.
+(β_0 = 0, ᾱ_0 = 1), entries 1…T are the diffusion steps. VP networks take the 0-based index t − 1;
+flow networks the time T·s = t (as diffusers' flow-matching schedulers count, σ·1000).
+
+Adding a path (say EDM's σ): its (α_t, σ_t) on the grid in ``PATH_FUNCTIONS``, its name in
+``PATH_HELP``, and the derivatives (α'_s, σ'_s) if a network may predict its velocity.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,6 +38,15 @@ COSINE_OFFSET = 0.008
 MAX_BETA = 0.999
 """Cosine β_t is clipped here so that the last steps stay well defined (ᾱ_T > 0)."""
 
+
+VP_PATH = "vp"
+FLOW_PATH = "rectified-flow"
+PATH_HELP = {
+    VP_PATH: "variance-preserving diffusion (DDPM): x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, ᾱ from the β schedule",
+    FLOW_PATH: "rectified flow (flow matching): x_s = (1 − s) x_0 + s ε, s = t/T ∈ [0, 1]; the network "
+               "predicts the velocity u = ε − x_0",
+}
+"""The Gaussian paths and what each is."""
 
 SCHEDULE_HELP = {
     "linear": "β_t rises linearly from β_1 to β_T (Ho et al. 2020)",
@@ -42,7 +62,7 @@ SCHEDULE_HELP = {
 class ScheduleConfig:
     """What defines a schedule; saved beside a model's weights and shared by CLI and GUI."""
 
-    name: str = setting("linear", "Schedule", "The β schedule: how much noise each step adds",
+    name: str = setting("linear", "Schedule", "The β schedule of a VP path: how much noise each step adds",
                         choices={name: name.replace("_", " ") for name in SCHEDULE_HELP}, choice_help=SCHEDULE_HELP,
                         flag="--schedule")
     timesteps: int = setting(1000, "T", "T, the number of diffusion steps: t runs 1…T, x_0 is the data", ge=1,
@@ -51,6 +71,8 @@ class ScheduleConfig:
                                 gt=0, lt=1, step=1e-4, decimals=5)
     beta_end: float = setting(0.02, "β_T", "β_T, the noise variance of the last step (not used by cosine)",
                               gt=0, lt=1, step=1e-4, decimals=5)
+    path: str = setting(VP_PATH, "Path", "The Gaussian path x_t = α_t x_0 + σ_t ε the model is trained on",
+                        choices={VP_PATH: "VP (DDPM)", FLOW_PATH: "rectified flow"}, choice_help=PATH_HELP, flag="--path")
 
 def _linear(c: ScheduleConfig) -> np.ndarray:
     """β_t rising linearly from β_start to β_end (Ho et al.: 1e-4 → 0.02 for T = 1000)."""
@@ -99,6 +121,16 @@ BETA_FUNCTIONS: dict[str, Callable[[ScheduleConfig], np.ndarray]] = {
 SCHEDULE_NAMES: tuple[str, ...] = tuple(BETA_FUNCTIONS)
 
 
+def flow_alpha_sigma(s: Any) -> tuple[Any, Any]:
+    """Rectified flow at time s ∈ [0, 1] (numbers, arrays or tensors): α_s = 1 − s, σ_s = s."""
+    return 1.0 - s, s
+
+
+def _flow_path(c: ScheduleConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Rectified flow on the grid s = t/T, t = 0…T."""
+    return flow_alpha_sigma(np.arange(c.timesteps + 1, dtype=np.float64) / c.timesteps)
+
+
 def _validate(c: ScheduleConfig) -> None:
     """Raise SettingError, naming the setting, for a schedule that cannot exist."""
     check_settings(c)
@@ -129,12 +161,21 @@ class NoiseSchedule:
 
     def __init__(self, config: ScheduleConfig) -> None:
         _validate(config)
-        betas = BETA_FUNCTIONS[config.name](config)
-        if not np.all((betas > 0) & (betas < 1)):
-            raise SettingError(
-                "beta_end", f"the {config.name} schedule with T = {config.timesteps} gives β outside (0, 1)"
-            )
         object.__setattr__(self, "config", config)
+        if config.path == FLOW_PATH:
+            alphas, sigmas = _flow_path(config)
+            with np.errstate(divide="ignore"):  # ᾱ_T = 0: the flow ends in pure noise
+                log_alpha_bars = 2 * np.log(alphas) - np.log(alphas**2 + sigmas**2)
+            betas = -np.expm1(np.diff(log_alpha_bars))  # β_t = 1 − ᾱ_t/ᾱ_{t−1}; β_T = 1
+            object.__setattr__(self, "log_alpha_bars", _read_only(log_alpha_bars))
+            object.__setattr__(self, "path_alphas", _read_only(alphas))
+            object.__setattr__(self, "path_sigmas", _read_only(sigmas))
+        else:
+            betas = BETA_FUNCTIONS[config.name](config)
+            if not np.all((betas > 0) & (betas < 1)):
+                raise SettingError(
+                    "beta_end", f"the {config.name} schedule with T = {config.timesteps} gives β outside (0, 1)"
+                )
         object.__setattr__(self, "betas", _read_only(np.concatenate([[0.0], betas])))
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -142,7 +183,44 @@ class NoiseSchedule:
 
     def __repr__(self) -> str:
         c = self.config
+        if self.is_flow:
+            return f"NoiseSchedule({c.path!r}, T={c.timesteps})"
         return f"NoiseSchedule({c.name!r}, T={c.timesteps}, β {c.beta_start:g}→{c.beta_end:g})"
+
+    @property
+    def is_flow(self) -> bool:
+        """Whether this is a flow path (time s = t/T in [0, 1], the network told T·s) rather than VP."""
+        return self.config.path == FLOW_PATH
+
+    @cached_property
+    def path_times(self) -> np.ndarray:
+        """t in the path's own units: the step t for VP, s = t/T ∈ [0, 1] for a flow."""
+        t = np.arange(self.timesteps + 1, dtype=np.float64)
+        return _read_only(t / self.timesteps if self.is_flow else t)
+
+    @cached_property
+    def path_alphas(self) -> np.ndarray:
+        """α_t of the path x_t = α_t x_0 + σ_t ε (√ᾱ_t on a VP path)."""
+        return self.sqrt_alpha_bars
+
+    @cached_property
+    def path_sigmas(self) -> np.ndarray:
+        """σ_t of the path (√(1 − ᾱ_t) on a VP path)."""
+        return self.sqrt_one_minus_alpha_bars
+
+    @cached_property
+    def path_scales(self) -> np.ndarray:
+        """c_t = √(α_t² + σ_t²): the path's x_t is c_t times its VP equivalent's (1 on a VP path)."""
+        return _read_only(np.sqrt(self.path_alphas**2 + self.path_sigmas**2))
+
+    def velocity_coefficients(self) -> tuple[float, float]:
+        """(α'_s, σ'_s), the path's derivatives in its own time s, so that the velocity is
+        u = dx_s/ds = α'_s x_0 + σ'_s ε; rectified flow: (−1, 1), u = ε − x_0. A VP path on its
+        discrete grid has no velocity: SettingError."""
+        if not self.is_flow:
+            raise SettingError("prediction", "the velocity target needs a flow path (--path rectified-flow); "
+                               "a VP model predicts ε, x_0 or v")
+        return -1.0, 1.0
 
     @property
     def timesteps(self) -> int:
@@ -161,7 +239,8 @@ class NoiseSchedule:
 
     @cached_property
     def log_alpha_bars(self) -> np.ndarray:
-        """log ᾱ_t = Σ_{s≤t} log(1 − β_s), summed in log space for accuracy."""
+        """log ᾱ_t = Σ_{s≤t} log(1 − β_s), summed in log space for accuracy (a flow path sets it
+        from its α and σ: log ᾱ_t = log α_t² − log(α_t² + σ_t²))."""
         return _read_only(np.cumsum(np.log1p(-self.betas)))
 
     @cached_property
@@ -281,7 +360,9 @@ def schedule_table(schedule: NoiseSchedule) -> dict[str, np.ndarray]:
 
 
 def schedule_label(config: ScheduleConfig) -> str:
-    """A short name for a schedule: 'linear T=1000 β 0.0001…0.02', 'cosine T=1000'."""
+    """A short name for a schedule: 'linear T=1000 β 0.0001…0.02', 'cosine T=1000', 'rectified-flow T=1000'."""
+    if config.path == FLOW_PATH:
+        return f"{FLOW_PATH} T={config.timesteps}"
     if config.name == "cosine":
         return f"cosine T={config.timesteps}"
     return f"{config.name} T={config.timesteps} β {config.beta_start:g}…{config.beta_end:g}"

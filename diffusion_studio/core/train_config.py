@@ -8,11 +8,19 @@ from diffusion_studio.core.settings import setting
 
 DEVICE_LABELS = {"auto": "Best available", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}
 DEVICES: tuple[str, ...] = tuple(DEVICE_LABELS)
-PREDICTION_LABELS = {"eps": "Noise ε", "x0": "Clean data x₀", "v": "Velocity v"}
+PREDICTION_LABELS = {"eps": "Noise ε", "x0": "Clean data x₀", "v": "Velocity v", "velocity": "Flow velocity u"}
 PREDICTION_HELP = {
     "eps": "ε: the network predicts the noise; L_simple = ‖ε − ε_θ(x_t, t)‖² (Ho et al. eq. 14)",
     "x0": "x₀: the network predicts the clean data; loss ‖x₀ − x̂_θ(x_t, t)‖²",
     "v": "v = √ᾱ_t ε − √(1 − ᾱ_t) x₀ (Salimans & Ho); loss ‖v − v_θ(x_t, t)‖²",
+    "velocity": "u = dx_s/ds = ε − x₀ on a rectified-flow path (flow matching, Lipman et al. 2022); "
+                "loss ‖u − u_θ(x_s, s)‖²",
+}
+TIME_SAMPLING_LABELS = {"uniform": "Uniform", "logit-normal": "Logit-normal"}
+TIME_SAMPLING_HELP = {
+    "uniform": "VP: t ~ U{1…T}; flow: s ~ U(0, 1)",
+    "logit-normal": "s = sigmoid(n), n ~ N(0, 1): more training near s = ½, fewer at the ends (Esser et al. 2024, "
+                    "Stable Diffusion 3); a VP path takes t = ⌈T s⌉",
 }
 COMPILE_LABELS = {"auto": "Where it pays", "on": "Always", "off": "Never"}
 COMPILE_HELP = {
@@ -42,6 +50,8 @@ class TrainConfig:
                                "use θ̄ (Ho et al.: 0.9999)", ge=0, lt=1, step=0.0005, decimals=5)
     prediction: str = setting("eps", "Predicts", "What the network predicts from x_t and t; all three give the same "
                               "samplers", choices=PREDICTION_LABELS, choice_help=PREDICTION_HELP)
+    time_sampling: str = setting("uniform", "Time sampling", "How training draws t", choices=TIME_SAMPLING_LABELS,
+                                 choice_help=TIME_SAMPLING_HELP)
     seed: int = setting(0, "Seed", "Seeds the network's initial weights, the batches, t and ε", ge=0)
     device: str = setting("auto", "Device", "Where to train: auto takes CUDA, then MPS, then the CPU",
                           choices=DEVICE_LABELS)

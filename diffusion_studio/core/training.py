@@ -1,7 +1,10 @@
-"""Training a denoiser on L_simple (Ho et al. Algorithm 1), as a generator of progress records.
+"""Training a denoiser on L_simple (Ho et al. Algorithm 1), or a flow on the flow-matching loss,
+as a generator of progress records.
 
 Each step: x_0 from the data, t ~ U{1…T}, ε ~ N(0, I), x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, and a
-gradient step on ‖target − network(x_t, t − 1)‖², the target being ε, x_0 or v.
+gradient step on ‖target − network(x_t, t − 1)‖², the target being ε, x_0 or v. On a
+rectified-flow path: s ∈ (0, 1) (uniform or logit-normal), x_s = (1 − s) x_0 + s ε and
+‖(ε − x_0) − network(x_s, T s)‖² (conditional flow matching, Lipman et al. 2022; Liu et al. 2022).
 """
 
 from __future__ import annotations
@@ -17,16 +20,17 @@ import torch
 
 from diffusion_studio.core.checkpoint import Checkpoint
 from diffusion_studio.core.data.datasets import Dataset
+from diffusion_studio.core.denoiser import Denoiser
 from diffusion_studio.core.devices import resolve_device
 from diffusion_studio.core.distributed import SINGLE, World
 from diffusion_studio.core.errors import SettingError, TrainingError
 from diffusion_studio.core.models import build_model, count_parameters
 from diffusion_studio.core.models.config import ModelConfig, UNetConfig, sample_shape
-from diffusion_studio.core.process import q_sample, training_target
-from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.process import check_target, q_sample, training_target
+from diffusion_studio.core.sample_config import SampleConfig, deterministic
 from diffusion_studio.core.samplers import build_sampler
 from diffusion_studio.core.sampling import sample_loop
-from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
+from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, flow_alpha_sigma
 from diffusion_studio.core.settings import check_settings
 from diffusion_studio.core.train_config import TrainConfig
 
@@ -100,6 +104,7 @@ class Trainer:
         self.model_config, self.config, self.dataset, self.world = model_config, config, dataset, world
         self.shard = world.shard(config.batch_size)  # this process's samples of each global batch
         self.schedule = NoiseSchedule(schedule_config)
+        check_target(self.schedule, config.prediction)
         expected = sample_shape(model_config)
         if tuple(dataset.data.shape[1:]) != expected:
             raise SettingError(
@@ -158,11 +163,16 @@ class Trainer:
         n, T, part = self.config.batch_size, self.schedule.timesteps, self.shard
         index = torch.randint(len(self.data), (n,), generator=self.generator, device=self.device)[part]
         x0 = self.data[index]
-        t = torch.randint(1, T + 1, (n,), generator=self.generator, device=self.device)[part]
+        t = self._draw_t(n)[part]
         eps = torch.randn((n, *x0.shape[1:]), generator=self.generator, device=self.device)[part]
-        x_t = q_sample(self.schedule, x0, t, eps).float().contiguous(memory_format=self.memory_format)
+        if self.schedule.is_flow:  # the path's own x_s at s = t/T, and the time T·s
+            alpha, sigma = (c.reshape(-1, *(1,) * (x0.ndim - 1)) for c in flow_alpha_sigma(t / T))
+            x_t, time = alpha * x0 + sigma * eps, t
+        else:
+            x_t, time = q_sample(self.schedule, x0, t, eps), t - 1
+        x_t = x_t.float().contiguous(memory_format=self.memory_format)
         target = training_target(self.schedule, x0, t, eps, self.config.prediction).float()
-        per_sample = self.per_sample_loss(x_t, t - 1, target)
+        per_sample = self.per_sample_loss(x_t, time, target)
         for group in self.optimizer.param_groups:
             group["lr"] = self._learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
@@ -173,6 +183,16 @@ class Trainer:
         self.step += 1
         return per_sample.detach(), t
 
+    def _draw_t(self, n: int) -> torch.Tensor:
+        """t for a global batch (TrainConfig.time_sampling): VP integers 1…T (uniform: U{1…T}); a flow
+        path times t = T·s in [0, T) (uniform: s ~ U[0, 1); logit-normal: s = sigmoid(n), n ~ N(0, 1))."""
+        T, logit_normal = self.schedule.timesteps, self.config.time_sampling == "logit-normal"
+        if not logit_normal and not self.schedule.is_flow:
+            return torch.randint(1, T + 1, (n,), generator=self.generator, device=self.device)
+        s = (torch.sigmoid(torch.randn(n, generator=self.generator, device=self.device, dtype=torch.float64))
+             if logit_normal else torch.rand(n, generator=self.generator, device=self.device, dtype=torch.float64))
+        return T * s if self.schedule.is_flow else torch.ceil(T * s).long().clamp(1, T)
+
     def _per_sample_loss(self, x_t: torch.Tensor, index: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """‖target − network(x_t, t − 1)‖² averaged over each sample's elements (the network in
         bfloat16 under autocast on CUDA); what ``compile`` hands torch.compile."""
@@ -181,8 +201,11 @@ class Trainer:
         return (output.float() - target).pow(2).flatten(1).mean(1)
 
     def _update_loss_by_t(self, losses: torch.Tensor, ts: torch.Tensor) -> None:
-        """Running mean per bucket of t: m_b ← 0.9 m_b + 0.1 (mean of the new losses in b)."""
-        bucket = ((ts - 1) * LOSS_BUCKETS // self.schedule.timesteps).cpu().numpy()
+        """Running mean per bucket of t: m_b ← 0.9 m_b + 0.1 (mean of the new losses in b); bucket b
+        holds t in (b T/B, (b + 1) T/B] (a flow's t = T·s in [b T/B, (b + 1) T/B))."""
+        T = self.schedule.timesteps
+        bucket = ((ts * LOSS_BUCKETS // T).clamp(max=LOSS_BUCKETS - 1) if self.schedule.is_flow
+                  else (ts - 1) * LOSS_BUCKETS // T).long().cpu().numpy()
         values = losses.cpu().numpy()
         sums = np.bincount(bucket, weights=values, minlength=LOSS_BUCKETS)
         counts = np.bincount(bucket, minlength=LOSS_BUCKETS)
@@ -253,19 +276,20 @@ class Trainer:
             started, losses, ts = time.perf_counter(), [], []
 
     def preview_config(self, count: int = 16, steps: int = PREVIEW_STEPS) -> SampleConfig:
-        """How previews sample: deterministic DDIM (η = 0) in ``steps`` steps (at most T) from seed 0,
+        """How previews sample: the DETERMINISTIC sampler in ``steps`` steps (at most T) from seed 0,
         x̂_0 kept within the data's range; a checkpoint sampled with these settings gives the same samples."""
-        return SampleConfig(sampler="ddim", steps=min(steps, self.schedule.timesteps), num=count, seed=0, options={"eta": 0.0})
+        return deterministic(steps=min(steps, self.schedule.timesteps), num=count, seed=0)
 
     def preview(self, count: int = 16, steps: int = PREVIEW_STEPS) -> np.ndarray:
         """Samples from the EMA network as ``preview_config`` says, on the CPU."""
         c = self.preview_config(count, steps)
-        sampler = build_sampler(c.sampler, self.schedule, self.config.prediction, self.dataset.value_range, **c.options)
+        denoiser = Denoiser(self.ema, self.schedule, self.config.prediction, self.dataset.value_range)
+        sampler = build_sampler(c.sampler, self.schedule, denoiser.prediction, denoiser.x0_range, **c.options)
         sampler.set_timesteps(c.steps)
         generator = torch.Generator(self.device).manual_seed(c.seed)
         shape = (c.num, *sample_shape(self.model_config))
         last = None
-        for last in sample_loop(self.ema, sampler, shape, generator=generator, device=self.device):
+        for last in sample_loop(denoiser, sampler, shape, generator=generator, device=self.device):
             pass
         return last.x_prev.numpy()
 

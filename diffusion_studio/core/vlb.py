@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from diffusion_studio.core.errors import SettingError
-from diffusion_studio.core.process import Prediction, q_posterior_coefficients, q_sample, split_prediction
+from diffusion_studio.core.denoiser import Denoiser
+from diffusion_studio.core.process import q_posterior_coefficients, q_sample
 from diffusion_studio.core.samplers import DDPM_VARIANCES
-from diffusion_studio.core.sampling import Denoiser
 from diffusion_studio.core.schedules import NoiseSchedule
 
 BIN_HALF_WIDTH = 1.0 / 255.0
@@ -107,10 +107,8 @@ class BoundStep:
 
 
 def bound_steps(
-    schedule: NoiseSchedule,
-    network: Denoiser,
+    denoiser: Denoiser,
     x0: torch.Tensor,
-    prediction: Prediction = "eps",
     variance: str = "beta",
     generator: torch.Generator | None = None,
     batch_size: int = 256,
@@ -119,11 +117,12 @@ def bound_steps(
     """The bound's terms for a batch x_0 ∈ [−1, 1], t = 1…T, one at a time (a view fills as they
     come; ``should_stop`` is asked before each t); returns the BoundTerms (None if stopped before
     the end). One x_t ~ q(x_t | x_0) per t and sample; the network sees at most ``batch_size``
-    samples at once.
+    samples at once, through ``denoiser`` (x̂_0 as the network predicts it: a clamp there applies).
 
     L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ N(μ̃(x_t, x̂_0), σ_t²)) for t ≥ 2 (eq. 5),
     L_0 = −log p_θ(x_0 | x_1) with the discretized Gaussian decoder (§3.3).
     """
+    schedule = denoiser.schedule
     columns = []
     for t in range(1, schedule.timesteps + 1):
         if should_stop():
@@ -134,9 +133,8 @@ def bound_steps(
         for batch in x0.split(batch_size):
             noise = torch.randn(batch.shape, generator=generator, device=batch.device, dtype=batch.dtype)
             x_t = q_sample(schedule, batch, t, noise)
-            index = torch.full((batch.shape[0],), t - 1, device=batch.device, dtype=torch.long)
             with torch.inference_mode():
-                pred_x0, _ = split_prediction(schedule, network(x_t, index), x_t, t, prediction)
+                pred_x0 = denoiser.predict(x_t, t).pred_x0
             model_mean = c0 * pred_x0 + ct * x_t
             if t == 1:
                 nats = -discretized_gaussian_log_likelihood(batch, model_mean, 0.5 * model_logvar)

@@ -17,7 +17,7 @@ from diffusion_studio.app.state import StudioState
 from diffusion_studio.core.data.datasets import held_out_digit
 from diffusion_studio.core.data.images import IMAGE_SUFFIXES, to_uint8
 from diffusion_studio.core.errors import DiffusionStudioError
-from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.sample_config import SampleConfig, deterministic
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.image_views import ImageViews
 from diffusion_studio.gui.imaging import show_pixels
@@ -307,7 +307,7 @@ class RoundTripPanel(Panel):
                   "Denoising from x_t…")
 
     def invert(self) -> None:
-        config = SampleConfig(sampler="ddim", steps=self.invert_steps.value())
+        config = deterministic(steps=self.invert_steps.value())
         self._run(lambda model: self.session.start_inversion(model, config, self.device.device()), "Inverting with DDIM…")
 
     def _run(self, start, message: str) -> None:

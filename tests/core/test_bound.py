@@ -8,6 +8,7 @@ import torch
 
 from diffusion_studio.core.bound import BoundSummary, measure_bound
 from diffusion_studio.core.control import drain
+from diffusion_studio.core.denoiser import Denoiser
 from diffusion_studio.core.errors import DataError, SettingError
 from diffusion_studio.core.schedules import make_schedule
 from diffusion_studio.core.vlb import bound_steps, bound_weights, prior_bpd, quantize
@@ -36,12 +37,12 @@ def test_quantize_puts_values_on_the_256_levels_of_an_8_bit_image():
 def test_the_progressive_terms_are_those_of_the_whole_and_sum_to_the_total():
     point = quantize(torch.rand(1, 1, 4, 4, generator=torch.Generator().manual_seed(2)) * 2 - 1)
     x0 = point + quantize(0.1 * torch.randn(6, 1, 4, 4, generator=torch.Generator().manual_seed(3)))
-    network = OnePoint(SCHEDULE, point)  # wrong for every image but the point: the terms are not all zero
-    steps = bound_steps(SCHEDULE, network, x0, generator=torch.Generator().manual_seed(1), batch_size=4)
+    network = Denoiser(OnePoint(SCHEDULE, point), SCHEDULE)  # wrong for every image but the point: the terms are not all zero
+    steps = bound_steps(network, x0, generator=torch.Generator().manual_seed(1), batch_size=4)
     seen = []
     terms = drain(steps, seen.append)
     assert [s.t for s in seen] == list(range(1, 41)) and terms.terms.shape == (6, 40)
-    whole = drain(bound_steps(SCHEDULE, network, x0, generator=torch.Generator().manual_seed(1)))  # one batch
+    whole = drain(bound_steps(network, x0, generator=torch.Generator().manual_seed(1)))  # one batch
     assert whole.terms.shape == terms.terms.shape
     torch.testing.assert_close(whole.prior, terms.prior)  # L_T has no noise in it: batches change nothing
     summary = BoundSummary.of(terms)
@@ -56,7 +57,7 @@ def test_the_progressive_terms_are_those_of_the_whole_and_sum_to_the_total():
 def test_stopping_ends_the_terms_early_and_returns_nothing():
     x0 = torch.zeros(2, 1, 4, 4)
     asked = iter(range(100))
-    steps = bound_steps(SCHEDULE, OnePoint(SCHEDULE, x0[:1]), x0, should_stop=lambda: next(asked) >= 5)
+    steps = bound_steps(Denoiser(OnePoint(SCHEDULE, x0[:1]), SCHEDULE), x0, should_stop=lambda: next(asked) >= 5)
     seen = []
     assert drain(steps, seen.append) is None and len(seen) == 5
 

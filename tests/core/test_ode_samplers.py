@@ -47,7 +47,7 @@ def flow_error(name, num_steps):
 
 
 def test_the_new_samplers_are_registered_after_ddpm_and_ddim():
-    assert [cls.name for cls in REGISTERED] == ["ddpm", "ddim", "euler", "euler-a", "heun", "dpmpp-2m"]
+    assert [cls.name for cls in REGISTERED] == ["ddpm", "ddim", "euler", "euler-a", "heun", "dpmpp-2m", "flow-euler", "flow-heun"]
     assert SAMPLERS["dpmpp-2m"] is DPMPP2MSampler and SAMPLERS["euler-a"] is EulerAncestralSampler
     assert [SAMPLERS[n].default_steps for n in ("euler", "euler-a", "heun", "dpmpp-2m")] == [50, 50, 30, 20]
     assert HeunSampler.nfe_per_step == 2 and EulerSampler.nfe_per_step == DPMPP2MSampler.nfe_per_step == 1

@@ -16,7 +16,7 @@ from diffusion_studio.core.recipes import (
 from diffusion_studio.core.runs import new_run
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.sampling import SamplingRun
-from diffusion_studio.core.schedules import SCHEDULE_NAMES, ScheduleConfig, schedule_label
+from diffusion_studio.core.schedules import FLOW_PATH, SCHEDULE_NAMES, ScheduleConfig, schedule_label
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.core.training import Trainer
 
@@ -56,7 +56,16 @@ def test_the_summary_and_the_table_give_the_recipes_values():
                               f"EMA {t.ema_decay:g}")
     assert IMAGE_RECIPE.summary().startswith("Images recipe: linear T=1000 β 0.0001…0.02, U-Net 32·(1, 2, 2), 5,000 steps")
     table = recipe_table().splitlines()
-    assert len(table) == len(POINT_RECIPES) + 1 and all(recipe.summary() in recipe_table() for recipe in POINT_RECIPES.values())
+    assert len(table) == len(POINT_RECIPES) + 2 and all(recipe.summary() in recipe_table() for recipe in POINT_RECIPES.values())
+    assert "Images (flow) recipe: rectified-flow T=1000" in table[-1]
+
+
+def test_every_recipe_has_a_flow_version_predicting_the_velocity():
+    for data in (*POINT_RECIPES, "digits"):
+        vp, flow = recipe_for(data), recipe_for(data, FLOW_PATH)
+        assert flow.schedule == ScheduleConfig(path=FLOW_PATH, timesteps=vp.schedule.timesteps)
+        assert flow.training.prediction == "velocity" and flow.size == vp.size
+        assert flow.training.steps == vp.training.steps and flow.label == f"{vp.label} (flow)"
 
 
 @pytest.mark.parametrize("schedule", SCHEDULE_NAMES)

@@ -9,7 +9,7 @@ from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.process import PREDICTIONS
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.samplers import SAMPLERS
-from diffusion_studio.core.schedules import SCHEDULE_NAMES, ScheduleConfig
+from diffusion_studio.core.schedules import FLOW_PATH, SCHEDULE_NAMES, VP_PATH, ScheduleConfig
 from diffusion_studio.core.settings import check_settings, setting_fields
 from diffusion_studio.core.train_config import COMPILES, DEVICES, TrainConfig
 
@@ -26,9 +26,11 @@ def test_every_setting_is_described_and_its_default_allowed(config):
 
 def test_choices_are_the_engines_names():
     choices = {f.name: tuple(f.setting.choices) for f in setting_fields(TrainConfig) if f.setting.choices}
-    assert choices == {"prediction": PREDICTIONS, "device": DEVICES, "compile": COMPILES}
-    (name,) = [f for f in setting_fields(ScheduleConfig) if f.setting.choices]
+    assert choices == {"prediction": PREDICTIONS, "device": DEVICES, "compile": COMPILES,
+                       "time_sampling": ("uniform", "logit-normal")}
+    name, path = [f for f in setting_fields(ScheduleConfig) if f.setting.choices]
     assert tuple(name.setting.choices) == SCHEDULE_NAMES and set(name.setting.choice_help) == set(SCHEDULE_NAMES)
+    assert tuple(path.setting.choices) == (VP_PATH, FLOW_PATH) and set(path.setting.choice_help) == {VP_PATH, FLOW_PATH}
     for preset in PRESETS.values():
         check_settings(preset)
 

@@ -5,6 +5,7 @@ import torch
 
 from diffusion_studio.core.schedules import make_schedule
 from diffusion_studio.core.control import drain
+from diffusion_studio.core.denoiser import Denoiser
 from diffusion_studio.core.vlb import bound_steps, discretized_gaussian_log_likelihood, normal_kl, prior_bpd
 
 from tests.core.exact import OnePoint
@@ -37,7 +38,7 @@ def test_exact_network_makes_every_kl_term_vanish():
     s = make_schedule("linear", 50, 1e-3, 0.2)
     levels = torch.randint(0, 256, (1, 3, 4, 4), generator=torch.Generator().manual_seed(1))
     point = (levels / 127.5 - 1).to(torch.float64)
-    exact = drain(bound_steps(s, OnePoint(s, point), point.expand(4, -1, -1, -1), variance="beta_tilde"))
+    exact = drain(bound_steps(Denoiser(OnePoint(s, point), s), point.expand(4, -1, -1, -1), variance="beta_tilde"))
     assert exact.terms.shape == (4, 50)
     assert torch.all(exact.terms[:, 1:].abs() < 1e-9)  # L_1 … L_{T−1}
     # L_0: the decoder N(x_0, σ_1²) with σ_1² = β̃_2 puts Φ(δ/σ) − Φ(−δ/σ) in x_0's bin
@@ -47,6 +48,6 @@ def test_exact_network_makes_every_kl_term_vanish():
     edge = (point.abs() == 1).to(torch.float64)
     expected_L0 = (-(edge * math.log2(phi) + (1 - edge) * math.log2(2 * phi - 1))).mean()
     torch.testing.assert_close(exact.terms[:, 0], expected_L0.expand(4), rtol=1e-6, atol=0)
-    wrong = drain(bound_steps(s, lambda x, i: torch.zeros_like(x), point.expand(4, -1, -1, -1), variance="beta_tilde"))
+    wrong = drain(bound_steps(Denoiser(lambda x, i: torch.zeros_like(x), s), point.expand(4, -1, -1, -1), variance="beta_tilde"))
     assert torch.all(wrong.total > exact.total + 0.1)
     assert torch.all(wrong.terms >= -1e-12)

@@ -16,11 +16,14 @@ from diffusion_studio.core.samplers.ddpm import DDPM_VARIANCES, DDPMOptions, DDP
 from diffusion_studio.core.samplers.dpmpp_2m import DPMPP2MSampler
 from diffusion_studio.core.samplers.euler import EulerSampler
 from diffusion_studio.core.samplers.euler_ancestral import EulerAncestralOptions, EulerAncestralSampler
+from diffusion_studio.core.samplers.flow_euler import FlowEulerSampler
+from diffusion_studio.core.samplers.flow_heun import FlowHeunSampler
 from diffusion_studio.core.samplers.heun import HeunSampler
 from diffusion_studio.core.schedules import NoiseSchedule
 
 REGISTERED: tuple[type[Sampler], ...] = (
-    DDPMSampler, DDIMSampler, EulerSampler, EulerAncestralSampler, HeunSampler, DPMPP2MSampler,
+    DDPMSampler, DDIMSampler, EulerSampler, EulerAncestralSampler, HeunSampler, DPMPP2MSampler, FlowEulerSampler,
+    FlowHeunSampler,
 )
 
 SAMPLERS: dict[str, type[Sampler]] = {cls.name: cls for cls in REGISTERED}
@@ -48,6 +51,6 @@ def build_sampler(
 
 __all__ = [
     "DDIMOptions", "DDIMSampler", "DDPMOptions", "DDPMSampler", "DDPM_VARIANCES", "DPMPP2MSampler", "Denoise",
-    "EulerAncestralOptions", "EulerAncestralSampler", "EulerSampler", "HeunSampler", "NoOptions", "SAMPLERS",
+    "EulerAncestralOptions", "EulerAncestralSampler", "EulerSampler", "FlowEulerSampler", "FlowHeunSampler", "HeunSampler", "NoOptions", "SAMPLERS",
     "SPACINGS", "Sampler", "Spacing", "StepOutput", "build_sampler", "sampler_class", "spaced_timesteps",
 ]

@@ -1,7 +1,8 @@
 """What every sampler shares: the timesteps it visits, turning a network output into (x̂_0, ε̂),
 and one step from x_t to x_s.
 
-A sampler never owns the network. The loop hands ``advance()`` a ``denoise(x, t)`` callable; a
+A sampler never owns the network. The loop hands ``advance()`` a ``denoise(x, t)`` callable (a
+``core.denoiser.Denoiser``, the one place that calls a network); a
 one-call sampler (DDPM, DDIM) calls it once and passes the output to ``step()``, a sampler that
 needs more (Heun) calls it again inside its own ``advance()``, and a multistep solver keeps its
 history between steps until ``reset()``. Timesteps are the papers' t = 1…T; a step goes from t to
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 
 from diffusion_studio.core.errors import SettingError
-from diffusion_studio.core.process import Prediction, check_prediction, predict_eps_from_x0, predict_x0_from_eps, split_prediction
+from diffusion_studio.core.denoiser import denoised
+from diffusion_studio.core.process import Prediction, check_prediction
 from diffusion_studio.core.schedules import NoiseSchedule
 from diffusion_studio.core.settings import check_settings
 
@@ -83,7 +85,8 @@ def spaced_timesteps(schedule: NoiseSchedule, num_steps: int, spacing: Spacing, 
 
 def noise_levels(schedule: NoiseSchedule, start: int) -> np.ndarray:
     """σ_t = √((1 − ᾱ_t)/ᾱ_t) for t = 1…start, rising (Karras et al.'s σ; λ_t = −log σ_t = ½ log SNR)."""
-    return np.sqrt(schedule.one_minus_alpha_bars[1:start + 1] / schedule.alpha_bars[1:start + 1])
+    with np.errstate(divide="ignore"):  # σ_T = ∞ where ᾱ_T = 0 (a flow path ends in pure noise)
+        return np.sqrt(schedule.one_minus_alpha_bars[1:start + 1] / schedule.alpha_bars[1:start + 1])
 
 
 def nearest_timesteps(sigmas: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -143,6 +146,7 @@ class Sampler(ABC):
     nfe_per_step: ClassVar[int] = 1  # network evaluations per step
     default_steps: ClassVar[int | None] = 50  # the steps a form offers first (None: all T)
     default_spacing: ClassVar[Spacing] = "trailing"  # the timesteps a run visits unless told otherwise
+    sigma_space: ClassVar[bool] = False  # steps in x̃ = x/√ᾱ_t (σ-space), undefined where ᾱ_t = 0 (a flow's t = T)
 
     @classmethod
     def summary(cls) -> str:
@@ -157,7 +161,7 @@ class Sampler(ABC):
         self.schedule = schedule
         self.prediction = prediction
         self.x0_range = x0_range  # x̂_0 is clamped to [low, high] at every step; None: never
-        self.set_timesteps(schedule.timesteps)
+        self._visit(spaced_timesteps(schedule, schedule.timesteps, self.default_spacing), ascending=False)
 
     @classmethod
     def make_options(cls, **options: Any) -> Any:
@@ -171,10 +175,16 @@ class Sampler(ABC):
         check_settings(made)
         return made
 
+    @classmethod
+    def invertible_with(cls, options: Any) -> bool:
+        """Whether with these Options the sampler is deterministic, so that it can also run upwards
+        from x_0 to x_T (inversion). A deterministic sampler says so by overriding this."""
+        return False
+
     @property
     def invertible(self) -> bool:
-        """Deterministic, so that it can also run upwards from x_0 to x_T (inversion)."""
-        return False
+        """Deterministic with its options, so that it can also run upwards from x_0 to x_T."""
+        return self.invertible_with(self.options)
 
     def set_timesteps(
         self, num_steps: int, spacing: Spacing | None = None, ascending: bool = False, start: int | None = None
@@ -187,6 +197,14 @@ class Sampler(ABC):
         the same edges walked upwards, 0 → t_K → … → t_1.
         """
         descending = spaced_timesteps(self.schedule, num_steps, spacing or self.default_spacing, start)
+        if self.sigma_space and self.schedule.alpha_bars[descending[0]] == 0:
+            raise SettingError("sampler", f"{self.label} steps in σ = √((1 − ᾱ_t)/ᾱ_t), infinite at t = {descending[0]} "
+                               "where this path is pure noise (ᾱ_t = 0); use the karras or logsnr spacing (from σ = 80), "
+                               "or a sampler that steps on ᾱ itself (DDIM, DPM-Solver++, Euler (flow))")
+        self._visit(descending, ascending)
+
+    def _visit(self, descending: np.ndarray, ascending: bool) -> None:
+        """Visit these timesteps (descending, as spaced_timesteps gives them), downwards or upwards."""
         if ascending:
             if not self.invertible:
                 raise SettingError("sampler", f"{self.label} adds fresh noise at each step, so it cannot run from x_0 up to x_T")
@@ -211,23 +229,9 @@ class Sampler(ABC):
         return self.prev_timestep(t) if prev_t is None else int(prev_t)
 
     def predict(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor, at: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x̂_0, ε̂) from the network output for x_t. With an ``x0_range``, x̂_0 is clamped to it (the
-        data's range: [−1, 1] for images) and ε̂ = (x_t − √ᾱ_t x̂_0)/√(1 − ᾱ_t) recomputed to match.
-        Near t = T, where ᾱ_t is tiny, x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t magnifies any error in ε̂
-        by 1/√ᾱ_t (about 2·10⁴ at cosine's T); the clamp keeps a large first step from carrying it.
-
-        ``at``: the timestep the network was told, when not t (an ascending step tells it s > t,
-        as DDIM inversion does): ε̂ is read at that level and x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t at t.
-        """
-        if at is None or at == t:
-            pred_x0, pred_eps = split_prediction(self.schedule, model_output, x_t, t, self.prediction)
-        else:
-            _, pred_eps = split_prediction(self.schedule, model_output, x_t, at, self.prediction)
-            pred_x0 = predict_x0_from_eps(self.schedule, x_t, t, pred_eps)
-        if self.x0_range is not None and t > 0:
-            pred_x0 = pred_x0.clamp(*self.x0_range)
-            pred_eps = predict_eps_from_x0(self.schedule, x_t, t, pred_x0)
-        return pred_x0, pred_eps
+        """(x̂_0, ε̂) from the network output for x_t, x̂_0 kept within ``x0_range`` (core.denoiser.denoised);
+        ``at``: the timestep the network was told, when not t (an ascending step)."""
+        return denoised(self.schedule, self.prediction, model_output, x_t, t, self.x0_range, at)
 
     @staticmethod
     def model_timestep(t: int, s: int) -> int:

@@ -30,9 +30,9 @@ class DDIMSampler(Sampler):
     label = "DDIM"
     Options = DDIMOptions
 
-    @property
-    def invertible(self) -> bool:
-        return self.options.eta == 0
+    @classmethod
+    def invertible_with(cls, options: DDIMOptions) -> bool:
+        return options.eta == 0
 
     def variance(self, t, prev_t=None):
         s = self._target(t, prev_t)

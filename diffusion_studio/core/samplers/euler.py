@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from diffusion_studio.core.samplers.base import Sampler, StepOutput
+from diffusion_studio.core.samplers.base import NoOptions, Sampler, StepOutput
 from diffusion_studio.core.schedules import NoiseSchedule
 
 
@@ -44,11 +44,12 @@ class EulerSampler(Sampler):
     """
 
     name = "euler"
+    sigma_space = True
     label = "Euler (ODE)"
     default_steps = 50
 
-    @property
-    def invertible(self) -> bool:
+    @classmethod
+    def invertible_with(cls, options: NoOptions) -> bool:
         return True
 
     def variance(self, t, prev_t=None):

@@ -49,6 +49,7 @@ class EulerAncestralSampler(Sampler):
     """
 
     name = "euler-a"
+    sigma_space = True
     label = "Euler ancestral"
     Options = EulerAncestralOptions
     default_steps = 50

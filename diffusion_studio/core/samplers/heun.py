@@ -30,6 +30,7 @@ class HeunSampler(Sampler):
     """
 
     name = "heun"
+    sigma_space = True
     label = "Heun (2nd order)"
     nfe_per_step = 2
     default_steps = 30
