@@ -27,7 +27,8 @@ from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.round_trip_panel import RoundTripPanel
 from diffusion_studio.gui.sampling_panel import SamplingPanel
-from diffusion_studio.gui.schedule_lab import ScheduleLab
+from diffusion_studio.gui.schedule_lab import PINS_KEY, ScheduleLab
+from diffusion_studio.app.schedules import SchedulesSession
 from diffusion_studio.app.state import NOTATIONS, StudioState
 from diffusion_studio.gui.symbols import NOTATION_NAMES
 from diffusion_studio.gui.tasks import TaskRunner
@@ -107,7 +108,8 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
 
         self.forward = ForwardPanel(self.state, self.tasks, self.preferences)
-        self.schedules = ScheduleLab(self.state, self.tasks, self.preferences)
+        self.schedules = ScheduleLab(SchedulesSession(self.state, self.preferences.value(PINS_KEY, "", str)),
+                                     self.tasks, self.preferences)
         self.training = TrainingPanel(self.state, self.tasks, self.preferences)
         self.sampling = SamplingPanel(self.state, self.tasks, self.preferences)
         self.inpainting = InpaintingPanel(self.state, self.tasks, self.preferences)

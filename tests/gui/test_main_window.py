@@ -131,7 +131,7 @@ def test_settings_persist_between_launches(make_window, qtbot, tmp_path):
     second = make_window()
     assert (second.width(), second.height()) == (700, 500)
     assert second.tabs.currentIndex() == 1 and second.state.notation == "seed000"
-    assert [c.name for c in second.schedules.compared] == ["cosine", "sigmoid"]
+    assert [c.name for c in second.schedules.session.pins] == ["cosine", "sigmoid"]
     assert second.state.schedule.config.name == "sigmoid"
     assert second.preferences.recent("images") == [str((tmp_path / "kept.png").resolve())]
 
