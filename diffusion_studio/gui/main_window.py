@@ -30,6 +30,7 @@ from diffusion_studio.gui.sampling_panel import SamplingPanel
 from diffusion_studio.gui.schedule_lab import PINS_KEY, ScheduleLab
 from diffusion_studio.app.schedules import SchedulesSession
 from diffusion_studio.app.state import NOTATIONS, StudioState
+from diffusion_studio.app.training import TrainingSession
 from diffusion_studio.gui.symbols import NOTATION_NAMES
 from diffusion_studio.gui.tasks import TaskRunner
 from diffusion_studio.gui.training_panel import TrainingPanel
@@ -110,7 +111,7 @@ class MainWindow(QMainWindow):
         self.forward = ForwardPanel(self.state, self.tasks, self.preferences)
         self.schedules = ScheduleLab(SchedulesSession(self.state, self.preferences.value(PINS_KEY, "", str)),
                                      self.tasks, self.preferences)
-        self.training = TrainingPanel(self.state, self.tasks, self.preferences)
+        self.training = TrainingPanel(self.state, self.tasks, self.preferences, TrainingSession())
         self.sampling = SamplingPanel(self.state, self.tasks, self.preferences)
         self.inpainting = InpaintingPanel(self.state, self.tasks, self.preferences)
         self.round_trip = RoundTripPanel(self.state, self.tasks, self.preferences)

@@ -7,10 +7,8 @@ worker except when the window closes.
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from dataclasses import asdict, fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +35,7 @@ from PySide6.QtWidgets import (
 from diffusion_studio.core.data.datasets import TOY_SETS
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
-from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for, size_of
-from diffusion_studio.core.recipes import IMAGE_RECIPE
+from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.panel import Panel
@@ -48,41 +45,20 @@ from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.app.training import (
-    FOLDER, LOSS_BY_T_ROWS, RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth,
+    DATA_CHOICES, FOLDER, LOSS_BY_T_ROWS, RunInfo, TrainingRequest, TrainingSession, TrainingSettings, TrainingUpdate,
+    network_parameters, preset_parameters, restore_settings, smooth,
 )
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
 from diffusion_studio.gui.guard import guarded
 
-DATA_CHOICES = {
-    "digits": "Digits (bundled: 1,797 handwritten digits)",
-    "swiss_roll": "Swiss roll (2-D points)",
-    "two_moons": "Two moons (2-D points)",
-    "eight_gaussians": "Eight Gaussians (2-D points)",
-    "checkerboard": "Checkerboard (2-D points)",
-    FOLDER: "Image folder…",
-}
 UPDATE_INTERVAL_S = 0.25
 """At most this often a progress update crosses to the UI thread, whatever the step rate."""
 SETTINGS_KEY = "training/settings"
-FIRST_SETTINGS = {"training": IMAGE_RECIPE.settings(), "preview_every": 200, "save_every": 500}
-"""On first launch: the image recipe (the bundled model's) on the digits, about 17 minutes on a 2-core CPU."""
+"""Where the preferences keep the form's TrainingSettings (as JSON)."""
 UNET_SETTINGS = ("base_channels", "channel_mults", "num_res_blocks", "attention_resolutions", "dropout", "num_heads")
 MLP_SETTINGS = ("hidden", "num_layers")
 """The NetworkSize settings that image data (a U-Net) and point data (an MLP) use."""
-
-
-def default_runs_folder() -> Path:
-    return Path.home() / "Diffusion Studio" / "runs"
-
-
-def stored_settings(preferences: Preferences) -> dict:
-    """The panel's settings as last saved (empty if none or damaged)."""
-    try:
-        stored = json.loads(preferences.value(SETTINGS_KEY, "{}", str))
-    except ValueError:
-        stored = {}
-    return stored if isinstance(stored, dict) else {}
 
 
 def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
@@ -107,9 +83,10 @@ class TrainingPanel(Panel):
 
     stepShown = Signal(int)  # a progress update is on screen: the step it reached
 
-    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
+    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, session: TrainingSession,
+                 parent: QWidget | None = None) -> None:
         super().__init__(state, tasks, preferences, parent)
-        self.session = TrainingSession()
+        self.session = session
         self.runner = WorkerThread(self)
         self.runner.done.connect(lambda: self._set_idle(True))
         self.update_interval = UPDATE_INTERVAL_S  # the worker's throttle (seconds between updates)
@@ -122,10 +99,7 @@ class TrainingPanel(Panel):
         self.session.finished.connect(self._on_finished)
         self.session.failed.connect(self._on_failed)
         self.session.stateChanged.connect(self._on_state)
-        try:
-            self.apply_settings(stored_settings(self.preferences) or FIRST_SETTINGS)
-        except (TypeError, ValueError):  # settings written by hand or by another version: start afresh
-            self.apply_settings(FIRST_SETTINGS)
+        self.apply_settings(restore_settings(self.preferences.value(SETTINGS_KEY, "", str)))
         self._clear_plots()
         self._set_idle(True)
 
@@ -344,55 +318,36 @@ class TrainingPanel(Panel):
         return TrainConfig(data=self._data_source(), **self.prediction_form.values(), **self.tuning_form.values(),
                            **self.train_form.values())
 
-    def settings(self) -> dict:
-        """Everything on the form, as JSON-ready values (what the next launch restores)."""
+    def settings(self) -> TrainingSettings:
+        """Everything on the form (with the default network size while its lists cannot be read)."""
         try:
-            size = asdict(self.network_size())
+            size = self.network_size()
         except SettingError:
-            size = asdict(NetworkSize())
-        return {
-            "training": asdict(self.train_config()),
-            "data": self.data.currentData(),
-            "folder": self.folder.text(),
-            "image_size": self.image_size.value(),
-            "channels": self.channels.currentData(),
-            "size": size,
-            "advanced": self.advanced.isChecked(),
-            "preview_every": self.preview_every.value(),
-            "save_every": self.save_every.value(),
-            "runs_folder": self.runs_folder.text(),
-        }
+            size = NetworkSize()
+        return TrainingSettings(self.train_config(), self.data.currentData(), self.folder.text(), self.image_size.value(),
+                                self.channels.currentData(), size, self.advanced.isChecked(), self.preview_every.value(),
+                                self.save_every.value(), self.runs_folder.text())
 
     def save_settings(self) -> None:
-        self.preferences.set_value(SETTINGS_KEY, json.dumps(self.settings()))
+        self.preferences.set_value(SETTINGS_KEY, self.settings().to_json())
 
-    def apply_settings(self, stored: dict) -> None:
-        """Fill the form from settings(), keeping the defaults for anything missing or unreadable."""
-        known = {f.name for f in fields(TrainConfig)}
-        try:
-            train = TrainConfig(**{k: v for k, v in stored.get("training", {}).items() if k in known})
-        except TypeError:
-            train = TrainConfig()
-        try:
-            size = NetworkSize(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.get("size", {}).items()})
-        except TypeError:
-            size = NetworkSize()
-        data = stored.get("data", "digits")
-        self.data.setCurrentIndex(max(self.data.findData(data), 0))
-        self.folder.setText(str(stored.get("folder", "")))
-        self.image_size.setValue(int(stored.get("image_size", 16)))
-        self.channels.setCurrentIndex(max(self.channels.findData(stored.get("channels", 0)), 0))
-        self._show_size(size)
-        self.advanced.setChecked(bool(stored.get("advanced", False)))
-        self.advanced_box.setVisible(self.advanced.isChecked())
-        self._saved_device = train.device
+    def apply_settings(self, settings: TrainingSettings) -> None:
+        """Fill the form with these settings (the device, if this machine has it)."""
+        self.data.setCurrentIndex(max(self.data.findData(settings.data), 0))
+        self.folder.setText(settings.folder)
+        self.image_size.setValue(settings.image_size)
+        self.channels.setCurrentIndex(max(self.channels.findData(settings.channels), 0))
+        self._show_size(settings.size)
+        self.advanced.setChecked(settings.advanced)
+        self.advanced_box.setVisible(settings.advanced)
+        self._saved_device = settings.training.device
         for form in (self.prediction_form, self.tuning_form, self.train_form):
-            form.set_values(replace(train, device="auto"))
+            form.set_values(replace(settings.training, device="auto"))
         self._select_device()
-        self.preview_every.setValue(stored.get("preview_every", 200))
-        self.save_every.setValue(stored.get("save_every", 500))
-        self.runs_folder.setText(str(stored.get("runs_folder") or default_runs_folder()))
-        self.session.keep_settings(self.data.currentData())
+        self.preview_every.setValue(settings.preview_every)
+        self.save_every.setValue(settings.save_every)
+        self.runs_folder.setText(str(settings.runs))
+        self.session.keep_settings(settings.data)
         self._on_data()
 
     def _show_size(self, size: NetworkSize) -> None:
@@ -451,30 +406,17 @@ class TrainingPanel(Panel):
         self._show_parameters()
         self._show_schedule_warning()
 
-    def _sample_shape(self) -> tuple[int, ...]:
-        """What one training sample will look like, as far as the form knows before the data loads."""
-        key = self.data.currentData()
-        if key in TOY_SETS:
-            return (2,)
-        channels = 1 if key == "digits" else (self.channels.currentData() or 3)
-        return (channels, self.image_size.value(), self.image_size.value())
-
     def _show_parameters(self) -> None:
         """The parameter count of the network on the form and of each preset (once torch is loaded)."""
         if "torch" not in sys.modules:
             self.parameters.setText("")
             return
-        from diffusion_studio.core.models import parameter_count
-
-        shape = self._sample_shape()
-        for i, name in enumerate(PRESETS):
-            try:
-                count = parameter_count(model_config_for(PRESETS[name], shape))
-                self.preset.setItemText(i, f"{name.capitalize()} · {count / 1e6:.2f}M parameters")
-            except DiffusionStudioError:
-                self.preset.setItemText(i, f"{name.capitalize()} · not for {shape[-1]}×{shape[-1]} images")
+        shape = self.settings().sample_shape()
+        for i, (name, count) in enumerate(preset_parameters(shape).items()):
+            self.preset.setItemText(i, f"{name.capitalize()} · " + (f"not for {shape[-1]}×{shape[-1]} images" if count is None
+                                                                     else f"{count / 1e6:.2f}M parameters"))
         try:
-            count = parameter_count(model_config_for(self.network_size(), shape))
+            count = network_parameters(self.network_size(), shape)
         except DiffusionStudioError as exc:
             self.parameters.setText(f"<span style='color:#c0392b'>{exc}</span>")
         else:
@@ -538,22 +480,8 @@ class TrainingPanel(Panel):
         self.tasks.start(read, self._on_checkpoint, lambda message: self.failed.emit("Open checkpoint", message))
 
     def _on_checkpoint(self, checkpoint) -> None:
-        config = checkpoint.train_config
-        source = config.data
-        stored = {
-            "training": asdict(replace(config, steps=max(config.steps, checkpoint.step + 1), device=self.train_form["device"].value())),
-            "data": source if source in DATA_CHOICES else FOLDER,
-            "folder": "" if source in DATA_CHOICES else source,
-            "image_size": getattr(checkpoint.model_config, "image_size", self.image_size.value()),
-            "channels": getattr(checkpoint.model_config, "in_channels", 0),
-            "size": asdict(size_of(checkpoint.model_config)),
-            "advanced": self.advanced.isChecked(),
-            "preview_every": self.preview_every.value(),
-            "save_every": self.save_every.value(),
-            "runs_folder": self.runs_folder.text(),
-        }
-        self.apply_settings(stored)
-        self.state.set_schedule_config(checkpoint.schedule_config)
+        self.apply_settings(self.settings().from_checkpoint(checkpoint))
+        self.session.adopt_checkpoint(checkpoint, self.state)
         self._set_checkpoint(checkpoint.path, checkpoint.step)
         self.status.emit(f"{checkpoint.path.name}: step {checkpoint.step}; Continue trains it up to Steps")
 
@@ -594,26 +522,16 @@ class TrainingPanel(Panel):
     def start(self) -> None:
         """A new run with the settings on screen, saved into a new folder under the runs folder."""
         try:
-            config = self.train_config()
-            if not config.data:
-                raise SettingError("data", "choose a folder of images first")
-            size = self.network_size()
+            request = replace(self.settings(), size=self.network_size()).request(self.state.schedule.config)
         except SettingError as exc:
             self.failed.emit("Training", str(exc))
             return
-        name = Path(config.data).name if self.data.currentData() == FOLDER else config.data
-        output = Path(self.runs_folder.text().strip() or default_runs_folder()) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        channels = self.channels.currentData() or None
-        self._launch(TrainingRequest(output, config, self.state.schedule.config, size, self.image_size.value(), channels,
-                                     save_every=self.save_every.value(), preview_every=self.preview_every.value()))
+        self._launch(request)
 
     def continue_training(self) -> None:
         """Train the checkpoint on, up to Steps, with its own model, data and settings."""
-        if self.session.checkpoint is None:
-            return
-        config = replace(TrainConfig(), steps=self.train_form["steps"].value(), device=self.train_form["device"].value())
-        self._launch(TrainingRequest(self.session.checkpoint, config, self.state.schedule.config, NetworkSize(), resume=True,
-                                     save_every=self.save_every.value(), preview_every=self.preview_every.value()))
+        if self.session.checkpoint is not None:
+            self._launch(self.session.continue_request(self.settings(), self.state.schedule.config))
 
     def _launch(self, request: TrainingRequest) -> None:
         if self.running:
