@@ -6,7 +6,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 
 from diffusion_studio.resources import DEFAULT_MODEL
-from diffusion_studio.gui.main_window import MainWindow, environment_report, split_drop
+from diffusion_studio.gui.main_window import MainWindow, environment_report
 from tests.gui.conftest import drop, write_image
 
 
@@ -87,14 +87,6 @@ def test_a_model_opened_for_another_tab_is_announced_there(window, qtbot):
     window.open_model(DEFAULT_MODEL, then=lambda: window.tabs.setCurrentWidget(window.sampling))
     qtbot.waitUntil(lambda: window.tabs.currentWidget() is window.sampling, timeout=30000)
     assert "1.6M parameters" in window.statusBar().currentMessage()
-
-
-def test_split_drop_tells_models_from_images(tmp_path):
-    image = write_image(tmp_path / "a.png")
-    model = tmp_path / "run"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
-    assert split_drop([image, model, model / "config.json", tmp_path]) == ([model, model], [image, tmp_path])
 
 
 def test_dropping_a_checkpoint_folder_opens_it_as_the_model(window, qtbot):
