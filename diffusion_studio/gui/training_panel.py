@@ -11,15 +11,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -27,7 +24,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -37,19 +33,18 @@ from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.train_config import TrainConfig
-from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.panel import Panel
-from diffusion_studio.gui.point_style import data_cloud, sample_cloud
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.app.training import (
-    DATA_CHOICES, FOLDER, LOSS_BY_T_ROWS, RunInfo, TrainingRequest, TrainingSession, TrainingSettings, TrainingUpdate,
-    network_parameters, preset_parameters, restore_settings, smooth,
+    DATA_CHOICES, FOLDER, RunInfo, TrainingRequest, TrainingSession, TrainingSettings, TrainingUpdate, network_parameters,
+    preset_parameters, restore_settings,
 )
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
+from diffusion_studio.gui.training_plots import TrainingPlots
 from diffusion_studio.gui.guard import guarded
 
 UPDATE_INTERVAL_S = 0.25
@@ -60,21 +55,6 @@ UNET_SETTINGS = ("base_channels", "channel_mults", "num_res_blocks", "attention_
 MLP_SETTINGS = ("hidden", "num_layers")
 """The NetworkSize settings that image data (a U-Net) and point data (an MLP) use."""
 
-
-def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
-    """Ticks for an axis in log10 units from ``low`` to ``high``, labelled in plain units: the powers
-    of ten inside if three fall inside, else 1, 2 and 5 times them if two do, else 1…9 times them if
-    two do, else the two ends. (pyqtgraph's log axis labels 1…9× every power however close they
-    come, and over a decade or two its labels overlap.)"""
-    powers = np.arange(np.floor(low), np.ceil(high) + 1)
-    for mantissas, enough in (((1,), 3), ((1, 2, 5), 2), (range(1, 10), 2)):
-        values = (powers[:, None] + np.log10(mantissas)).ravel()
-        values = values[(values >= low) & (values <= high)]
-        if len(values) >= enough:
-            break
-    else:
-        values = (low, high)
-    return [(float(v), f"{10.0 ** v:.3g}") for v in values]
 
 
 class TrainingPanel(Panel):
@@ -100,7 +80,7 @@ class TrainingPanel(Panel):
         self.session.failed.connect(self._on_failed)
         self.session.stateChanged.connect(self._on_state)
         self.apply_settings(restore_settings(self.preferences.value(SETTINGS_KEY, "", str)))
-        self._clear_plots()
+        self.plots.clear(self.state.schedule.timesteps)
         self._set_idle(True)
 
     # ---- layout -------------------------------------------------------------------------------
@@ -217,63 +197,7 @@ class TrainingPanel(Panel):
         self.schedule_warning.setWordWrap(True)
         self.schedule_warning.setStyleSheet("color: #c0392b")
         self.schedule_warning.setVisible(False)
-        self.loss_plot = pg.PlotWidget(background="w", title="Training loss")
-        self.loss_plot.setLogMode(y=True)
-        self.loss_plot.setLabel("bottom", "step")
-        self.loss_plot.setLabel("left", "loss (log scale)")
-        self.loss_plot.addLegend(offset=(-10, 10))
-        self.loss_plot.setClipToView(True)
-        self.loss_plot.setDownsampling(auto=True, mode="peak")
-        self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((160, 190, 230), width=1), name="each report")
-        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((31, 94, 200), width=2), name="smoothed")
-        self.loss_plot.setToolTip("The mean of ‖target − network(x_t, t)‖² over each report's steps, and its moving average")
-        self.heatmap_plot = pg.PlotWidget(background="w")
-        self.heatmap_plot.setLabel("bottom", "training step")
-        self.heatmap_plot.setLabel("left", "t")
-        self.heatmap_plot.setMouseEnabled(x=False, y=False)
-        self.heatmap_plot.setToolTip("The loss by timestep at each report, kept through the run (at most "
-                                     f"{LOSS_BY_T_ROWS}, evenly spaced): one row per tenth of t. The colour is on a "
-                                     "log scale, as the loss of different t differs by orders of magnitude")
-        self.heatmap = pg.ImageItem(axisOrder="row-major")
-        self.heatmap_plot.addItem(self.heatmap)
-        self.heatmap_bar = pg.ColorBarItem(width=15, colorMap="viridis", label="loss (log scale)", interactive=False,
-                                           colorMapMenu=False)
-        self.heatmap_bar.setImageItem(self.heatmap, insert_in=self.heatmap_plot.getPlotItem())
-        self.bucket_plot = pg.PlotWidget(background="w", title="Loss by timestep")
-        self.bucket_plot.setLabel("bottom", "t")
-        self.bucket_plot.setLabel("left", "mean loss")
-        self.bucket_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.bucket_plot.setMouseEnabled(x=False, y=False)
-        self.bucket_plot.setToolTip("Running mean loss for ten equal ranges of t: where the network struggles")
-        self.buckets = pg.BarGraphItem(x=[], height=[], width=1, brush=(31, 94, 200, 180), pen=None)
-        self.bucket_plot.addItem(self.buckets)
-        self.preview_title = QLabel("Samples from the EMA model appear here while training")
-        self.preview_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview_images = pg.GraphicsLayoutWidget()
-        self.preview_images.setBackground("w")
-        view = self.preview_images.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
-        self.preview_item = pg.ImageItem()
-        view.addItem(self.preview_item)
-        self.preview_points = pg.PlotWidget(background="w")
-        self.preview_points.setAspectLocked(True)
-        self.reference_cloud = data_cloud()
-        self.preview_cloud = sample_cloud()
-        self.preview_points.addItem(self.reference_cloud)
-        self.preview_points.addItem(self.preview_cloud)
-        self.previews = QStackedWidget()
-        self.previews.addWidget(self.preview_images)
-        self.previews.addWidget(self.preview_points)
-        preview_column = QVBoxLayout()
-        preview_column.addWidget(self.preview_title)
-        preview_column.addWidget(self.previews, 1)
-        plots = QGridLayout()  # over training steps above, the run as it stands below
-        plots.addWidget(self.loss_plot, 0, 0)
-        plots.addWidget(self.heatmap_plot, 0, 1)
-        plots.addWidget(self.bucket_plot, 1, 0)
-        plots.addLayout(preview_column, 1, 1)
-        for i in (0, 1):
-            plots.setColumnStretch(i, 1)
-            plots.setRowStretch(i, 1)
+        self.plots = TrainingPlots(self.session)
 
         right = QVBoxLayout()
         right.addWidget(self.schedule_form)
@@ -281,7 +205,7 @@ class TrainingPanel(Panel):
         right.addLayout(controls)
         right.addLayout(files)
         right.addWidget(self.run_label)
-        right.addLayout(plots, 1)
+        right.addWidget(self.plots, 1)
         layout = QHBoxLayout(self)
         layout.addWidget(scroll)
         layout.addLayout(right, 1)
@@ -539,7 +463,7 @@ class TrainingPanel(Panel):
         self.save_settings()
         job = self.session.start(request)
         if not len(self.session.loss_curve()[0]):
-            self._clear_plots()
+            self.plots.clear(self.state.schedule.timesteps)
         self.progress.setRange(0, 0)
         self.rate.setText("")
         self._set_idle(False)
@@ -579,38 +503,12 @@ class TrainingPanel(Panel):
         self.stop_button.setEnabled(not idle)
         self.pause_button.setText("Pause")
 
-    def _clear_plots(self) -> None:
-        """Empty plots say what will fill them: the plots over training steps hide their axes (and
-        the colour bar) until the first losses (an empty auto-ranged axis reads 0…1), the loss by
-        timestep is framed on t = 0…T."""
-        self.raw_curve.setData([], [])
-        self.smooth_curve.setData([], [])
-        self.heatmap.clear()
-        self.buckets.setOpts(x=[], height=[])
-        self._show_loss_axes(False)
-        self.bucket_plot.setRange(xRange=(0, self.state.schedule.timesteps), yRange=(0, 1), padding=0)
-
-    def _show_loss_axes(self, shown: bool) -> None:
-        # short titles: one wider than its plot would stretch the plot past its view (at 1024 px)
-        titles = ((self.loss_plot, "Training loss", "Training loss: from the first steps"),
-                  (self.heatmap_plot, "Loss by t over training", "Loss by t: from the first steps"))
-        for plot, title, empty_title in titles:
-            for axis in ("left", "bottom"):
-                plot.showAxis(axis, shown)
-            plot.setTitle(title if shown else empty_title)
-        self.heatmap_bar.setVisible(shown)
-        self.preview_item.clear()
-        self.preview_cloud.setData(pos=np.zeros((0, 2)))
-        self.preview_title.setText("Samples from the EMA model appear here while training")
 
     def _on_ready(self, info: RunInfo) -> None:
-        self._show_loss_axes(True)
-        self.bucket_plot.enableAutoRange()
+        self.plots.start(info)
         self.progress.setRange(0, info.total_steps)
         self.progress.setValue(info.start_step)
         self.run_label.setText(f"{info.description} → <b>{self.session.output}</b>")
-        self.previews.setCurrentIndex(0 if info.reference is None else 1)
-        self.reference_cloud.setData(pos=info.reference if info.reference is not None else np.zeros((0, 2)))
         skipped = f"; skipped {len(info.skipped)} unreadable file(s), first {info.skipped[0][0]}" if info.skipped else ""
         compiling = " (the first step waits for torch.compile)" if info.compiled else ""
         self.status.emit(f"Training from step {info.start_step} to {info.total_steps}{compiling}{skipped}")
@@ -621,35 +519,9 @@ class TrainingPanel(Panel):
         self.rate.setText(f"loss {update.losses[-1]:.4f} · {update.images_per_second:,.0f} images/s · "
                           f"ETA {clock(update.eta_seconds)}")
         self.rate.setToolTip(f"learning rate {update.learning_rate:.2e}")
-        steps, losses = self.session.loss_curve()
-        self.raw_curve.setData(steps, losses)
-        self.smooth_curve.setData(steps, smooth(losses))
-        latest = update.loss_by_t[-1]
-        width = self.session.info.timesteps / len(latest)
-        self.buckets.setOpts(x=(np.arange(len(latest)) + 0.5) * width, height=np.nan_to_num(latest), width=0.9 * width)
-        self._show_heatmap()
-        if update.preview is not None:
-            if update.preview.ndim == 3:
-                show_pixels(self.preview_item, update.preview)
-            else:
-                self.preview_cloud.setData(pos=update.preview)
-            self.preview_title.setText(f"EMA samples at step {update.preview_step} (DDIM, 20 steps)")
+        self.plots.show_progress(update)
         self.stepShown.emit(update.step)
 
-    def _show_heatmap(self) -> None:
-        """The session's loss-by-t history as an image of log10 L: a column per report kept, spanning
-        the steps since the one before (its running means are up to its step), and a row per range
-        of t, spanning t = 0…T; the colour bar runs from the least to the greatest loss."""
-        steps, rows = self.session.loss_by_t_history()
-        image = np.log10(rows.T)
-        spacing = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else 1.0
-        left, timesteps = steps[0] - spacing, self.session.info.timesteps
-        self.heatmap.setImage(image, autoLevels=False, rect=QRectF(left, 0, steps[-1] - left, timesteps))
-        low = np.nanmin(image)
-        high = max(np.nanmax(image), low + 1e-3)  # one value: still a range
-        self.heatmap_bar.setLevels((low, high))
-        self.heatmap_bar.axis.setTicks([log_ticks(low, high)])  # the image holds log10 L; the ticks read as L
-        self.heatmap_plot.setRange(xRange=(left, steps[-1]), yRange=(0, timesteps), padding=0)
 
     def _on_saved(self, folder: str, step: int) -> None:
         self._set_checkpoint(Path(folder), step)
