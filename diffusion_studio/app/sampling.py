@@ -1,5 +1,5 @@
-"""The Sampling panel without widgets: a run's Job, the recorded trajectories, the playhead in t
-(app.playhead), the enlarged sample and playback.
+"""The Sampling panel without widgets: a run's Job, the runs listed for a comparison, the recorded
+trajectories, the playhead in t (app.playhead), the enlarged sample and playback.
 
 Each frame holds x_t, the network's x̂_0 and ε̂ at that step (x_t = √ᾱ_t x̂_0 + √(1 − ᾱ_t) ε̂).
 """
@@ -7,7 +7,7 @@ Each frame holds x_t, the network's x̂_0 and ε̂ at that step (x_t = √ᾱ_t 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,11 +15,11 @@ from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, on_device
 from diffusion_studio.app.playhead import Playhead
-from diffusion_studio.core.compare import ComparedRun, check_fork, comparison_metadata
+from diffusion_studio.core.compare import MAX_RUNS, ComparedRun, check_fork, comparison_metadata
 from diffusion_studio.core.control import RunControl, tagged
-from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.provenance import output_metadata
-from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
+from diffusion_studio.core.sample_config import SampleConfig, run_label, validate_sample_config
 from diffusion_studio.core.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -38,6 +38,14 @@ class SamplingPreview:
     pred_x0: np.ndarray
     pred_eps: np.ndarray
     run: int = 0  # in a comparison: which run (the number of runs: the reference being solved)
+
+
+@dataclass(frozen=True)
+class ListedRun:
+    """A run listed for the next comparison."""
+
+    config: SampleConfig  # its seed and number of samples are the comparison's, given when it starts
+    label: str  # core.sample_config.run_label, on the T of the model it was listed for
 
 
 @dataclass(frozen=True)
@@ -141,9 +149,11 @@ class SamplingSession(JobSession, Playhead):
     trajectoriesChanged = Signal()  # a run ended or a file was opened: the playhead is at the result
     focusChanged = Signal(object)  # the enlarged sample's index, or None for the grid
     finished = Signal(str)  # a run ended: what happened, in words
+    listedChanged = Signal()  # a run was listed for a comparison, or taken off the list
 
     def __init__(self) -> None:
         super().__init__()
+        self.listed: list[ListedRun] = []  # the runs the next comparison runs
         self.trajectories: list[Trajectory] = []
         self.runs: list[ComparedRun] = []  # a comparison's runs, one per trajectory (empty for a single run)
         self.single: ComparedRun | None = None  # the single run sampled here (not opened from a file)
@@ -189,6 +199,23 @@ class SamplingSession(JobSession, Playhead):
         configs = list(configs)
         return self._begin(lambda control, should_stop: _comparison_items(model, configs, device, control, should_stop),
                            comparing=True)
+
+    def list_run(self, config: SampleConfig, timesteps: int) -> None:
+        """List a run for the next comparison, labelled on a model of T = ``timesteps``
+        (DiffusionStudioError once core.compare.MAX_RUNS are listed)."""
+        if len(self.listed) >= MAX_RUNS:
+            raise DiffusionStudioError(f"A comparison holds at most {MAX_RUNS} runs")
+        self.listed.append(ListedRun(config, run_label(config, timesteps)))
+        self.listedChanged.emit()
+
+    def unlist_run(self, index: int) -> None:
+        """Take listed[index] off the list (IndexError if there is no such run)."""
+        del self.listed[index]
+        self.listedChanged.emit()
+
+    def start_listed(self, model: LoadedModel, seed: int, num: int, device: str = "cpu") -> Job:
+        """``start_comparison`` of every listed run, all from ``seed`` with ``num`` samples (so from one x_T)."""
+        return self.start_comparison(model, [replace(run.config, seed=seed, num=num) for run in self.listed], device)
 
     def on_compared(self, result: ComparisonResult) -> None:
         self._set_running(False)

@@ -27,7 +27,9 @@ from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.round_trip_panel import RoundTripPanel
 from diffusion_studio.gui.sampling_panel import SamplingPanel
 from diffusion_studio.gui.schedule_lab import PINS_KEY, ScheduleLab
+from diffusion_studio.app.exports import ExportSession
 from diffusion_studio.app.models import ModelSession, OpenedModel, model_folder, read_model, split_drop
+from diffusion_studio.app.sampling import SamplingSession
 from diffusion_studio.app.schedules import SchedulesSession
 from diffusion_studio.app.state import NOTATIONS, StudioState
 from diffusion_studio.app.training import TrainingSession
@@ -86,7 +88,7 @@ class MainWindow(QMainWindow):
         self.schedules = ScheduleLab(SchedulesSession(self.state, self.preferences.value(PINS_KEY, "", str)),
                                      self.tasks, self.preferences)
         self.training = TrainingPanel(self.state, self.tasks, self.preferences, TrainingSession())
-        self.sampling = SamplingPanel(self.state, self.tasks, self.preferences)
+        self.sampling = SamplingPanel(self.state, self.tasks, self.preferences, SamplingSession(), ExportSession())
         self.inpainting = InpaintingPanel(self.state, self.tasks, self.preferences)
         self.round_trip = RoundTripPanel(self.state, self.tasks, self.preferences)
         self.bound = BoundPanel(self.state, self.tasks, self.preferences)
