@@ -1,5 +1,6 @@
 """The Sampling panel without widgets: a run's Job, the runs listed for a comparison, the recorded
-trajectories, the playhead in t (app.playhead), the enlarged sample and playback.
+trajectories and their files, the playhead in t (app.playhead), the enlarged sample, playback, and
+the forward process's marginals that the marginals check draws the runs against.
 
 Each frame holds x_t, the network's x̂_0 and ε̂ at that step (x_t = √ᾱ_t x̂_0 + √(1 − ᾱ_t) ε̂).
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,11 +22,12 @@ from diffusion_studio.core.control import RunControl, tagged
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.provenance import output_metadata
 from diffusion_studio.core.sample_config import SampleConfig, run_label, validate_sample_config
-from diffusion_studio.core.trajectory import Trajectory
+from diffusion_studio.core.trajectory import Trajectory, load_trajectory, save_trajectory
 
 if TYPE_CHECKING:
     from diffusion_studio.app.inpainting import InpaintingResult
     from diffusion_studio.core.loaded_model import LoadedModel
+    from diffusion_studio.core.marginals import Marginals
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,16 @@ def _fork_items(model: LoadedModel, parents: list[ComparedRun], row: int, t: int
     return ForkResult(parents, measure([fork], reference)[0], reference)
 
 
+def model_forward_marginals(model: LoadedModel) -> Marginals | None:
+    """The marginals of the forward process q(x_t) on the model's training data, t = 0…T (None
+    when that data is not at hand); it reads the data, so run it on a worker."""
+    from diffusion_studio.core.marginals import forward_marginals
+    from diffusion_studio.core.schedules import NoiseSchedule
+
+    data = model.training_data()
+    return None if data is None else forward_marginals(NoiseSchedule(model.schedule_config), data)
+
+
 class SamplingSession(JobSession, Playhead):
     """Runs one sampler, or a comparison of several from one x_T, and holds what they recorded,
     with a playhead in t that scrubs them together (``times``: every frame of every trajectory)."""
@@ -150,6 +163,7 @@ class SamplingSession(JobSession, Playhead):
     focusChanged = Signal(object)  # the enlarged sample's index, or None for the grid
     finished = Signal(str)  # a run ended: what happened, in words
     listedChanged = Signal()  # a run was listed for a comparison, or taken off the list
+    forwardChanged = Signal()  # the forward marginals of the model asked for last have come
 
     def __init__(self) -> None:
         super().__init__()
@@ -160,6 +174,7 @@ class SamplingSession(JobSession, Playhead):
         self.reference: np.ndarray | None = None  # what the comparison's runs were measured against
         self.focus: int | None = None
         self.comparing = False  # the run going on is a comparison
+        self._forward: tuple[LoadedModel | None, Marginals | None] = (None, None)  # a model and its forward marginals
 
     @property
     def final(self) -> np.ndarray | None:
@@ -293,9 +308,44 @@ class SamplingSession(JobSession, Playhead):
         """A trajectory from a file: it has no full-precision samples."""
         self.set_trajectories([trajectory])
 
+    def open_file(self, path: Path) -> Trajectory:
+        """Show the trajectory saved at ``path`` and return it (TrajectoryError, and nothing
+        changed, if the file cannot be read as one)."""
+        trajectory = load_trajectory(path)
+        self.open(trajectory)
+        return trajectory
+
+    def save(self, path: Path) -> None:
+        """Write the trajectory the timeline follows as .npz, atomically (DiffusionStudioError,
+        and no file, if there is none or it cannot be written)."""
+        if self.trajectory is None:
+            raise DiffusionStudioError("Nothing to save yet: sample first")
+        save_trajectory(self.trajectory, path)
+
     def frame(self, which: int = 0) -> int:
         """The frame of trajectory ``which`` that the playhead shows (its nearest t)."""
         return self.trajectories[which].frame_at(self.t)
+
+    # ---- the forward process's marginals ------------------------------------------------------
+
+    def forward_marginals(self, model: LoadedModel) -> Marginals | None:
+        """``model``'s forward marginals, once ``on_forward`` has brought them (None before, and for a
+        model whose training data is not at hand)."""
+        return self._forward[1] if self._forward[0] is model else None
+
+    def needs_forward(self, model: LoadedModel) -> bool:
+        """True the first time ``model``'s forward marginals are asked for (after another model's):
+        compute them then, with model_forward_marginals on a worker, and hand them to ``on_forward``."""
+        if self._forward[0] is model:
+            return False
+        self._forward = (model, None)
+        return True
+
+    def on_forward(self, model: LoadedModel, marginals: Marginals | None) -> None:
+        """The forward marginals computed for ``model``; kept unless another model was asked for since."""
+        if self._forward[0] is model:
+            self._forward = (model, marginals)
+            self.forwardChanged.emit()
 
     def set_focus(self, index: int | None) -> None:
         """Enlarge one sample in every view, or None for the whole grid."""

@@ -9,6 +9,7 @@ Scrubbing only displays what was recorded; nothing is recomputed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,7 @@ from diffusion_studio.core.export import batch_grid, grid_columns, reference_poi
 from diffusion_studio.core.sample_config import MAX_POINTS, default_num
 from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
-from diffusion_studio.core.marginals import Marginals
-from diffusion_studio.core.trajectory import frame_bytes, load_trajectory, recorded_frame_count, save_trajectory
+from diffusion_studio.core.trajectory import frame_bytes, recorded_frame_count
 from diffusion_studio.gui.comparison_view import ComparisonView
 from diffusion_studio.gui.model_box import ModelBox
 from diffusion_studio.gui.sampler_settings import SamplerSettings
@@ -56,7 +56,7 @@ from diffusion_studio.gui.point_style import data_cloud, sample_cloud
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.app.exports import ExportProgress, ExportSession, GifOptions
 from diffusion_studio.app.jobs import Job
-from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
+from diffusion_studio.app.sampling import SamplingPreview, SamplingSession, model_forward_marginals
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.guard import guarded
@@ -143,6 +143,7 @@ class SamplingPanel(Panel):
         self._runs_total = 0  # runs in the comparison going on
         self._build()
         self.session.listedChanged.connect(self._on_listed)
+        self.session.forwardChanged.connect(self._show_strip)
         self.exports.progressed.connect(self._on_export_progress)
         self.exports.exported.connect(self._on_exported)
         self.exports.stopped.connect(lambda: self.export_progress.hide())  # psygnal cannot read a Qt builtin's signature
@@ -265,7 +266,6 @@ class SamplingPanel(Panel):
         self.strip_kind.currentIndexChanged.connect(self._show_strip)
         self.forward_curve = self.schedule_plot.plot(pen=pg.mkPen((90, 90, 90), width=2, style=Qt.PenStyle.DashLine))
         self.marginal_curves = [self.schedule_plot.plot(pen=pg.mkPen(colour, width=2)) for colour in RUN_COLOURS]
-        self._forward: tuple[object, Marginals | None] = (None, None)  # (model, its forward marginals)
         strip_choice = QVBoxLayout()
         strip_choice.addWidget(QLabel("Strip"))
         strip_choice.addWidget(self.strip_kind)
@@ -488,28 +488,14 @@ class SamplingPanel(Panel):
         for i, curve in enumerate(self.marginal_curves):
             m = marginals[i] if i < len(marginals) else None
             curve.setData([] if m is None else m.t, [] if m is None else getattr(m, kind))
-        model, forward = self._forward
-        if kind != "signal" and self.state.model is not None and model is not self.state.model:
-            self._compute_forward(self.state.model)
+        model = self.state.model
+        if kind != "signal" and model is not None and self.session.needs_forward(model):
+            self.tasks.start(partial(model_forward_marginals, model), partial(self.session.on_forward, model),
+                             lambda message: self.failed.emit("Marginals", message))
+        forward = self.session.forward_marginals(model)
         shown = forward is not None and kind != "signal"
         self.forward_curve.setData(forward.t if shown else [], getattr(forward, kind) if shown else [])
         self.schedule_plot.enableAutoRange(axis="y")
-
-    def _compute_forward(self, model) -> None:
-        self._forward = (model, None)
-
-        def compute():
-            from diffusion_studio.core.marginals import forward_marginals
-
-            data = model.training_data()
-            return None if data is None else forward_marginals(NoiseSchedule(model.schedule_config), data)
-
-        def done(forward) -> None:
-            if self._forward[0] is model:
-                self._forward = (model, forward)
-                self._show_strip()
-
-        self.tasks.start(compute, done, lambda message: self.failed.emit("Marginals", message))
 
     def _fit_points(self, *clouds: np.ndarray | None) -> None:
         """Square point views that hold x_T ~ N(0, I) and these points (core.export.view_bounds)."""
@@ -646,7 +632,7 @@ class SamplingPanel(Panel):
 
     def save_trajectory(self, path: Path) -> bool:
         try:
-            save_trajectory(self.session.trajectory, path)
+            self.session.save(path)
         except DiffusionStudioError as exc:
             self.failed.emit("Save trajectory", str(exc))
             return False
@@ -660,10 +646,9 @@ class SamplingPanel(Panel):
 
     def open_trajectory(self, path: Path) -> bool:
         try:
-            trajectory = load_trajectory(path)
+            trajectory = self.session.open_file(path)
         except DiffusionStudioError as exc:
             self.failed.emit("Open trajectory", str(exc))
             return False
-        self.session.open(trajectory)
         self.status.emit(f"Opened {path.name}: {len(trajectory)} frames")
         return True

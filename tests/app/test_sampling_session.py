@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from diffusion_studio.app.jobs import drive
-from diffusion_studio.app.sampling import SamplingSession
+from diffusion_studio.app.sampling import SamplingSession, model_forward_marginals
 from diffusion_studio.core.compare import MAX_RUNS, sliced_wasserstein
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.loaded_model import LoadedModel
 from diffusion_studio.core.models import build_model
 from diffusion_studio.core.models.config import MLPConfig
 from diffusion_studio.core.sample_config import SampleConfig, run_label
-from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from tests.app.events import Recorder
 
 
@@ -227,3 +227,43 @@ def test_a_comparison_lists_at_most_max_runs():
     with pytest.raises(DiffusionStudioError, match=f"at most {MAX_RUNS} runs"):
         session.list_run(SampleConfig(), timesteps=40)
     assert len(session.listed) == MAX_RUNS
+
+
+def test_a_trajectory_saved_opens_again_without_its_full_precision_samples(model, tmp_path):
+    session = SamplingSession()
+    with pytest.raises(DiffusionStudioError, match="Nothing to save"):
+        session.save(tmp_path / "none.npz")
+    sample(session, model, sampler="ddim", steps=5)
+    session.save(tmp_path / "t.npz")
+    recorded = session.trajectory
+    seen = Recorder(session)
+    opened = session.open_file(tmp_path / "t.npz")
+    assert session.trajectory is opened and np.array_equal(opened.x_t, recorded.x_t) and session.final is None
+    assert seen.values("playheadChanged") == [0]
+    (tmp_path / "bad.npz").write_bytes(b"PK not a zip")
+    with pytest.raises(DiffusionStudioError, match="bad.npz"):
+        session.open_file(tmp_path / "bad.npz")
+    assert session.trajectory is opened
+    with pytest.raises(DiffusionStudioError):
+        session.save(tmp_path / "missing" / "t.npz")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_the_forward_marginals_are_computed_once_per_model_and_a_late_answer_for_another_is_dropped(model):
+    session = SamplingSession()
+    seen = Recorder(session)
+    moons = LoadedModel(model.network, model.schedule_config, "eps", (2,), "moons", "two_moons")
+    assert session.needs_forward(moons) and not session.needs_forward(moons)
+    assert session.forward_marginals(moons) is None  # asked for, not come yet
+    marginals = model_forward_marginals(moons)
+    data = moons.training_data()
+    assert marginals.t.tolist() == list(range(41))
+    np.testing.assert_allclose(marginals.mean[0], data.mean(), rtol=1e-5)  # m_q(0) = m_0 …
+    np.testing.assert_allclose(marginals.mean[40], np.sqrt(NoiseSchedule(moons.schedule_config).alpha_bars[40]) * data.mean(),
+                               rtol=1e-5)  # … and √ᾱ_t m_0 after
+    assert session.needs_forward(model)  # another model is asked for before the moons' marginals come …
+    session.on_forward(moons, marginals)
+    assert session.forward_marginals(moons) is None and not seen.args("forwardChanged")  # … so they are dropped
+    session.on_forward(model, model_forward_marginals(model))  # a model without data at hand has none
+    assert session.forward_marginals(model) is None and len(seen.args("forwardChanged")) == 1
+    assert model_forward_marginals(model) is None
