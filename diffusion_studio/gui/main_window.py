@@ -85,8 +85,8 @@ class MainWindow(QMainWindow):
         self.error_box: QMessageBox | None = None
 
         self.forward = ForwardPanel(self.state, self.tasks, self.preferences)
-        self.schedules = ScheduleLab(SchedulesSession(self.state, self.preferences.value(PINS_KEY, "", str)),
-                                     self.tasks, self.preferences)
+        self.schedules = ScheduleLab(self.state, self.tasks, self.preferences,
+                                     SchedulesSession(self.state, self.preferences.value(PINS_KEY, "", str)))
         self.training = TrainingPanel(self.state, self.tasks, self.preferences, TrainingSession())
         self.sampling = SamplingPanel(self.state, self.tasks, self.preferences, SamplingSession(), ExportSession())
         self.inpainting = InpaintingPanel(self.state, self.tasks, self.preferences)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from diffusion_studio.app.schedules import PLOTTED, SchedulesSession, curve_values
+from diffusion_studio.app.state import StudioState
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.schedules import schedule_label
 from diffusion_studio.gui.panel import Panel
@@ -47,8 +48,9 @@ PINS_KEY = "schedules/compare"
 class ScheduleLab(Panel):
     """Plots, a comparison list, the values at the cursor, and CSV export, over a SchedulesSession."""
 
-    def __init__(self, session: SchedulesSession, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
-        super().__init__(session.state, tasks, preferences, parent)
+    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, session: SchedulesSession,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(state, tasks, preferences, parent)
         self.session = session
         self._stale = True  # the cursor and table wait for t until the lab is shown
         self.curves: dict[str, list[pg.PlotDataItem]] = {key: [] for key in PLOTTED}

@@ -56,7 +56,6 @@ MLP_SETTINGS = ("hidden", "num_layers")
 """The NetworkSize settings that image data (a U-Net) and point data (an MLP) use."""
 
 
-
 class TrainingPanel(Panel):
     """Settings on the left; on the right the loss and the loss by t over training, then the loss
     by t now and the EMA preview."""
@@ -503,7 +502,6 @@ class TrainingPanel(Panel):
         self.stop_button.setEnabled(not idle)
         self.pause_button.setText("Pause")
 
-
     def _on_ready(self, info: RunInfo) -> None:
         self.plots.start(info)
         self.progress.setRange(0, info.total_steps)
@@ -521,7 +519,6 @@ class TrainingPanel(Panel):
         self.rate.setToolTip(f"learning rate {update.learning_rate:.2e}")
         self.plots.show_progress(update)
         self.stepShown.emit(update.step)
-
 
     def _on_saved(self, folder: str, step: int) -> None:
         self._set_checkpoint(Path(folder), step)
