@@ -1,5 +1,6 @@
-"""The Sampling panel without widgets: a run's Job, the recorded trajectories, the playhead in t
-(app.playhead), the enlarged sample and playback.
+"""The Sampling panel without widgets: a run's Job, the runs listed for a comparison, the recorded
+trajectories and their files, the playhead in t (app.playhead), the enlarged sample, playback, and
+the forward process's marginals that the marginals check draws the runs against.
 
 Each frame holds x_t, the network's x̂_0 and ε̂ at that step (x_t = √ᾱ_t x̂_0 + √(1 − ᾱ_t) ε̂).
 """
@@ -7,7 +8,8 @@ Each frame holds x_t, the network's x̂_0 and ε̂ at that step (x_t = √ᾱ_t 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,16 +17,17 @@ from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, JobSession, ShouldStop, job_device
 from diffusion_studio.app.playhead import Playhead
-from diffusion_studio.core.compare import ComparedRun, check_fork, comparison_metadata
+from diffusion_studio.core.compare import MAX_RUNS, ComparedRun, check_fork, comparison_metadata
 from diffusion_studio.core.control import RunControl, tagged
-from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.provenance import output_metadata
-from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
-from diffusion_studio.core.trajectory import Trajectory
+from diffusion_studio.core.sample_config import SampleConfig, run_label, validate_sample_config
+from diffusion_studio.core.trajectory import Trajectory, load_trajectory, save_trajectory
 
 if TYPE_CHECKING:
     from diffusion_studio.app.inpainting import InpaintingResult
     from diffusion_studio.core.loaded_model import LoadedModel
+    from diffusion_studio.core.marginals import Marginals
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,14 @@ class SamplingPreview:
     pred_x0: np.ndarray
     pred_eps: np.ndarray
     run: int = 0  # in a comparison: which run (the number of runs: the reference being solved)
+
+
+@dataclass(frozen=True)
+class ListedRun:
+    """A run listed for the next comparison."""
+
+    config: SampleConfig  # its seed and number of samples are the comparison's, given when it starts
+    label: str  # core.sample_config.run_label, on the T of the model it was listed for
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,16 @@ def _fork_items(model: LoadedModel, parents: list[ComparedRun], row: int, t: int
     return ForkResult(parents, measure([fork], reference)[0], reference)
 
 
+def model_forward_marginals(model: LoadedModel) -> Marginals | None:
+    """The marginals of the forward process q(x_t) on the model's training data, t = 0…T (None
+    when that data is not at hand); it reads the data, so run it on a worker."""
+    from diffusion_studio.core.marginals import forward_marginals
+    from diffusion_studio.core.schedules import NoiseSchedule
+
+    data = model.training_data()
+    return None if data is None else forward_marginals(NoiseSchedule(model.schedule_config), data)
+
+
 class SamplingSession(JobSession, Playhead):
     """Runs one sampler, or a comparison of several from one x_T, and holds what they recorded,
     with a playhead in t that scrubs them together (``times``: every frame of every trajectory)."""
@@ -141,15 +162,19 @@ class SamplingSession(JobSession, Playhead):
     trajectoriesChanged = Signal()  # a run ended or a file was opened: the playhead is at the result
     focusChanged = Signal(object)  # the enlarged sample's index, or None for the grid
     finished = Signal(str)  # a run ended: what happened, in words
+    listedChanged = Signal()  # a run was listed for a comparison, or taken off the list
+    forwardChanged = Signal()  # the forward marginals of the model asked for last have come
 
     def __init__(self) -> None:
         super().__init__()
+        self.listed: list[ListedRun] = []  # the runs the next comparison runs
         self.trajectories: list[Trajectory] = []
         self.runs: list[ComparedRun] = []  # a comparison's runs, one per trajectory (empty for a single run)
         self.single: ComparedRun | None = None  # the single run sampled here (not opened from a file)
         self.reference: np.ndarray | None = None  # what the comparison's runs were measured against
         self.focus: int | None = None
         self.comparing = False  # the run going on is a comparison
+        self._forward: tuple[LoadedModel | None, Marginals | None] = (None, None)  # a model and its forward marginals
 
     @property
     def final(self) -> np.ndarray | None:
@@ -189,6 +214,23 @@ class SamplingSession(JobSession, Playhead):
         configs = list(configs)
         return self._begin(lambda control, should_stop: _comparison_items(model, configs, device, control, should_stop),
                            comparing=True)
+
+    def list_run(self, config: SampleConfig, timesteps: int) -> None:
+        """List a run for the next comparison, labelled on a model of T = ``timesteps``
+        (DiffusionStudioError once core.compare.MAX_RUNS are listed)."""
+        if len(self.listed) >= MAX_RUNS:
+            raise DiffusionStudioError(f"A comparison holds at most {MAX_RUNS} runs")
+        self.listed.append(ListedRun(config, run_label(config, timesteps)))
+        self.listedChanged.emit()
+
+    def unlist_run(self, index: int) -> None:
+        """Take listed[index] off the list (IndexError if there is no such run)."""
+        del self.listed[index]
+        self.listedChanged.emit()
+
+    def start_listed(self, model: LoadedModel, seed: int, num: int, device: str = "cpu") -> Job:
+        """``start_comparison`` of every listed run, all from ``seed`` with ``num`` samples (so from one x_T)."""
+        return self.start_comparison(model, [replace(run.config, seed=seed, num=num) for run in self.listed], device)
 
     def on_compared(self, result: ComparisonResult) -> None:
         self._set_running(False)
@@ -266,9 +308,44 @@ class SamplingSession(JobSession, Playhead):
         """A trajectory from a file: it has no full-precision samples."""
         self.set_trajectories([trajectory])
 
+    def open_file(self, path: Path) -> Trajectory:
+        """Show the trajectory saved at ``path`` and return it (TrajectoryError, and nothing
+        changed, if the file cannot be read as one)."""
+        trajectory = load_trajectory(path)
+        self.open(trajectory)
+        return trajectory
+
+    def save(self, path: Path) -> None:
+        """Write the trajectory the timeline follows as .npz, atomically (DiffusionStudioError,
+        and no file, if there is none or it cannot be written)."""
+        if self.trajectory is None:
+            raise DiffusionStudioError("Nothing to save yet: sample first")
+        save_trajectory(self.trajectory, path)
+
     def frame(self, which: int = 0) -> int:
         """The frame of trajectory ``which`` that the playhead shows (its nearest t)."""
         return self.trajectories[which].frame_at(self.t)
+
+    # ---- the forward process's marginals ------------------------------------------------------
+
+    def forward_marginals(self, model: LoadedModel) -> Marginals | None:
+        """``model``'s forward marginals, once ``on_forward`` has brought them (None before, and for a
+        model whose training data is not at hand)."""
+        return self._forward[1] if self._forward[0] is model else None
+
+    def needs_forward(self, model: LoadedModel) -> bool:
+        """True the first time ``model``'s forward marginals are asked for (after another model's):
+        compute them then, with model_forward_marginals on a worker, and hand them to ``on_forward``."""
+        if self._forward[0] is model:
+            return False
+        self._forward = (model, None)
+        return True
+
+    def on_forward(self, model: LoadedModel, marginals: Marginals | None) -> None:
+        """The forward marginals computed for ``model``; kept unless another model was asked for since."""
+        if self._forward[0] is model:
+            self._forward = (model, marginals)
+            self.forwardChanged.emit()
 
     def set_focus(self, index: int | None) -> None:
         """Enlarge one sample in every view, or None for the whole grid."""

@@ -1,6 +1,9 @@
 """The Training panel without widgets: what to train, the run's state, the loss history, the
 checkpoint that Continue trains, and the Job that trains (Ho et al. Algorithm 1 on L_simple).
 
+What the form holds is a TrainingSettings: kept between launches as JSON, filled from a
+checkpoint that is opened, and turned into the TrainingRequest of a new run.
+
 Every report's loss reaches the session, batched into throttled updates, so the loss history
 holds them all however fast the steps are. Each report's loss by t is kept too, thinned evenly to
 at most LOSS_BY_T_ROWS reports however long the run.
@@ -8,9 +11,11 @@ at most LOSS_BY_T_ROWS reports however long the run.
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from psygnal import Signal
@@ -19,11 +24,17 @@ from diffusion_studio.app.jobs import Job, ShouldStop
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.control import RunControl
-from diffusion_studio.core.models.presets import NetworkSize
-from diffusion_studio.core.recipes import IMAGES, Recipe, recipe_for, schedule_warning
+from diffusion_studio.core.data.datasets import TOY_SETS
+from diffusion_studio.core.errors import DiffusionStudioError, SettingError
+from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for, size_of
+from diffusion_studio.core.recipes import IMAGE_RECIPE, IMAGES, Recipe, recipe_for, schedule_warning
 from diffusion_studio.core.sample_config import default_num
 from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.settings import check_settings
 from diffusion_studio.core.train_config import TrainConfig
+
+if TYPE_CHECKING:
+    from diffusion_studio.core.checkpoint import Checkpoint
 
 SMOOTHING = 0.02
 """The smoothed curve averages over this fraction of the run's reports on each side."""
@@ -32,6 +43,141 @@ FOLDER = "folder"
 """The data choice that stands for an image folder (any folder has the image recipe)."""
 LOSS_BY_T_ROWS = 400
 """The loss-by-t history keeps at most this many reports, evenly spaced over the run."""
+DATA_CHOICES = {
+    "digits": "Digits (bundled: 1,797 handwritten digits)",
+    "swiss_roll": "Swiss roll (2-D points)",
+    "two_moons": "Two moons (2-D points)",
+    "eight_gaussians": "Eight Gaussians (2-D points)",
+    "checkerboard": "Checkerboard (2-D points)",
+    FOLDER: "Image folder…",
+}
+"""The data a run can train on, and how the form names it."""
+COLOURS = (0, 1, 3)
+"""The channels an image folder's run can train with: 0 as the images, 1 gray, 3 RGB."""
+
+
+def default_runs_folder() -> Path:
+    """Where runs go until the user picks another folder."""
+    return Path.home() / "Diffusion Studio" / "runs"
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Everything the Training form holds: what a new run trains, and how the form shows it."""
+
+    training: TrainConfig = field(default_factory=TrainConfig)  # its data is a DATA_CHOICES key's set, or the folder
+    data: str = "digits"  # a DATA_CHOICES key
+    folder: str = ""  # the image folder, for FOLDER
+    image_size: int = 16  # image data is resized and cropped to this square
+    channels: int = 0  # one of COLOURS
+    size: NetworkSize = field(default_factory=NetworkSize)
+    advanced: bool = False  # the form shows every network and tuning setting
+    preview_every: int = 200  # steps between EMA previews; 0: none
+    save_every: int = 500  # steps between checkpoints
+    runs_folder: str = ""  # each new run saves into a new folder here; "": default_runs_folder()
+
+    @property
+    def runs(self) -> Path:
+        """The folder new runs go into."""
+        return Path(self.runs_folder.strip() or default_runs_folder())
+
+    def to_json(self) -> str:
+        """These settings as JSON, for ``restore_settings`` at the next launch."""
+        return json.dumps(asdict(self))
+
+    def sample_shape(self) -> tuple[int, ...]:
+        """What one training sample will look like, as far as the settings tell before the data
+        loads: (2,) for a 2-D set, (C, S, S) for images (digits are gray; a folder RGB unless gray is asked for)."""
+        if self.data in TOY_SETS:
+            return (2,)
+        channels = 1 if self.data == "digits" else (self.channels or 3)
+        return (channels, self.image_size, self.image_size)
+
+    def request(self, schedule: ScheduleConfig) -> TrainingRequest:
+        """A new run of these settings with ``schedule``, saved into a new folder under the runs
+        folder named after the data and the time (SettingError if no image folder is chosen)."""
+        if not self.training.data:
+            raise SettingError("data", "choose a folder of images first")
+        name = Path(self.training.data).name if self.data == FOLDER else self.training.data
+        return TrainingRequest(self.runs / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}", self.training, schedule, self.size,
+                               self.image_size, self.channels or None, save_every=self.save_every,
+                               preview_every=self.preview_every)
+
+    def from_checkpoint(self, checkpoint: Checkpoint) -> TrainingSettings:
+        """These settings with a checkpoint's data, network and training settings, for the form to
+        show what Continue trains: at least one step more than it holds, on the device these ask
+        for; how often to preview and save, and where new runs go, stay."""
+        config, model = checkpoint.train_config, checkpoint.model_config
+        named = config.data in DATA_CHOICES
+        return replace(
+            self,
+            training=replace(config, steps=max(config.steps, checkpoint.step + 1), device=self.training.device),
+            data=config.data if named else FOLDER,
+            folder="" if named else config.data,
+            image_size=getattr(model, "image_size", self.image_size),
+            channels=getattr(model, "in_channels", 0),
+            size=size_of(model),
+        )
+
+
+FIRST_SETTINGS = TrainingSettings(training=TrainConfig(**IMAGE_RECIPE.settings()))
+"""On first launch: the image recipe (the bundled model's) on the digits, about 17 minutes on a 2-core CPU."""
+
+
+def restore_settings(saved: str) -> TrainingSettings:
+    """The settings ``TrainingSettings.to_json`` wrote, the defaults for anything missing; the
+    first launch's if nothing was saved, or if what was cannot be read (by hand or by another
+    version): not JSON, values of the wrong kind, or settings the engine refuses."""
+    try:
+        stored = json.loads(saved) if saved else {}
+        if not stored or not isinstance(stored, dict):
+            return FIRST_SETTINGS
+        known = {f.name for f in fields(TrainConfig)}
+        try:
+            training = TrainConfig(**{k: v for k, v in stored.get("training", {}).items() if k in known})
+        except TypeError:
+            training = TrainConfig()
+        try:
+            size = NetworkSize(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.get("size", {}).items()})
+        except TypeError:
+            size = NetworkSize()
+        check_settings(replace(training, device="auto"))  # the device is checked against this machine's
+        check_settings(size)
+        data, channels = stored.get("data", "digits"), stored.get("channels", 0)
+        return TrainingSettings(
+            training=training,
+            data=data if data in DATA_CHOICES else "digits",
+            folder=str(stored.get("folder", "")),
+            image_size=int(stored.get("image_size", 16)),
+            channels=channels if channels in COLOURS else 0,
+            size=size,
+            advanced=bool(stored.get("advanced", False)),
+            preview_every=int(stored.get("preview_every", 200)),
+            save_every=int(stored.get("save_every", 500)),
+            runs_folder=str(stored.get("runs_folder") or ""),
+        )
+    except (TypeError, ValueError, AttributeError):
+        return FIRST_SETTINGS
+
+
+def preset_parameters(shape: tuple[int, ...]) -> dict[str, int | None]:
+    """Each preset's trainable parameters for samples of ``shape`` (None: it cannot be built for
+    them); this loads torch."""
+    counts: dict[str, int | None] = {}
+    for name, size in PRESETS.items():
+        try:
+            counts[name] = network_parameters(size, shape)
+        except DiffusionStudioError:
+            counts[name] = None
+    return counts
+
+
+def network_parameters(size: NetworkSize, shape: tuple[int, ...]) -> int:
+    """The trainable parameters of the network ``size`` builds for samples of ``shape``
+    (DiffusionStudioError, saying why, if it cannot be built); this loads torch."""
+    from diffusion_studio.core.models import parameter_count
+
+    return parameter_count(model_config_for(size, shape))
 
 
 @dataclass(frozen=True)
@@ -325,6 +471,21 @@ class TrainingSession:
     def open_checkpoint(self, folder: Path, step: int) -> None:
         """Make this checkpoint the one Continue trains."""
         self.checkpoint, self.checkpoint_step = folder, step
+
+    def adopt_checkpoint(self, checkpoint: Checkpoint, state: StudioState) -> None:
+        """A checkpoint read from disk is the one Continue trains, on its schedule (the shared one
+        in ``state``); its settings for the form are ``TrainingSettings.from_checkpoint``."""
+        state.set_schedule_config(checkpoint.schedule_config)
+        self.open_checkpoint(checkpoint.path, checkpoint.step)
+
+    def continue_request(self, settings: TrainingSettings, schedule: ScheduleConfig) -> TrainingRequest:
+        """Train the checkpoint on, with its own model, data and settings, up to the settings'
+        steps on their device, previewing and saving as they say."""
+        if self.checkpoint is None:
+            raise RuntimeError("no checkpoint to continue")
+        config = replace(TrainConfig(), steps=settings.training.steps, device=settings.training.device)
+        return TrainingRequest(self.checkpoint, config, schedule, NetworkSize(), resume=True,
+                               save_every=settings.save_every, preview_every=settings.preview_every)
 
     # ---- the loss history ---------------------------------------------------------------------
 

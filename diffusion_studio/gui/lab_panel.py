@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from diffusion_studio.app.lab import DRAW_MODES, FIELD_KINDS, PATHS, RUN_KINDS, LabSession
 from diffusion_studio.app.state import StudioState
-from diffusion_studio.app.training import TrainingSession
+from diffusion_studio.app.training import TrainingSession, restore_settings
 from diffusion_studio.core.export import reference_points
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.sample_config import MAX_POINTS, POINT_SAMPLES, SampleConfig
@@ -29,7 +29,7 @@ from diffusion_studio.gui.point_style import DATA_COLOUR, data_cloud
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.timeline import TimelineBar
-from diffusion_studio.gui.training_panel import default_runs_folder, stored_settings
+from diffusion_studio.gui.training_panel import SETTINGS_KEY
 from diffusion_studio.gui.guard import guarded
 
 UPDATE_INTERVAL_S = 0.1
@@ -510,7 +510,7 @@ class LabPanel(Panel):
 
     def runs_folder(self) -> Path:
         """The Training panel's runs folder (its saved settings), or the default."""
-        return Path(stored_settings(self.preferences).get("runs_folder") or default_runs_folder())
+        return restore_settings(self.preferences.value(SETTINGS_KEY, "", str)).runs
 
     def train(self) -> None:
         if self.busy:

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QMainWindow, QMessageBox, QTabWidget
 from diffusion_studio import __version__
 from diffusion_studio.core.errors import DiffusionStudioError
 from diffusion_studio.core.schedules import ScheduleConfig
-from diffusion_studio.resources import DEFAULT_MODEL
 from diffusion_studio.gui.bound_panel import BoundPanel
 from diffusion_studio.gui.forward_panel import ForwardPanel
 from diffusion_studio.gui.garbage import ui_thread_collection
@@ -27,16 +26,19 @@ from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.round_trip_panel import RoundTripPanel
 from diffusion_studio.gui.sampling_panel import SamplingPanel
-from diffusion_studio.gui.schedule_lab import ScheduleLab
+from diffusion_studio.gui.schedule_lab import PINS_KEY, ScheduleLab
+from diffusion_studio.app.exports import ExportSession
+from diffusion_studio.app.models import ModelSession, OpenedModel, model_folder, read_model, split_drop
+from diffusion_studio.app.sampling import SamplingSession
+from diffusion_studio.app.schedules import SchedulesSession
 from diffusion_studio.app.state import NOTATIONS, StudioState
+from diffusion_studio.app.training import TrainingSession
 from diffusion_studio.gui.symbols import NOTATION_NAMES
 from diffusion_studio.gui.tasks import TaskRunner
 from diffusion_studio.gui.training_panel import TrainingPanel
 from diffusion_studio.gui.guard import guarded
 
 TITLE = "Diffusion Studio"
-MODEL_MARKERS = ("config.json", "model.safetensors", "model_index.json")
-"""A dropped folder holding one of these is a model (ours, a diffusers UNet2DModel or DDPMPipeline folder), not images."""
 DRAG_EVENTS = (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop)
 
 
@@ -50,31 +52,6 @@ def dragged_files(mime: QMimeData) -> list[Path]:
     """The local files a drag carries; none unless all it points to are local files."""
     urls = mime.urls()
     return [Path(url.toLocalFile()) for url in urls] if urls and all(url.isLocalFile() for url in urls) else []
-
-
-def split_drop(paths: list[Path]) -> tuple[list[Path], list[Path]]:
-    """Dropped paths → (model folders, everything else). A model's own file stands for its folder."""
-    models, others = [], []
-    for path in paths:
-        if path.is_file() and path.name in MODEL_MARKERS:
-            models.append(path.parent)
-        elif path.is_dir() and any((path / marker).is_file() for marker in MODEL_MARKERS):
-            models.append(path)
-        else:
-            others.append(path)
-    return models, others
-
-
-def describe_model(model) -> str:
-    """One line about a LoadedModel: what it makes, from what, how big."""
-    shape = model.sample_shape
-    parameters = sum(p.numel() for p in model.network.parameters())
-    made = f"{shape[1]}×{shape[2]} {'gray' if shape[0] == 1 else 'RGB'} images" if model.is_image else f"{shape[0]}-D points"
-    trained = f", trained on {model.data}" if model.data else ""
-    return (
-        f"{Path(model.source).name}: {made}, {parameters / 1e6:.1f}M parameters, "
-        f"{model.prediction}-prediction, {model.schedule_config.name} schedule, T = {model.schedule_config.timesteps}{trained}"
-    )
 
 
 def environment_report() -> str:
@@ -103,13 +80,15 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.preferences = preferences or Preferences()
         self.state = StudioState()
+        self.models = ModelSession(self.state)
         self.tasks = TaskRunner(self)
         self.error_box: QMessageBox | None = None
 
         self.forward = ForwardPanel(self.state, self.tasks, self.preferences)
-        self.schedules = ScheduleLab(self.state, self.tasks, self.preferences)
-        self.training = TrainingPanel(self.state, self.tasks, self.preferences)
-        self.sampling = SamplingPanel(self.state, self.tasks, self.preferences)
+        self.schedules = ScheduleLab(self.state, self.tasks, self.preferences,
+                                     SchedulesSession(self.state, self.preferences.value(PINS_KEY, "", str)))
+        self.training = TrainingPanel(self.state, self.tasks, self.preferences, TrainingSession())
+        self.sampling = SamplingPanel(self.state, self.tasks, self.preferences, SamplingSession(), ExportSession())
         self.inpainting = InpaintingPanel(self.state, self.tasks, self.preferences)
         self.round_trip = RoundTripPanel(self.state, self.tasks, self.preferences)
         self.bound = BoundPanel(self.state, self.tasks, self.preferences)
@@ -282,24 +261,17 @@ class MainWindow(QMainWindow):
     def open_model(self, folder: str | Path, then: Callable[[], None] | None = None) -> None:
         """Load a checkpoint in the background (torch loads there too); the state gets it when ready,
         and ``then`` runs."""
-        folder = DEFAULT_MODEL if str(folder) == "default" else Path(folder)
+        folder = model_folder(folder)
         self.say(f"Opening model {folder.name}…")
 
-        def load():
-            from diffusion_studio.core.loaded_model import open_model
-
-            model = open_model(folder)
-            return model, describe_model(model)
-
-        def loaded(result) -> None:
-            model, description = result
-            self.preferences.add_recent("models", folder)
-            self.state.set_model(model)
+        def loaded(opened: OpenedModel) -> None:
+            self.preferences.add_recent("models", opened.folder)
+            self.models.on_read(opened)
             if then is not None:
                 then()
-            self.say(f"Model {description}")  # after ``then``: a tab it switches to clears the status bar
+            self.say(f"Model {opened.description}")  # after ``then``: a tab it switches to clears the status bar
 
-        self.tasks.start(load, loaded, lambda message: self.show_error("Open model", message))
+        self.tasks.start(lambda: read_model(folder), loaded, lambda message: self.show_error("Open model", message))
 
     def _on_notation(self, notation: str) -> None:
         self.notation_actions[notation].setChecked(True)

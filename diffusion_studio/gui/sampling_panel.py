@@ -9,7 +9,7 @@ Scrubbing only displays what was recorded; nothing is recomputed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -37,24 +37,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffusion_studio.core.compare import MAX_RUNS, distance_name
+from diffusion_studio.core.compare import distance_name
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
-from diffusion_studio.core.export import (
-    batch_grid,
-    comparison_frame,
-    frame_picks,
-    grid_columns,
-    reference_points,
-    save_frame,
-    save_gif,
-    trajectory_frames,
-    view_bounds,
-)
-from diffusion_studio.core.sample_config import MAX_POINTS, SampleConfig, default_num, run_label
+from diffusion_studio.core.export import batch_grid, grid_columns, reference_points, view_bounds
+from diffusion_studio.core.sample_config import MAX_POINTS, default_num
 from diffusion_studio.core.samplers import sampler_class
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
-from diffusion_studio.core.marginals import Marginals
-from diffusion_studio.core.trajectory import Trajectory, frame_bytes, load_trajectory, recorded_frame_count, save_trajectory
+from diffusion_studio.core.trajectory import frame_bytes, recorded_frame_count
 from diffusion_studio.gui.comparison_view import ComparisonView
 from diffusion_studio.gui.model_box import ModelBox
 from diffusion_studio.gui.sampler_settings import SamplerSettings
@@ -65,8 +54,9 @@ from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.point_style import data_cloud, sample_cloud
 from diffusion_studio.gui.preferences import Preferences
+from diffusion_studio.app.exports import ExportProgress, ExportSession, GifOptions
 from diffusion_studio.app.jobs import Job
-from diffusion_studio.app.sampling import SamplingPreview, SamplingSession
+from diffusion_studio.app.sampling import SamplingPreview, SamplingSession, model_forward_marginals
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
 from diffusion_studio.gui.guard import guarded
@@ -81,32 +71,6 @@ PREVIEW_INTERVAL_S = 0.1
 """At most this often a preview crosses to the UI thread, whatever the step rate."""
 MAX_SAMPLES = 1024
 """The most images one run draws from the form (each is a grid cell, recorded at every frame)."""
-
-
-@dataclass(frozen=True)
-class GifOptions:
-    """What File ▸ Export… asks for a GIF (the arguments of trajectory_frames and save_gif)."""
-
-    with_x0: bool = False  # x_t beside x̂_0
-    start: int = 0  # first frame
-    stop: int | None = None  # one past the last frame; None: to the end
-    every: int = 1
-    fps: float = 12.0
-    loop: bool = True
-    scale: int = 4  # image grids enlarged this many times
-    labels: bool = True  # t drawn on each frame
-
-    def frames(self, trajectory: Trajectory, reference: np.ndarray | None) -> list[np.ndarray]:
-        """The frames these options pick, as trajectory_frames draws them."""
-        return trajectory_frames(trajectory, with_x0=self.with_x0, every=self.every, start=self.start, stop=self.stop,
-                                 reference=reference, labels=self.labels, scale=self.scale if trajectory.is_image else 1)
-
-    def comparison_frames(self, trajectories: list[Trajectory], labels: list[str], times: np.ndarray,
-                          reference: np.ndarray | None) -> list[np.ndarray]:
-        """A comparison's rows at the stops of its shared timeline these options pick, as comparison_frame draws them."""
-        scale = self.scale if trajectories[0].is_image else 1
-        return [comparison_frame(trajectories, labels, int(times[k]), self.with_x0, reference, scale)
-                for k in frame_picks(len(times), self.start, self.stop, self.every)]
 
 
 class GifDialog(QDialog):
@@ -167,16 +131,22 @@ class SamplingPanel(Panel):
 
     exported = Signal(str)  # an export finished: the path written
 
-    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
+    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, session: SamplingSession,
+                 exports: ExportSession, parent: QWidget | None = None) -> None:
         super().__init__(state, tasks, preferences, parent)
-        self.session = SamplingSession()
+        self.session, self.exports = session, exports
         self.runner = WorkerThread(self)
         self.runner.done.connect(lambda: self._set_idle(True))
+        self.export_runner = WorkerThread(self)
         self._reference: np.ndarray | None = None  # the training points behind a 2-D model's cloud
         self._shown_shape: tuple[int, ...] | None = None
-        self.compare_configs: list[SampleConfig] = []  # the runs listed under "Compare samplers"
         self._runs_total = 0  # runs in the comparison going on
         self._build()
+        self.session.listedChanged.connect(self._on_listed)
+        self.session.forwardChanged.connect(self._show_strip)
+        self.exports.progressed.connect(self._on_export_progress)
+        self.exports.exported.connect(self._on_exported)
+        self.exports.stopped.connect(lambda: self.export_progress.hide())  # psygnal cannot read a Qt builtin's signature
         self.session.previewed.connect(self._on_progress)
         self.session.trajectoriesChanged.connect(self._on_trajectories)
         self.session.playheadChanged.connect(self._on_playhead)
@@ -296,7 +266,6 @@ class SamplingPanel(Panel):
         self.strip_kind.currentIndexChanged.connect(self._show_strip)
         self.forward_curve = self.schedule_plot.plot(pen=pg.mkPen((90, 90, 90), width=2, style=Qt.PenStyle.DashLine))
         self.marginal_curves = [self.schedule_plot.plot(pen=pg.mkPen(colour, width=2)) for colour in RUN_COLOURS]
-        self._forward: tuple[object, Marginals | None] = (None, None)  # (model, its forward marginals)
         strip_choice = QVBoxLayout()
         strip_choice.addWidget(QLabel("Strip"))
         strip_choice.addWidget(self.strip_kind)
@@ -389,39 +358,34 @@ class SamplingPanel(Panel):
 
     def add_run(self) -> None:
         """The settings on screen become a run of the comparison (up to core.compare.MAX_RUNS)."""
-        if len(self.compare_configs) >= MAX_RUNS:
-            self.failed.emit("Compare samplers", f"A comparison holds at most {MAX_RUNS} runs")
-            return
-        try:
-            config = self.settings.config()
-        except SettingError as exc:
-            self.failed.emit("Compare samplers", str(exc))
-            return
-        self.compare_configs.append(config)
         timesteps = self.state.model.schedule_config.timesteps if self.state.model is not None else 0
-        self.compare_list.addItem(run_label(config, timesteps))
-        self._set_idle(not self.running)
+        try:
+            self.session.list_run(self.settings.config(), timesteps)
+        except DiffusionStudioError as exc:
+            self.failed.emit("Compare samplers", str(exc))
 
     def remove_run(self) -> None:
         row = self.compare_list.currentRow()
-        if 0 <= row < len(self.compare_configs):
-            del self.compare_configs[row]
-            self.compare_list.takeItem(row)
+        if 0 <= row < len(self.session.listed):
+            self.session.unlist_run(row)
+
+    def _on_listed(self) -> None:
+        self.compare_list.clear()
+        self.compare_list.addItems([run.label for run in self.session.listed])
         self._set_idle(not self.running)
 
     def compare(self) -> None:
         """Run every listed run from the seed and number of samples on screen, one after another."""
-        if self.state.model is None or self.running or not self.compare_configs:
+        if self.state.model is None or self.running or not self.session.listed:
             return
         shared = self.settings.run_form.values()
-        configs = [replace(config, seed=shared["seed"], num=shared["num"]) for config in self.compare_configs]
         try:
-            job = self.session.start_comparison(self.state.model, configs, self.settings.device.device())
+            job = self.session.start_listed(self.state.model, shared["seed"], shared["num"], self.settings.device.device())
         except SettingError as exc:
             self.failed.emit("Compare samplers", str(exc))
             return
-        self._runs_total = len(configs)
-        self._launch(job, self.session.on_compared, f"Comparing {len(configs)} runs from one x_T…")
+        self._runs_total = len(self.session.listed)
+        self._launch(job, self.session.on_compared, f"Comparing {self._runs_total} runs from one x_T…")
 
     def fork(self) -> None:
         """Fork the chosen run (of the comparison, or the single run) at its frame nearest the playhead,
@@ -444,9 +408,10 @@ class SamplingPanel(Panel):
             self.status.emit("Cancelling…")
 
     def stop(self) -> None:
-        """Cancel and wait for the worker (the window is closing)."""
+        """Cancel and wait for the workers (the window is closing)."""
         self.session.stop_playing()
         self.runner.stop_and_wait()
+        self.export_runner.stop_and_wait()
 
     def _set_idle(self, idle: bool) -> None:
         self.run_button.setEnabled(idle and self.state.model is not None)
@@ -454,9 +419,9 @@ class SamplingPanel(Panel):
         for button in (self.gif_button, self.frames_button, self.save_button):
             button.setEnabled(idle and self.session.trajectory is not None)
         self.load_button.setEnabled(idle)
-        self.compare_button.setEnabled(idle and self.state.model is not None and bool(self.compare_configs))
+        self.compare_button.setEnabled(idle and self.state.model is not None and bool(self.session.listed))
         self.fork_button.setEnabled(idle and self.state.model is not None and bool(self.session.forkable))
-        self.remove_run_button.setEnabled(bool(self.compare_configs))
+        self.remove_run_button.setEnabled(bool(self.session.listed))
         self.timeline.set_enabled(idle and self.session.trajectory is not None)
 
     def _on_progress(self, preview: SamplingPreview) -> None:
@@ -523,28 +488,14 @@ class SamplingPanel(Panel):
         for i, curve in enumerate(self.marginal_curves):
             m = marginals[i] if i < len(marginals) else None
             curve.setData([] if m is None else m.t, [] if m is None else getattr(m, kind))
-        model, forward = self._forward
-        if kind != "signal" and self.state.model is not None and model is not self.state.model:
-            self._compute_forward(self.state.model)
+        model = self.state.model
+        if kind != "signal" and model is not None and self.session.needs_forward(model):
+            self.tasks.start(partial(model_forward_marginals, model), partial(self.session.on_forward, model),
+                             lambda message: self.failed.emit("Marginals", message))
+        forward = self.session.forward_marginals(model)
         shown = forward is not None and kind != "signal"
         self.forward_curve.setData(forward.t if shown else [], getattr(forward, kind) if shown else [])
         self.schedule_plot.enableAutoRange(axis="y")
-
-    def _compute_forward(self, model) -> None:
-        self._forward = (model, None)
-
-        def compute():
-            from diffusion_studio.core.marginals import forward_marginals
-
-            data = model.training_data()
-            return None if data is None else forward_marginals(NoiseSchedule(model.schedule_config), data)
-
-        def done(forward) -> None:
-            if self._forward[0] is model:
-                self._forward = (model, forward)
-                self._show_strip()
-
-        self.tasks.start(compute, done, lambda message: self.failed.emit("Marginals", message))
 
     def _fit_points(self, *clouds: np.ndarray | None) -> None:
         """Square point views that hold x_T ~ N(0, I) and these points (core.export.view_bounds)."""
@@ -630,27 +581,9 @@ class SamplingPanel(Panel):
         if dialog.exec() and (path := self._save_path("Export GIF", "denoising.gif", "GIF (*.gif)")):
             self.export_gif(path, dialog.options())
 
-    def _frames_for(self, options: GifOptions) -> Callable[[], list[np.ndarray]]:
-        """What an export draws, to call on a worker: the trajectory's frames, or a comparison's
-        rows at the stops of its shared timeline."""
-        session, reference = self.session, self._reference
-        if session.runs:
-            trajectories, times = list(session.trajectories), session.times
-            labels = [f"{run.label} · {run.nfe} NFE" for run in session.runs]
-            return lambda: options.comparison_frames(trajectories, labels, times, reference)
-        trajectory = session.trajectory
-        return lambda: options.frames(trajectory, reference)
-
     def export_gif(self, path: Path, options: GifOptions) -> None:
-        """Write the GIF, with the runs' settings, on a worker thread, with progress; a message when
-        done or if it fails."""
-        frames, metadata = self._frames_for(options), self.session.output_metadata()
-
-        def write(report) -> Path:
-            save_gif(frames(), path, fps=options.fps, loop=options.loop, progress=report, metadata=metadata)
-            return path
-
-        self._start_export(write, "Export GIF")
+        """Write the GIF, with the runs' settings, on a worker, with progress; a message when done or if it fails."""
+        self._start_export(lambda: self.exports.gif(self.session, path, options, self._reference), "Export GIF")
 
     def ask_export_frames(self) -> None:
         if self.session.trajectory is not None:
@@ -660,39 +593,38 @@ class SamplingPanel(Panel):
 
     def export_frames(self, folder: Path, options: GifOptions = GifOptions(scale=1)) -> None:
         """One PNG per frame, frame_0000.png …, as the GIF would show them, each with the runs' settings."""
-        draw, metadata = self._frames_for(options), self.session.output_metadata()
+        self._start_export(lambda: self.exports.frames(self.session, folder, options, self._reference), "Export frames")
 
-        def write(report) -> Path:
-            frames = draw()
-            for i, frame in enumerate(frames):
-                save_frame(frame, folder / f"frame_{i:04d}.png", metadata)
-                report(i + 1, len(frames))
-            return folder
-
-        self._start_export(write, "Export frames")
-
-    def _start_export(self, write, title: str) -> None:
-        """Run an export on a worker with a bar of its own under the export buttons (the sampling
-        bar keeps showing the run)."""
+    def _start_export(self, make: Callable[[], Job], title: str) -> None:
+        """Run the export Job ``make()`` builds on a worker, with a bar of its own under the export
+        buttons (the sampling bar keeps showing the run); one export at a time."""
+        if self.export_runner.running:
+            return
+        try:
+            job = make()
+        except DiffusionStudioError as exc:
+            self.failed.emit(title, str(exc))
+            return
         self.export_progress.setFormat(f"{title}: %v / %m frames")
         self.export_progress.setRange(0, 0)
         self.export_progress.show()
         self.status.emit(f"{title}…")
 
-        def progress(done: int, total: int) -> None:
-            self.export_progress.setRange(0, total)
-            self.export_progress.setValue(done)
-
-        def finished(path: Path) -> None:
-            self.export_progress.hide()
-            self.status.emit(f"Wrote {path}")
-            self.exported.emit(str(path))
-
         def failed(message: str) -> None:
             self.export_progress.hide()
+            self.exports.on_failed(message)
             self.failed.emit(title, message)
 
-        self.tasks.start(write, finished, failed, progress)
+        self.export_runner.start(job, PREVIEW_INTERVAL_S, self.exports.on_update, self.exports.on_finished, failed)
+
+    def _on_export_progress(self, progress: ExportProgress) -> None:
+        self.export_progress.setRange(0, progress.total)
+        self.export_progress.setValue(progress.done)
+
+    def _on_exported(self, path: str) -> None:
+        self.export_progress.hide()
+        self.status.emit(f"Wrote {path}")
+        self.exported.emit(path)
 
     def ask_save_trajectory(self) -> None:
         if self.session.trajectory is not None and (path := self._save_path("Save trajectory", "trajectory.npz", "Trajectory (*.npz)")):
@@ -700,7 +632,7 @@ class SamplingPanel(Panel):
 
     def save_trajectory(self, path: Path) -> bool:
         try:
-            save_trajectory(self.session.trajectory, path)
+            self.session.save(path)
         except DiffusionStudioError as exc:
             self.failed.emit("Save trajectory", str(exc))
             return False
@@ -714,10 +646,9 @@ class SamplingPanel(Panel):
 
     def open_trajectory(self, path: Path) -> bool:
         try:
-            trajectory = load_trajectory(path)
+            trajectory = self.session.open_file(path)
         except DiffusionStudioError as exc:
             self.failed.emit("Open trajectory", str(exc))
             return False
-        self.session.open(trajectory)
         self.status.emit(f"Opened {path.name}: {len(trajectory)} frames")
         return True

@@ -1,16 +1,15 @@
 """Schedule lab: β_t, α_t, ᾱ_t, √ᾱ_t, √(1 − ᾱ_t) and log-SNR against t, for several schedules at once.
 
 The schedule in use (the one the forward panel diffuses with) is drawn thick; pinned schedules
-are drawn thin beside it. A cursor marks the current t and moves with the forward panel.
+are drawn thin beside it. A cursor marks the current t and moves with the forward panel. The
+panel binds to a SchedulesSession (diffusion_studio.app.schedules), which holds the pins, the
+axis and the values at the cursor, and writes the CSV.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QColor
@@ -29,51 +28,39 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from diffusion_studio.core.atomic import atomic_write
+from diffusion_studio.app.schedules import PLOTTED, SchedulesSession, curve_values
+from diffusion_studio.app.state import StudioState
 from diffusion_studio.core.errors import DiffusionStudioError
-from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig, schedule_csv, schedule_label
+from diffusion_studio.core.schedules import schedule_label
 from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.tasks import TaskRunner
-from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.symbols import QUANTITIES, plain
 from diffusion_studio.gui.guard import guarded
 
 BULK = 0.95  # the share of each plot's values its y axis fits when "Fit y to the bulk" is on
-PLOTTED = ("beta", "alpha", "alpha_bar", "sqrt_alpha_bar", "sqrt_one_minus_alpha_bar", "log_snr")
 PALETTE = ((31, 119, 180), (230, 126, 34), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194))
-DEFAULT_COMPARISON = ScheduleConfig(name="cosine")
-COMPARISON_KEY = "schedules/compare"
-
-
-def curve_values(schedule: NoiseSchedule, key: str) -> np.ndarray:
-    """The plotted quantity for t = 1…T (t = 0 is the data, where log-SNR is infinite)."""
-    arrays = {
-        "beta": schedule.betas,
-        "alpha": schedule.alphas,
-        "alpha_bar": schedule.alpha_bars,
-        "sqrt_alpha_bar": schedule.sqrt_alpha_bars,
-        "sqrt_one_minus_alpha_bar": schedule.sqrt_one_minus_alpha_bars,
-        "log_snr": schedule.log_snr,
-    }
-    return arrays[key][1:]
+PINS_KEY = "schedules/compare"
+"""Where the preferences keep the session's pins (SchedulesSession.pins_json)."""
 
 
 class ScheduleLab(Panel):
-    """Plots, a comparison list, the values at the cursor, and CSV export."""
+    """Plots, a comparison list, the values at the cursor, and CSV export, over a SchedulesSession."""
 
-    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
+    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, session: SchedulesSession,
+                 parent: QWidget | None = None) -> None:
         super().__init__(state, tasks, preferences, parent)
-        self._built: dict[ScheduleConfig, NoiseSchedule] = {}
+        self.session = session
         self._stale = True  # the cursor and table wait for t until the lab is shown
-        self.compared: list[ScheduleConfig] = self._restore_comparisons()
         self.curves: dict[str, list[pg.PlotDataItem]] = {key: [] for key in PLOTTED}
         self._build()
         self._redraw()
-        state.scheduleChanged.connect(self._redraw)
-        state.tChanged.connect(self._on_t)
-        state.notationChanged.connect(self._redraw)
+        self.state.scheduleChanged.connect(self._redraw)
+        self.state.tChanged.connect(self._on_t)
+        self.state.notationChanged.connect(self._redraw)
+        session.pinsChanged.connect(self._on_pins)
+        session.axisChanged.connect(self._redraw)
 
     def _build(self) -> None:
         self.schedule_form = ScheduleForm(self.state)
@@ -146,64 +133,32 @@ class ScheduleLab(Panel):
         self.pin_button.clicked.connect(self.pin_current)
         self.remove_button.clicked.connect(self.remove_selected)
         self.compare_list.itemDoubleClicked.connect(self._on_use_pinned)
-        self.normalized.toggled.connect(self._redraw)
+        self.normalized.toggled.connect(self.session.set_normalized)
         self.bulk.toggled.connect(self._fit_y)
         self.export_button.clicked.connect(self.export)
 
-    # ---- comparisons --------------------------------------------------------------------------
-
-    def _restore_comparisons(self) -> list[ScheduleConfig]:
-        saved = self.preferences.value(COMPARISON_KEY, "", str)
-        if not saved:
-            return [DEFAULT_COMPARISON]
-        try:
-            configs = [ScheduleConfig(**fields) for fields in json.loads(saved)]
-            for config in configs:
-                NoiseSchedule(config)  # refuses what cannot exist
-            return configs
-        except (ValueError, TypeError, DiffusionStudioError):
-            return [DEFAULT_COMPARISON]
-
-    def _save_comparisons(self) -> None:
-        self.preferences.set_value(COMPARISON_KEY, json.dumps([asdict(c) for c in self.compared]))
+    # ---- pins ---------------------------------------------------------------------------------
 
     def pin_current(self) -> None:
-        config = self.state.schedule.config
-        if config not in self.compared:
-            self.compared.append(config)
-            self._save_comparisons()
-            self._redraw()
-            self.status.emit(f"Pinned {schedule_label(config)}")
+        if self.session.pin_current():
+            self.status.emit(f"Pinned {schedule_label(self.state.schedule.config)}")
 
     def remove_selected(self) -> None:
         row = self.compare_list.currentRow()
-        if 0 <= row < len(self.compared):
-            del self.compared[row]
-            self._save_comparisons()
-            self._redraw()
+        if 0 <= row < len(self.session.pins):
+            self.session.unpin(row)
 
     def _on_use_pinned(self, item: QListWidgetItem) -> None:
-        self.state.set_schedule_config(self.compared[self.compare_list.row(item)])
+        self.session.use_pinned(self.compare_list.row(item))
 
-    def shown(self) -> list[NoiseSchedule]:
-        """The schedule in use first, then each pinned one that differs from it."""
-        current = self.state.schedule
-        return [current] + [self._schedule(c) for c in self.compared if c != current.config]
-
-    def _schedule(self, config: ScheduleConfig) -> NoiseSchedule:
-        """Pinned schedules are built once, not on every move of the cursor."""
-        if config not in self._built:
-            self._built[config] = NoiseSchedule(config)
-        return self._built[config]
+    def _on_pins(self) -> None:
+        self.preferences.set_value(PINS_KEY, self.session.pins_json())
+        self._redraw()
 
     # ---- drawing ------------------------------------------------------------------------------
 
-    def _x(self, schedule: NoiseSchedule) -> np.ndarray:
-        t = schedule.t.astype(np.float64)
-        return t / schedule.timesteps if self.normalized.isChecked() else t
-
     def _redraw(self) -> None:
-        schedules = self.shown()
+        schedules = self.session.shown()
         notation = self.state.notation
         self.legend.clear()
         for key, plot in self.plots.items():
@@ -214,19 +169,19 @@ class ScheduleLab(Panel):
                 colour = PALETTE[i % len(PALETTE)]
                 pen = pg.mkPen(colour, width=3 if i == 0 else 1.5)
                 label = schedule_label(schedule.config) + (" (in use)" if i == 0 else "")
-                curve = plot.plot(self._x(schedule), curve_values(schedule, key), pen=pen)
+                curve = plot.plot(self.session.x(schedule), curve_values(schedule, key), pen=pen)
                 self.curves[key].append(curve)
                 if key == PLOTTED[0]:
                     self.legend.addItem(curve, label)
             quantity = QUANTITIES[key]
             plot.setTitle(quantity.name(notation), color="k", size="11pt")
             plot.setLabel("left", quantity.name(notation))
-            plot.setLabel("bottom", "t / T" if self.normalized.isChecked() else "t")
+            plot.setLabel("bottom", "t / T" if self.session.normalized else "t")
             plot.getAxis("left").setToolTip(quantity.meaning)
         with QSignalBlocker(self.compare_list):
             self.compare_list.clear()
             colour_of = {s.config: PALETTE[i % len(PALETTE)] for i, s in enumerate(schedules)}
-            for config in self.compared:
+            for config in self.session.pins:
                 in_use = " (in use)" if config == self.state.schedule.config else ""
                 item = QListWidgetItem(schedule_label(config) + in_use)
                 item.setForeground(QColor(*colour_of[config]))  # its curve's colour
@@ -243,7 +198,7 @@ class ScheduleLab(Panel):
             self._stale = True
             return
         self._stale = False
-        x = t / self.state.schedule.timesteps if self.normalized.isChecked() else t
+        x = self.session.cursor_x()
         for cursor in self.cursors.values():
             with QSignalBlocker(cursor):
                 cursor.setValue(x)
@@ -256,28 +211,24 @@ class ScheduleLab(Panel):
         super().showEvent(event)
 
     def _on_cursor_dragged(self, cursor: pg.InfiniteLine) -> None:
-        x = cursor.value()
-        T = self.state.schedule.timesteps
-        self.state.set_t(round(x * T) if self.normalized.isChecked() else round(x))
+        self.session.move_cursor(cursor.value())
 
     def _fill_table(self, t: int) -> None:
         """Each schedule's values at the cursor: the same t, or the same t/T on the normalized axis."""
-        schedules = self.shown()
+        schedules = self.session.shown()
         notation = self.state.notation
         fraction = t / self.state.schedule.timesteps
-        self.cursor_label.setText(f"<b>At the cursor</b> (t = {t}" + (f", t/T = {fraction:.3f})" if self.normalized.isChecked() else ")"))
+        self.cursor_label.setText(f"<b>At the cursor</b> (t = {t}" + (f", t/T = {fraction:.3f})" if self.session.normalized else ")"))
         self.table.setRowCount(len(PLOTTED))
         self.table.setColumnCount(len(schedules))
         self.table.setVerticalHeaderLabels([plain(QUANTITIES[k].name(notation)) for k in PLOTTED])
-        for column, schedule in enumerate(schedules):
+        for column, (schedule, values) in enumerate(zip(schedules, self.session.values_at_cursor())):
             header = QTableWidgetItem(schedule.config.name + (" (in use)" if column == 0 else ""))
             header.setToolTip(schedule_label(schedule.config))
             header.setForeground(QColor(*PALETTE[column % len(PALETTE)]))
             self.table.setHorizontalHeaderItem(column, header)
-            ts = round(fraction * schedule.timesteps) if self.normalized.isChecked() else t
-            for row, key in enumerate(PLOTTED):
-                text = f"{curve_values(schedule, key)[ts - 1]:.5g}" if 1 <= ts <= schedule.timesteps else "—"
-                self.table.setItem(row, column, QTableWidgetItem(text))
+            for row, value in enumerate(values):
+                self.table.setItem(row, column, QTableWidgetItem("—" if value is None else f"{value:.5g}"))
         self.table.resizeColumnsToContents()
 
     # ---- export -------------------------------------------------------------------------------
@@ -291,10 +242,9 @@ class ScheduleLab(Panel):
             self.export_csv(Path(path))
 
     def export_csv(self, path: Path) -> bool:
-        """Write schedule_csv of every plotted schedule, atomically."""
+        """Write every plotted schedule as CSV (the session's export_csv); False, said in ``failed``, if it cannot be."""
         try:
-            with atomic_write(path) as handle:
-                handle.write(schedule_csv(self.shown()).encode("utf-8"))
+            self.session.export_csv(path)
         except DiffusionStudioError as exc:
             self.failed.emit("Export CSV", str(exc))
             return False

@@ -7,21 +7,16 @@ worker except when the window closes.
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from dataclasses import asdict, fields, replace
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -29,7 +24,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -37,68 +31,29 @@ from PySide6.QtWidgets import (
 from diffusion_studio.core.data.datasets import TOY_SETS
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
-from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for, size_of
-from diffusion_studio.core.recipes import IMAGE_RECIPE
+from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.train_config import TrainConfig
-from diffusion_studio.gui.imaging import show_pixels
 from diffusion_studio.gui.panel import Panel
-from diffusion_studio.gui.point_style import data_cloud, sample_cloud
 from diffusion_studio.gui.preferences import Preferences
 from diffusion_studio.gui.schedule_form import ScheduleForm
 from diffusion_studio.gui.settings_form import SettingsForm, align_labels
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.app.training import (
-    FOLDER, LOSS_BY_T_ROWS, RunInfo, TrainingRequest, TrainingSession, TrainingUpdate, smooth,
+    DATA_CHOICES, FOLDER, RunInfo, TrainingRequest, TrainingSession, TrainingSettings, TrainingUpdate, network_parameters,
+    preset_parameters, restore_settings,
 )
 from diffusion_studio.gui.columns import settings_column
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread, find_devices
+from diffusion_studio.gui.training_plots import TrainingPlots
 from diffusion_studio.gui.guard import guarded
 
-DATA_CHOICES = {
-    "digits": "Digits (bundled: 1,797 handwritten digits)",
-    "swiss_roll": "Swiss roll (2-D points)",
-    "two_moons": "Two moons (2-D points)",
-    "eight_gaussians": "Eight Gaussians (2-D points)",
-    "checkerboard": "Checkerboard (2-D points)",
-    FOLDER: "Image folder…",
-}
 UPDATE_INTERVAL_S = 0.25
 """At most this often a progress update crosses to the UI thread, whatever the step rate."""
 SETTINGS_KEY = "training/settings"
-FIRST_SETTINGS = {"training": IMAGE_RECIPE.settings(), "preview_every": 200, "save_every": 500}
-"""On first launch: the image recipe (the bundled model's) on the digits, about 17 minutes on a 2-core CPU."""
+"""Where the preferences keep the form's TrainingSettings (as JSON)."""
 UNET_SETTINGS = ("base_channels", "channel_mults", "num_res_blocks", "attention_resolutions", "dropout", "num_heads")
 MLP_SETTINGS = ("hidden", "num_layers")
 """The NetworkSize settings that image data (a U-Net) and point data (an MLP) use."""
-
-
-def default_runs_folder() -> Path:
-    return Path.home() / "Diffusion Studio" / "runs"
-
-
-def stored_settings(preferences: Preferences) -> dict:
-    """The panel's settings as last saved (empty if none or damaged)."""
-    try:
-        stored = json.loads(preferences.value(SETTINGS_KEY, "{}", str))
-    except ValueError:
-        stored = {}
-    return stored if isinstance(stored, dict) else {}
-
-
-def log_ticks(low: float, high: float) -> list[tuple[float, str]]:
-    """Ticks for an axis in log10 units from ``low`` to ``high``, labelled in plain units: the powers
-    of ten inside if three fall inside, else 1, 2 and 5 times them if two do, else 1…9 times them if
-    two do, else the two ends. (pyqtgraph's log axis labels 1…9× every power however close they
-    come, and over a decade or two its labels overlap.)"""
-    powers = np.arange(np.floor(low), np.ceil(high) + 1)
-    for mantissas, enough in (((1,), 3), ((1, 2, 5), 2), (range(1, 10), 2)):
-        values = (powers[:, None] + np.log10(mantissas)).ravel()
-        values = values[(values >= low) & (values <= high)]
-        if len(values) >= enough:
-            break
-    else:
-        values = (low, high)
-    return [(float(v), f"{10.0 ** v:.3g}") for v in values]
 
 
 class TrainingPanel(Panel):
@@ -107,9 +62,10 @@ class TrainingPanel(Panel):
 
     stepShown = Signal(int)  # a progress update is on screen: the step it reached
 
-    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, parent: QWidget | None = None) -> None:
+    def __init__(self, state: StudioState, tasks: TaskRunner, preferences: Preferences, session: TrainingSession,
+                 parent: QWidget | None = None) -> None:
         super().__init__(state, tasks, preferences, parent)
-        self.session = TrainingSession()
+        self.session = session
         self.runner = WorkerThread(self)
         self.runner.done.connect(lambda: self._set_idle(True))
         self.update_interval = UPDATE_INTERVAL_S  # the worker's throttle (seconds between updates)
@@ -122,11 +78,8 @@ class TrainingPanel(Panel):
         self.session.finished.connect(self._on_finished)
         self.session.failed.connect(self._on_failed)
         self.session.stateChanged.connect(self._on_state)
-        try:
-            self.apply_settings(stored_settings(self.preferences) or FIRST_SETTINGS)
-        except (TypeError, ValueError):  # settings written by hand or by another version: start afresh
-            self.apply_settings(FIRST_SETTINGS)
-        self._clear_plots()
+        self.apply_settings(restore_settings(self.preferences.value(SETTINGS_KEY, "", str)))
+        self.plots.clear(self.state.schedule.timesteps)
         self._set_idle(True)
 
     # ---- layout -------------------------------------------------------------------------------
@@ -243,63 +196,7 @@ class TrainingPanel(Panel):
         self.schedule_warning.setWordWrap(True)
         self.schedule_warning.setStyleSheet("color: #c0392b")
         self.schedule_warning.setVisible(False)
-        self.loss_plot = pg.PlotWidget(background="w", title="Training loss")
-        self.loss_plot.setLogMode(y=True)
-        self.loss_plot.setLabel("bottom", "step")
-        self.loss_plot.setLabel("left", "loss (log scale)")
-        self.loss_plot.addLegend(offset=(-10, 10))
-        self.loss_plot.setClipToView(True)
-        self.loss_plot.setDownsampling(auto=True, mode="peak")
-        self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((160, 190, 230), width=1), name="each report")
-        self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((31, 94, 200), width=2), name="smoothed")
-        self.loss_plot.setToolTip("The mean of ‖target − network(x_t, t)‖² over each report's steps, and its moving average")
-        self.heatmap_plot = pg.PlotWidget(background="w")
-        self.heatmap_plot.setLabel("bottom", "training step")
-        self.heatmap_plot.setLabel("left", "t")
-        self.heatmap_plot.setMouseEnabled(x=False, y=False)
-        self.heatmap_plot.setToolTip("The loss by timestep at each report, kept through the run (at most "
-                                     f"{LOSS_BY_T_ROWS}, evenly spaced): one row per tenth of t. The colour is on a "
-                                     "log scale, as the loss of different t differs by orders of magnitude")
-        self.heatmap = pg.ImageItem(axisOrder="row-major")
-        self.heatmap_plot.addItem(self.heatmap)
-        self.heatmap_bar = pg.ColorBarItem(width=15, colorMap="viridis", label="loss (log scale)", interactive=False,
-                                           colorMapMenu=False)
-        self.heatmap_bar.setImageItem(self.heatmap, insert_in=self.heatmap_plot.getPlotItem())
-        self.bucket_plot = pg.PlotWidget(background="w", title="Loss by timestep")
-        self.bucket_plot.setLabel("bottom", "t")
-        self.bucket_plot.setLabel("left", "mean loss")
-        self.bucket_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.bucket_plot.setMouseEnabled(x=False, y=False)
-        self.bucket_plot.setToolTip("Running mean loss for ten equal ranges of t: where the network struggles")
-        self.buckets = pg.BarGraphItem(x=[], height=[], width=1, brush=(31, 94, 200, 180), pen=None)
-        self.bucket_plot.addItem(self.buckets)
-        self.preview_title = QLabel("Samples from the EMA model appear here while training")
-        self.preview_title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview_images = pg.GraphicsLayoutWidget()
-        self.preview_images.setBackground("w")
-        view = self.preview_images.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
-        self.preview_item = pg.ImageItem()
-        view.addItem(self.preview_item)
-        self.preview_points = pg.PlotWidget(background="w")
-        self.preview_points.setAspectLocked(True)
-        self.reference_cloud = data_cloud()
-        self.preview_cloud = sample_cloud()
-        self.preview_points.addItem(self.reference_cloud)
-        self.preview_points.addItem(self.preview_cloud)
-        self.previews = QStackedWidget()
-        self.previews.addWidget(self.preview_images)
-        self.previews.addWidget(self.preview_points)
-        preview_column = QVBoxLayout()
-        preview_column.addWidget(self.preview_title)
-        preview_column.addWidget(self.previews, 1)
-        plots = QGridLayout()  # over training steps above, the run as it stands below
-        plots.addWidget(self.loss_plot, 0, 0)
-        plots.addWidget(self.heatmap_plot, 0, 1)
-        plots.addWidget(self.bucket_plot, 1, 0)
-        plots.addLayout(preview_column, 1, 1)
-        for i in (0, 1):
-            plots.setColumnStretch(i, 1)
-            plots.setRowStretch(i, 1)
+        self.plots = TrainingPlots(self.session)
 
         right = QVBoxLayout()
         right.addWidget(self.schedule_form)
@@ -307,7 +204,7 @@ class TrainingPanel(Panel):
         right.addLayout(controls)
         right.addLayout(files)
         right.addWidget(self.run_label)
-        right.addLayout(plots, 1)
+        right.addWidget(self.plots, 1)
         layout = QHBoxLayout(self)
         layout.addWidget(scroll)
         layout.addLayout(right, 1)
@@ -344,55 +241,36 @@ class TrainingPanel(Panel):
         return TrainConfig(data=self._data_source(), **self.prediction_form.values(), **self.tuning_form.values(),
                            **self.train_form.values())
 
-    def settings(self) -> dict:
-        """Everything on the form, as JSON-ready values (what the next launch restores)."""
+    def settings(self) -> TrainingSettings:
+        """Everything on the form (with the default network size while its lists cannot be read)."""
         try:
-            size = asdict(self.network_size())
+            size = self.network_size()
         except SettingError:
-            size = asdict(NetworkSize())
-        return {
-            "training": asdict(self.train_config()),
-            "data": self.data.currentData(),
-            "folder": self.folder.text(),
-            "image_size": self.image_size.value(),
-            "channels": self.channels.currentData(),
-            "size": size,
-            "advanced": self.advanced.isChecked(),
-            "preview_every": self.preview_every.value(),
-            "save_every": self.save_every.value(),
-            "runs_folder": self.runs_folder.text(),
-        }
+            size = NetworkSize()
+        return TrainingSettings(self.train_config(), self.data.currentData(), self.folder.text(), self.image_size.value(),
+                                self.channels.currentData(), size, self.advanced.isChecked(), self.preview_every.value(),
+                                self.save_every.value(), self.runs_folder.text())
 
     def save_settings(self) -> None:
-        self.preferences.set_value(SETTINGS_KEY, json.dumps(self.settings()))
+        self.preferences.set_value(SETTINGS_KEY, self.settings().to_json())
 
-    def apply_settings(self, stored: dict) -> None:
-        """Fill the form from settings(), keeping the defaults for anything missing or unreadable."""
-        known = {f.name for f in fields(TrainConfig)}
-        try:
-            train = TrainConfig(**{k: v for k, v in stored.get("training", {}).items() if k in known})
-        except TypeError:
-            train = TrainConfig()
-        try:
-            size = NetworkSize(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.get("size", {}).items()})
-        except TypeError:
-            size = NetworkSize()
-        data = stored.get("data", "digits")
-        self.data.setCurrentIndex(max(self.data.findData(data), 0))
-        self.folder.setText(str(stored.get("folder", "")))
-        self.image_size.setValue(int(stored.get("image_size", 16)))
-        self.channels.setCurrentIndex(max(self.channels.findData(stored.get("channels", 0)), 0))
-        self._show_size(size)
-        self.advanced.setChecked(bool(stored.get("advanced", False)))
-        self.advanced_box.setVisible(self.advanced.isChecked())
-        self._saved_device = train.device
+    def apply_settings(self, settings: TrainingSettings) -> None:
+        """Fill the form with these settings (the device, if this machine has it)."""
+        self.data.setCurrentIndex(max(self.data.findData(settings.data), 0))
+        self.folder.setText(settings.folder)
+        self.image_size.setValue(settings.image_size)
+        self.channels.setCurrentIndex(max(self.channels.findData(settings.channels), 0))
+        self._show_size(settings.size)
+        self.advanced.setChecked(settings.advanced)
+        self.advanced_box.setVisible(settings.advanced)
+        self._saved_device = settings.training.device
         for form in (self.prediction_form, self.tuning_form, self.train_form):
-            form.set_values(replace(train, device="auto"))
+            form.set_values(replace(settings.training, device="auto"))
         self._select_device()
-        self.preview_every.setValue(stored.get("preview_every", 200))
-        self.save_every.setValue(stored.get("save_every", 500))
-        self.runs_folder.setText(str(stored.get("runs_folder") or default_runs_folder()))
-        self.session.keep_settings(self.data.currentData())
+        self.preview_every.setValue(settings.preview_every)
+        self.save_every.setValue(settings.save_every)
+        self.runs_folder.setText(str(settings.runs))
+        self.session.keep_settings(settings.data)
         self._on_data()
 
     def _show_size(self, size: NetworkSize) -> None:
@@ -451,30 +329,17 @@ class TrainingPanel(Panel):
         self._show_parameters()
         self._show_schedule_warning()
 
-    def _sample_shape(self) -> tuple[int, ...]:
-        """What one training sample will look like, as far as the form knows before the data loads."""
-        key = self.data.currentData()
-        if key in TOY_SETS:
-            return (2,)
-        channels = 1 if key == "digits" else (self.channels.currentData() or 3)
-        return (channels, self.image_size.value(), self.image_size.value())
-
     def _show_parameters(self) -> None:
         """The parameter count of the network on the form and of each preset (once torch is loaded)."""
         if "torch" not in sys.modules:
             self.parameters.setText("")
             return
-        from diffusion_studio.core.models import parameter_count
-
-        shape = self._sample_shape()
-        for i, name in enumerate(PRESETS):
-            try:
-                count = parameter_count(model_config_for(PRESETS[name], shape))
-                self.preset.setItemText(i, f"{name.capitalize()} · {count / 1e6:.2f}M parameters")
-            except DiffusionStudioError:
-                self.preset.setItemText(i, f"{name.capitalize()} · not for {shape[-1]}×{shape[-1]} images")
+        shape = self.settings().sample_shape()
+        for i, (name, count) in enumerate(preset_parameters(shape).items()):
+            self.preset.setItemText(i, f"{name.capitalize()} · " + (f"not for {shape[-1]}×{shape[-1]} images" if count is None
+                                                                     else f"{count / 1e6:.2f}M parameters"))
         try:
-            count = parameter_count(model_config_for(self.network_size(), shape))
+            count = network_parameters(self.network_size(), shape)
         except DiffusionStudioError as exc:
             self.parameters.setText(f"<span style='color:#c0392b'>{exc}</span>")
         else:
@@ -538,22 +403,8 @@ class TrainingPanel(Panel):
         self.tasks.start(read, self._on_checkpoint, lambda message: self.failed.emit("Open checkpoint", message))
 
     def _on_checkpoint(self, checkpoint) -> None:
-        config = checkpoint.train_config
-        source = config.data
-        stored = {
-            "training": asdict(replace(config, steps=max(config.steps, checkpoint.step + 1), device=self.train_form["device"].value())),
-            "data": source if source in DATA_CHOICES else FOLDER,
-            "folder": "" if source in DATA_CHOICES else source,
-            "image_size": getattr(checkpoint.model_config, "image_size", self.image_size.value()),
-            "channels": getattr(checkpoint.model_config, "in_channels", 0),
-            "size": asdict(size_of(checkpoint.model_config)),
-            "advanced": self.advanced.isChecked(),
-            "preview_every": self.preview_every.value(),
-            "save_every": self.save_every.value(),
-            "runs_folder": self.runs_folder.text(),
-        }
-        self.apply_settings(stored)
-        self.state.set_schedule_config(checkpoint.schedule_config)
+        self.apply_settings(self.settings().from_checkpoint(checkpoint))
+        self.session.adopt_checkpoint(checkpoint, self.state)
         self._set_checkpoint(checkpoint.path, checkpoint.step)
         self.status.emit(f"{checkpoint.path.name}: step {checkpoint.step}; Continue trains it up to Steps")
 
@@ -594,26 +445,16 @@ class TrainingPanel(Panel):
     def start(self) -> None:
         """A new run with the settings on screen, saved into a new folder under the runs folder."""
         try:
-            config = self.train_config()
-            if not config.data:
-                raise SettingError("data", "choose a folder of images first")
-            size = self.network_size()
+            request = replace(self.settings(), size=self.network_size()).request(self.state.schedule.config)
         except SettingError as exc:
             self.failed.emit("Training", str(exc))
             return
-        name = Path(config.data).name if self.data.currentData() == FOLDER else config.data
-        output = Path(self.runs_folder.text().strip() or default_runs_folder()) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        channels = self.channels.currentData() or None
-        self._launch(TrainingRequest(output, config, self.state.schedule.config, size, self.image_size.value(), channels,
-                                     save_every=self.save_every.value(), preview_every=self.preview_every.value()))
+        self._launch(request)
 
     def continue_training(self) -> None:
         """Train the checkpoint on, up to Steps, with its own model, data and settings."""
-        if self.session.checkpoint is None:
-            return
-        config = replace(TrainConfig(), steps=self.train_form["steps"].value(), device=self.train_form["device"].value())
-        self._launch(TrainingRequest(self.session.checkpoint, config, self.state.schedule.config, NetworkSize(), resume=True,
-                                     save_every=self.save_every.value(), preview_every=self.preview_every.value()))
+        if self.session.checkpoint is not None:
+            self._launch(self.session.continue_request(self.settings(), self.state.schedule.config))
 
     def _launch(self, request: TrainingRequest) -> None:
         if self.running:
@@ -621,7 +462,7 @@ class TrainingPanel(Panel):
         self.save_settings()
         job = self.session.start(request)
         if not len(self.session.loss_curve()[0]):
-            self._clear_plots()
+            self.plots.clear(self.state.schedule.timesteps)
         self.progress.setRange(0, 0)
         self.rate.setText("")
         self._set_idle(False)
@@ -661,38 +502,11 @@ class TrainingPanel(Panel):
         self.stop_button.setEnabled(not idle)
         self.pause_button.setText("Pause")
 
-    def _clear_plots(self) -> None:
-        """Empty plots say what will fill them: the plots over training steps hide their axes (and
-        the colour bar) until the first losses (an empty auto-ranged axis reads 0…1), the loss by
-        timestep is framed on t = 0…T."""
-        self.raw_curve.setData([], [])
-        self.smooth_curve.setData([], [])
-        self.heatmap.clear()
-        self.buckets.setOpts(x=[], height=[])
-        self._show_loss_axes(False)
-        self.bucket_plot.setRange(xRange=(0, self.state.schedule.timesteps), yRange=(0, 1), padding=0)
-
-    def _show_loss_axes(self, shown: bool) -> None:
-        # short titles: one wider than its plot would stretch the plot past its view (at 1024 px)
-        titles = ((self.loss_plot, "Training loss", "Training loss: from the first steps"),
-                  (self.heatmap_plot, "Loss by t over training", "Loss by t: from the first steps"))
-        for plot, title, empty_title in titles:
-            for axis in ("left", "bottom"):
-                plot.showAxis(axis, shown)
-            plot.setTitle(title if shown else empty_title)
-        self.heatmap_bar.setVisible(shown)
-        self.preview_item.clear()
-        self.preview_cloud.setData(pos=np.zeros((0, 2)))
-        self.preview_title.setText("Samples from the EMA model appear here while training")
-
     def _on_ready(self, info: RunInfo) -> None:
-        self._show_loss_axes(True)
-        self.bucket_plot.enableAutoRange()
+        self.plots.start(info)
         self.progress.setRange(0, info.total_steps)
         self.progress.setValue(info.start_step)
         self.run_label.setText(f"{info.description} → <b>{self.session.output}</b>")
-        self.previews.setCurrentIndex(0 if info.reference is None else 1)
-        self.reference_cloud.setData(pos=info.reference if info.reference is not None else np.zeros((0, 2)))
         skipped = f"; skipped {len(info.skipped)} unreadable file(s), first {info.skipped[0][0]}" if info.skipped else ""
         compiling = " (the first step waits for torch.compile)" if info.compiled else ""
         self.status.emit(f"Training from step {info.start_step} to {info.total_steps}{compiling}{skipped}")
@@ -703,35 +517,8 @@ class TrainingPanel(Panel):
         self.rate.setText(f"loss {update.losses[-1]:.4f} · {update.images_per_second:,.0f} images/s · "
                           f"ETA {clock(update.eta_seconds)}")
         self.rate.setToolTip(f"learning rate {update.learning_rate:.2e}")
-        steps, losses = self.session.loss_curve()
-        self.raw_curve.setData(steps, losses)
-        self.smooth_curve.setData(steps, smooth(losses))
-        latest = update.loss_by_t[-1]
-        width = self.session.info.timesteps / len(latest)
-        self.buckets.setOpts(x=(np.arange(len(latest)) + 0.5) * width, height=np.nan_to_num(latest), width=0.9 * width)
-        self._show_heatmap()
-        if update.preview is not None:
-            if update.preview.ndim == 3:
-                show_pixels(self.preview_item, update.preview)
-            else:
-                self.preview_cloud.setData(pos=update.preview)
-            self.preview_title.setText(f"EMA samples at step {update.preview_step} (DDIM, 20 steps)")
+        self.plots.show_progress(update)
         self.stepShown.emit(update.step)
-
-    def _show_heatmap(self) -> None:
-        """The session's loss-by-t history as an image of log10 L: a column per report kept, spanning
-        the steps since the one before (its running means are up to its step), and a row per range
-        of t, spanning t = 0…T; the colour bar runs from the least to the greatest loss."""
-        steps, rows = self.session.loss_by_t_history()
-        image = np.log10(rows.T)
-        spacing = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else 1.0
-        left, timesteps = steps[0] - spacing, self.session.info.timesteps
-        self.heatmap.setImage(image, autoLevels=False, rect=QRectF(left, 0, steps[-1] - left, timesteps))
-        low = np.nanmin(image)
-        high = max(np.nanmax(image), low + 1e-3)  # one value: still a range
-        self.heatmap_bar.setLevels((low, high))
-        self.heatmap_bar.axis.setTicks([log_ticks(low, high)])  # the image holds log10 L; the ticks read as L
-        self.heatmap_plot.setRange(xRange=(left, steps[-1]), yRange=(0, timesteps), padding=0)
 
     def _on_saved(self, folder: str, step: int) -> None:
         self._set_checkpoint(Path(folder), step)

@@ -1,4 +1,5 @@
-"""The Sampling panel's session, with no widget: a run's Job, the playhead in t, playback, focus."""
+"""The Sampling panel's session, with no widget: a run's Job, the runs listed for a comparison, the playhead in t,
+playback, focus."""
 
 from dataclasses import replace
 
@@ -6,14 +7,14 @@ import numpy as np
 import pytest
 
 from diffusion_studio.app.jobs import drive
-from diffusion_studio.app.sampling import SamplingSession
-from diffusion_studio.core.compare import sliced_wasserstein
-from diffusion_studio.core.errors import SettingError
+from diffusion_studio.app.sampling import SamplingSession, model_forward_marginals
+from diffusion_studio.core.compare import MAX_RUNS, sliced_wasserstein
+from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.loaded_model import LoadedModel
 from diffusion_studio.core.models import build_model
 from diffusion_studio.core.models.config import MLPConfig
-from diffusion_studio.core.sample_config import SampleConfig
-from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.sample_config import SampleConfig, run_label
+from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from tests.app.events import Recorder
 
 
@@ -201,3 +202,68 @@ def test_a_single_run_of_a_model_of_known_points_and_its_fork_are_measured_again
     data = moons.training_points()
     assert np.array_equal(session.reference, data)
     assert [run.distance for run in session.runs] == [sliced_wasserstein(run.final, data) for run in session.runs]
+
+
+def test_runs_listed_for_a_comparison_all_start_from_its_seed_and_number(model):
+    session = SamplingSession()
+    seen = Recorder(session)
+    session.list_run(SampleConfig(sampler="ddim", steps=4, seed=7, num=3), timesteps=40)
+    session.list_run(SampleConfig(sampler="euler", steps=6), timesteps=40)
+    assert [run.label for run in session.listed] == [run_label(run.config, 40) for run in session.listed]
+    assert len(seen.args("listedChanged")) == 2
+    session.on_compared(drive(session.start_listed(model, seed=5, num=6), session.on_update, 0.0))
+    assert [(run.config.sampler, run.config.seed, run.config.num) for run in session.runs] == [("ddim", 5, 6), ("euler", 5, 6)]
+    assert np.array_equal(session.trajectories[0].x_t[0], session.trajectories[1].x_t[0])  # one x_T
+    session.unlist_run(0)
+    assert [run.config.sampler for run in session.listed] == ["euler"] and len(seen.args("listedChanged")) == 3
+    with pytest.raises(IndexError):
+        session.unlist_run(1)
+
+
+def test_a_comparison_lists_at_most_max_runs():
+    session = SamplingSession()
+    for _ in range(MAX_RUNS):
+        session.list_run(SampleConfig(), timesteps=40)
+    with pytest.raises(DiffusionStudioError, match=f"at most {MAX_RUNS} runs"):
+        session.list_run(SampleConfig(), timesteps=40)
+    assert len(session.listed) == MAX_RUNS
+
+
+def test_a_trajectory_saved_opens_again_without_its_full_precision_samples(model, tmp_path):
+    session = SamplingSession()
+    with pytest.raises(DiffusionStudioError, match="Nothing to save"):
+        session.save(tmp_path / "none.npz")
+    sample(session, model, sampler="ddim", steps=5)
+    session.save(tmp_path / "t.npz")
+    recorded = session.trajectory
+    seen = Recorder(session)
+    opened = session.open_file(tmp_path / "t.npz")
+    assert session.trajectory is opened and np.array_equal(opened.x_t, recorded.x_t) and session.final is None
+    assert seen.values("playheadChanged") == [0]
+    (tmp_path / "bad.npz").write_bytes(b"PK not a zip")
+    with pytest.raises(DiffusionStudioError, match="bad.npz"):
+        session.open_file(tmp_path / "bad.npz")
+    assert session.trajectory is opened
+    with pytest.raises(DiffusionStudioError):
+        session.save(tmp_path / "missing" / "t.npz")
+    assert not (tmp_path / "missing").exists()
+
+
+def test_the_forward_marginals_are_computed_once_per_model_and_a_late_answer_for_another_is_dropped(model):
+    session = SamplingSession()
+    seen = Recorder(session)
+    moons = LoadedModel(model.network, model.schedule_config, "eps", (2,), "moons", "two_moons")
+    assert session.needs_forward(moons) and not session.needs_forward(moons)
+    assert session.forward_marginals(moons) is None  # asked for, not come yet
+    marginals = model_forward_marginals(moons)
+    data = moons.training_data()
+    assert marginals.t.tolist() == list(range(41))
+    np.testing.assert_allclose(marginals.mean[0], data.mean(), rtol=1e-5)  # m_q(0) = m_0 …
+    np.testing.assert_allclose(marginals.mean[40], np.sqrt(NoiseSchedule(moons.schedule_config).alpha_bars[40]) * data.mean(),
+                               rtol=1e-5)  # … and √ᾱ_t m_0 after
+    assert session.needs_forward(model)  # another model is asked for before the moons' marginals come …
+    session.on_forward(moons, marginals)
+    assert session.forward_marginals(moons) is None and not seen.args("forwardChanged")  # … so they are dropped
+    session.on_forward(model, model_forward_marginals(model))  # a model without data at hand has none
+    assert session.forward_marginals(model) is None and len(seen.args("forwardChanged")) == 1
+    assert model_forward_marginals(model) is None

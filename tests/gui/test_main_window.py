@@ -6,7 +6,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 
 from diffusion_studio.resources import DEFAULT_MODEL
-from diffusion_studio.gui.main_window import MainWindow, environment_report, split_drop
+from diffusion_studio.gui.main_window import MainWindow, environment_report
 from tests.gui.conftest import drop, write_image
 
 
@@ -89,14 +89,6 @@ def test_a_model_opened_for_another_tab_is_announced_there(window, qtbot):
     assert "1.6M parameters" in window.statusBar().currentMessage()
 
 
-def test_split_drop_tells_models_from_images(tmp_path):
-    image = write_image(tmp_path / "a.png")
-    model = tmp_path / "run"
-    model.mkdir()
-    (model / "config.json").write_text("{}")
-    assert split_drop([image, model, model / "config.json", tmp_path]) == ([model, model], [image, tmp_path])
-
-
 def test_dropping_a_checkpoint_folder_opens_it_as_the_model(window, qtbot):
     drop(window, DEFAULT_MODEL)
     qtbot.waitUntil(lambda: window.state.model is not None, timeout=30000)
@@ -131,7 +123,7 @@ def test_settings_persist_between_launches(make_window, qtbot, tmp_path):
     second = make_window()
     assert (second.width(), second.height()) == (700, 500)
     assert second.tabs.currentIndex() == 1 and second.state.notation == "seed000"
-    assert [c.name for c in second.schedules.compared] == ["cosine", "sigmoid"]
+    assert [c.name for c in second.schedules.session.pins] == ["cosine", "sigmoid"]
     assert second.state.schedule.config.name == "sigmoid"
     assert second.preferences.recent("images") == [str((tmp_path / "kept.png").resolve())]
 

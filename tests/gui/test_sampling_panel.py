@@ -10,7 +10,8 @@ from diffusion_studio.core.loaded_model import open_model
 from diffusion_studio.core.export import batch_grid, comparison_frame
 from diffusion_studio.core.provenance import read_metadata
 from diffusion_studio.core.trajectory import load_trajectory, recorded_frame_count
-from diffusion_studio.gui.sampling_panel import GifDialog, GifOptions, tile_at
+from diffusion_studio.app.exports import GifOptions
+from diffusion_studio.gui.sampling_panel import GifDialog, tile_at
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from diffusion_studio.core.schedules import ScheduleConfig, make_schedule
-from diffusion_studio.gui.schedule_lab import PLOTTED, curve_values
+from diffusion_studio.app.schedules import PLOTTED, curve_values
 
 
 def plotted(curve) -> np.ndarray:
@@ -60,13 +60,13 @@ def test_pin_compare_and_remove(window):
     lab = show_lab(window)
     window.state.update_schedule(name="sigmoid")
     lab.pin_current()
-    assert [c.name for c in lab.compared] == ["cosine", "sigmoid"]
+    assert [c.name for c in lab.session.pins] == ["cosine", "sigmoid"]
     window.state.update_schedule(name="linear")
     assert [len(lab.curves[key]) for key in PLOTTED] == [3] * len(PLOTTED)
     assert lab.table.columnCount() == 3
     lab.compare_list.setCurrentRow(0)
     lab.remove_selected()
-    assert [c.name for c in lab.compared] == ["sigmoid"] and len(lab.curves["beta"]) == 2
+    assert [c.name for c in lab.session.pins] == ["sigmoid"] and len(lab.curves["beta"]) == 2
 
 
 def test_cursor_moves_with_t_and_moves_t(window):

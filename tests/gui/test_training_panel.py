@@ -14,7 +14,7 @@ from diffusion_studio.core.models import parameter_count
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_config_for
 from diffusion_studio.core.devices import available_devices
 from diffusion_studio.core.recipes import IMAGE_RECIPE, RECIPE_SETTINGS, recipe_for
-from diffusion_studio.gui.training_panel import log_ticks
+from diffusion_studio.gui.training_plots import log_ticks
 
 from tests.gui.conftest import drop, write_image
 from tests.gui.training_run import configure
@@ -45,13 +45,13 @@ def test_training_reports_progress_and_plots_every_loss(qtbot, window, tmp_path)
     assert threads == {threading.main_thread()}  # the session, and so the widgets, only on the UI thread
     steps, losses = panel.session.loss_curve()
     assert steps.tolist() == list(range(1, 61))  # one report per step on the CPU, all of them plotted
-    np.testing.assert_array_equal(panel.raw_curve.yData, losses)
-    assert len(panel.smooth_curve.yData) == 60 and np.all(np.isfinite(losses)) and np.all(losses > 0)
+    np.testing.assert_array_equal(panel.plots.raw_curve.yData, losses)
+    assert len(panel.plots.smooth_curve.yData) == 60 and np.all(np.isfinite(losses)) and np.all(losses > 0)
     assert panel.progress.value() == 60 == panel.progress.maximum()
     assert "images/s" in panel.rate.text()
-    assert np.isfinite(panel.buckets.opts["height"]).all() and len(panel.buckets.opts["height"]) == 10
-    assert panel.preview_cloud.getData()[0].shape == (1000,)  # the 2-D preview: a cloud of EMA samples
-    assert panel.preview_title.text().startswith("EMA samples at step 60")
+    assert np.isfinite(panel.plots.buckets.opts["height"]).all() and len(panel.plots.buckets.opts["height"]) == 10
+    assert panel.plots.preview_cloud.getData()[0].shape == (1000,)  # the 2-D preview: a cloud of EMA samples
+    assert panel.plots.preview_title.text().startswith("EMA samples at step 60")
     checkpoint = load_checkpoint(panel.session.checkpoint)
     assert checkpoint.step == 60 and checkpoint.train_config.data == "swiss_roll"
     assert panel.session.checkpoint.parent == tmp_path / "runs" and panel.start_button.isEnabled()
@@ -59,22 +59,22 @@ def test_training_reports_progress_and_plots_every_loss(qtbot, window, tmp_path)
 
 def test_the_heatmap_shows_the_loss_by_t_of_every_report_kept(qtbot, window, tmp_path):
     panel = window.training
-    axes = [panel.heatmap_plot.getAxis(name) for name in ("left", "bottom")]
-    assert panel.heatmap.image is None and not any(axis.isVisible() for axis in axes)  # no axes before a run …
-    assert not panel.heatmap_bar.isVisible() and panel.heatmap_plot.getPlotItem().titleLabel.text == "Loss by t: from the first steps"
+    axes = [panel.plots.heatmap_plot.getAxis(name) for name in ("left", "bottom")]
+    assert panel.plots.heatmap.image is None and not any(axis.isVisible() for axis in axes)  # no axes before a run …
+    assert not panel.plots.heatmap_bar.isVisible() and panel.plots.heatmap_plot.getPlotItem().titleLabel.text == "Loss by t: from the first steps"
     configure(panel, tmp_path, steps=60)
     panel.start()
     finish(qtbot, panel)
-    assert all(axis.isVisible() for axis in axes) and panel.heatmap_bar.isVisible()  # … and labelled ones after
+    assert all(axis.isVisible() for axis in axes) and panel.plots.heatmap_bar.isVisible()  # … and labelled ones after
     assert [axis.labelText for axis in axes] == ["t", "training step"]
     steps, rows = panel.session.loss_by_t_history()
     assert steps.tolist() == list(range(1, 61))
-    image = panel.heatmap.image
+    image = panel.plots.heatmap.image
     assert image.shape == (10, 60)  # a row per range of t, a column per report kept
     np.testing.assert_array_equal(image, np.log10(rows.T))  # the colour is log10 of the loss
-    extent = panel.heatmap.mapRectToParent(panel.heatmap.boundingRect())
+    extent = panel.plots.heatmap.mapRectToParent(panel.plots.heatmap.boundingRect())
     assert (extent.left(), extent.right(), extent.top(), extent.bottom()) == (0, 60, 0, 50)  # steps 0…60, t 0…T
-    assert panel.heatmap_bar.levels() == pytest.approx((np.nanmin(image), np.nanmax(image)))
+    assert panel.plots.heatmap_bar.levels() == pytest.approx((np.nanmin(image), np.nanmax(image)))
 
 
 def test_the_colour_bar_ticks_read_as_the_loss_whatever_its_range():
@@ -108,8 +108,8 @@ def test_image_data_trains_a_unet_and_shows_the_preview_grid(qtbot, window, tmp_
     configure(panel, tmp_path, data="digits", steps=4, preview_every=2)
     panel.start()
     finish(qtbot, panel)
-    assert panel.previews.currentIndex() == 0
-    assert panel.preview_item.image.shape[:2] == (4 * 8 + 3 * 2, 4 * 8 + 3 * 2)  # 16 samples of 8×8 in a 4×4 grid
+    assert panel.plots.previews.currentIndex() == 0
+    assert panel.plots.preview_item.image.shape[:2] == (4 * 8 + 3 * 2, 4 * 8 + 3 * 2)  # 16 samples of 8×8 in a 4×4 grid
     assert load_checkpoint(panel.session.checkpoint).model_config.image_size == 8
 
 
@@ -152,7 +152,7 @@ def test_continue_goes_on_from_the_saved_step(qtbot, window, tmp_path):
     finish(qtbot, panel)
     steps, _ = panel.session.loss_curve()
     assert steps.tolist() == list(range(1, 51))  # the curve goes on where it stopped
-    assert panel.heatmap.image.shape == (10, 50)  # and so does the loss by t
+    assert panel.plots.heatmap.image.shape == (10, 50)  # and so does the loss by t
     assert panel.session.checkpoint == first and load_checkpoint(first).step == 50
 
 
