@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from diffusion_studio.core.atomic import recover_folder
 from diffusion_studio.core.checkpoint import STATE_FILE, Checkpoint, load_checkpoint, save_checkpoint
 from diffusion_studio.core.data.datasets import load_dataset
 from diffusion_studio.core.distributed import SINGLE, World
@@ -90,12 +91,15 @@ def run_training(
     if save_every < 1:
         raise SettingError("save_every", f"must be at least 1 step, got {save_every}")
     output, first_step = Path(output), trainer.step
-    log = TrainingLog(output, first_step, trainer.schedule.timesteps) if trainer.world.is_main else None
+    log = None
+    if trainer.world.is_main:
+        recover_folder(output)  # a save killed mid-swap: its logs are beside the checkpoint it left
+        log = TrainingLog(output, first_step, trainer.schedule.timesteps)
 
     def save() -> Iterator[Saved]:
         checkpoint = trainer.checkpoint()  # in every process: it gathers their random states
         if log is not None:
-            log.close()  # a save swaps the whole folder in
+            log.close()  # a save swaps the whole folder in, the logs linked into it
             save_checkpoint(output, checkpoint, inference_only=inference_only)
             yield Saved(output, trainer.step)
 

@@ -123,7 +123,8 @@ def test_a_save_keeps_the_runs_other_files_and_a_failed_one_loses_none(tmp_path,
     monkeypatch.setattr(os, "replace", fail_to_swap)
     with pytest.raises(FileSaveError, match="No space left"):
         ck.save_checkpoint(target, trainer.checkpoint())
-    assert (target.with_name("run.previous") / "loss.csv").read_text() == "step,loss\n1,0.5\n"  # back beside the old copy
+    assert (target / "loss.csv").read_text() == "step,loss\n1,0.5\n"  # the old copy is back, with the run's files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert ck.load_checkpoint(target).step == 20
 
 
