@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from diffusion_studio.core.atomic import PREVIOUS_SUFFIX, atomic_folder
-from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, SettingError
+from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, FileReadError, SettingError
+from diffusion_studio.core.files import check_regular, open_regular, read_json
 from diffusion_studio.core.models import build_model
 from diffusion_studio.core.models.config import ModelConfig, config_from_dict, config_to_dict
 from diffusion_studio.core.schedules import ScheduleConfig
@@ -100,12 +102,12 @@ def _from_fields(cls: type, data: Any, what: str, folder: Path) -> Any:
 def read_config(folder: Path) -> dict[str, Any]:
     """config.json of a checkpoint folder, checked for its format version."""
     file = folder / CONFIG_FILE
-    if not file.is_file():
+    if not file.exists():
         raise CheckpointError(f"'{folder.name}' is not a Diffusion Studio checkpoint: it has no {CONFIG_FILE}")
     try:
-        config = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"'{folder.name}': {CONFIG_FILE} is damaged ({exc})") from None
+        config = read_json(file)
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
     if not isinstance(config, dict) or "format_version" not in config:
         raise CheckpointError(f"'{folder.name}': {CONFIG_FILE} is not a Diffusion Studio checkpoint config")
     if config["format_version"] != FORMAT_VERSION:
@@ -119,7 +121,11 @@ def _load_training_state(file: Path, folder: Path) -> dict[str, Any] | None:
     if not file.exists():
         return None
     try:
-        return torch.load(file, map_location="cpu", weights_only=True)
+        with open_regular(file) as handle, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's warning on a pickle it refuses: the refusal says it
+            state = torch.load(handle, map_location="cpu", weights_only=True)
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"'{folder.name}': {STATE_FILE} was refused: it holds more than plain tensors and numbers "
@@ -127,6 +133,9 @@ def _load_training_state(file: Path, folder: Path) -> dict[str, Any] | None:
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"'{folder.name}': {STATE_FILE} is damaged ({str(exc).splitlines()[0]})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"'{folder.name}': {STATE_FILE} is damaged (it holds a {type(state).__name__}, not the training state)")
+    return state
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -149,10 +158,12 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (TypeError, DiffusionStudioError) as exc:
         raise CheckpointError(f"'{folder.name}': {exc}") from None
     weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
+    if not weights.exists():
         raise CheckpointError(f"'{folder.name}' has no {WEIGHTS_FILE}")
     try:
-        tensors = load_file(str(weights))
+        tensors = load_file(str(check_regular(weights)))
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
     except (SafetensorError, OSError, RuntimeError) as exc:
         raise CheckpointError(f"'{folder.name}': {WEIGHTS_FILE} is damaged or truncated ({exc})") from None
     ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}

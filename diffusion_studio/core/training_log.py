@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from diffusion_studio.core.atomic import atomic_write
+from diffusion_studio.core.files import open_regular
 from diffusion_studio.core.training import LOSS_BUCKETS, TrainProgress
 
 LOSS_FILE = "loss.csv"
@@ -54,7 +55,8 @@ def _keep_until(path: Path, header: str, step: int) -> None:
     header starts again."""
     if not path.exists():
         return
-    text = path.read_text()
+    with open_regular(path) as handle:
+        text = handle.read().decode("utf-8", errors="replace")
     lines = text.splitlines(keepends=True)
     if not lines or lines[0] != header:
         kept = [header]

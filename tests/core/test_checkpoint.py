@@ -155,7 +155,7 @@ def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
     config_file, weights = folder / ck.CONFIG_FILE, folder / ck.WEIGHTS_FILE
     config = json.loads(config_file.read_text())
     expected = {
-        "no_config": "no config.json", "bad_json": "damaged", "future_format": "format 99",
+        "no_config": "no config.json", "bad_json": "run/config.json.: it is not valid JSON", "future_format": "format 99",
         "truncated_weights": "damaged or truncated", "no_weights": "no model.safetensors",
         "wrong_shape": "do not match", "unknown_field": "unknown mlp settings", "not_a_folder": "not a checkpoint folder",
         "bad_range": "data_range",

@@ -11,14 +11,17 @@ spacing, variance type β_t or β̃_t, clipping x̂_0) are left to our sampler's
 
 from __future__ import annotations
 
-import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from diffusion_studio.core.errors import CheckpointError, SettingError
+from diffusion_studio.core.errors import CheckpointError, FileReadError, SettingError
+from diffusion_studio.core.files import read_json
 from diffusion_studio.core.schedules import ScheduleConfig, config_from_betas
 
 MODEL_INDEX = "model_index.json"
@@ -44,8 +47,8 @@ _REFUSED = {
 def is_diffusers_unet(folder: Path) -> bool:
     """True if the folder holds a diffusers UNet2DModel in safetensors."""
     try:
-        config = json.loads((folder / UNET_CONFIG).read_text())
-    except (OSError, ValueError):
+        config = read_json(folder / UNET_CONFIG)
+    except FileReadError:
         return False
     return isinstance(config, dict) and config.get("_class_name") == "UNet2DModel"
 
@@ -79,17 +82,32 @@ def import_diffusers(purpose: str) -> Any:
     return diffusers
 
 
+@contextmanager
+def _quiet(diffusers: Any) -> Iterator[None]:
+    """diffusers' log messages and library warnings held back while it loads: a model that cannot be
+    loaded is told in our one line, with nothing printed before it."""
+    logging = diffusers.utils.logging
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.set_verbosity(verbosity)
+
+
 def _check_pipeline(folder: Path) -> None:
     """A U-Net inside a pipeline whose other parts (a VAE, a text encoder) we would not run is refused."""
     index_file = folder.parent / MODEL_INDEX
     if not index_file.is_file():
         return
     try:
-        index = json.loads(index_file.read_text())
-        if not isinstance(index, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"'{folder.parent.name}': {MODEL_INDEX} is damaged ({exc})") from None
+        index = read_json(index_file)
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
+    if not isinstance(index, dict):
+        raise CheckpointError(f"'{folder.parent.name}': {MODEL_INDEX} is damaged (not a JSON object)")
     others = sorted(k for k, v in index.items()  # components are [library, class]; [null, null] is one left out
                     if isinstance(v, list) and len(v) == 2 and v[1] is not None and k not in PIPELINE_COMPONENTS)
     if others:
@@ -141,13 +159,15 @@ def schedule_from_scheduler_config(config: dict[str, Any]) -> tuple[ScheduleConf
 def _read_scheduler(file: Path) -> tuple[ScheduleConfig, str]:
     where = f"'{file.parent.parent.name}/{SCHEDULER_CONFIG.as_posix()}'"
     try:
-        config = json.loads(file.read_text())
+        config = read_json(file)
         if not isinstance(config, dict):
             raise ValueError("not a JSON object")
         return schedule_from_scheduler_config(config)
     except SettingError as exc:
         raise CheckpointError(f"{where}: {exc}") from None
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
+    except (ValueError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{where} is damaged ({exc})") from None
 
 
@@ -162,7 +182,11 @@ def load_diffusers_unet(folder: Path) -> tuple[DiffusersDenoiser, ScheduleConfig
         schedule, prediction = _read_scheduler(scheduler_file)
     diffusers = import_diffusers(f"'{folder.name}' is a diffusers model")
     try:
-        unet = diffusers.UNet2DModel.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
+        with _quiet(diffusers):
+            unet = diffusers.UNet2DModel.from_pretrained(
+                str(folder), use_safetensors=True, local_files_only=True,
+                low_cpu_mem_usage=diffusers.utils.is_accelerate_available(),  # without accelerate, no advice printed
+            )
     except (OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"'{folder.name}': the diffusers model cannot be loaded ({exc})") from None
     c = unet.config
