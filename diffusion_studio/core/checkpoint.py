@@ -29,6 +29,7 @@ from diffusion_studio.core.files import check_regular, open_regular, read_json
 from diffusion_studio.core.models import build_model
 from diffusion_studio.core.models.config import ModelConfig, config_from_dict, config_to_dict
 from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.settings import check_settings
 from diffusion_studio.core.train_config import TrainConfig
 
 FORMAT_VERSION = 1
@@ -96,7 +97,9 @@ def _from_fields(cls: type, data: Any, what: str, folder: Path) -> Any:
     unknown = set(data) - names
     if unknown:
         raise CheckpointError(f"'{folder.name}': unknown {what} settings in {CONFIG_FILE}: {', '.join(sorted(unknown))}")
-    return cls(**data)
+    made = cls(**data)
+    check_settings(made)
+    return made
 
 
 def read_config(folder: Path) -> dict[str, Any]:
@@ -155,6 +158,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         schedule_config = _from_fields(ScheduleConfig, config.get("schedule"), "schedule", folder)
         train_config = _from_fields(TrainConfig, config.get("training", {}), "training", folder)
         data_range = _data_range(config.get("data_range"))
+        step = _step(config.get("step", 0))
     except (TypeError, DiffusionStudioError) as exc:
         raise CheckpointError(f"'{folder.name}': {exc}") from None
     weights = folder / WEIGHTS_FILE
@@ -174,13 +178,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model_config=model_config,
         schedule_config=schedule_config,
         train_config=train_config,
-        step=int(config.get("step", 0)),
+        step=step,
         ema_state=ema,
         model_state=raw or ema,
         training_state=_load_training_state(folder / STATE_FILE, folder),
         path=folder,
         data_range=data_range,
     )
+
+
+def _step(value: Any) -> int:
+    """The step a checkpoint is at: a whole number from 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SettingError("step", f"must be a whole number from 0, got {value!r}")
+    return value
 
 
 def _data_range(value: Any) -> tuple[float, float] | None:
