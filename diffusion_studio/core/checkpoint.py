@@ -209,7 +209,8 @@ def _data_range(value: Any) -> tuple[float, float] | None:
 
 def _check_weights(folder: Path, model_config: ModelConfig, state: dict[str, torch.Tensor]) -> None:
     """The weights must be exactly those of the configured network, name for name, shape for shape."""
-    expected = {k: tuple(v.shape) for k, v in build_model(model_config).state_dict().items()}
+    with torch.device("meta"):  # shapes only, nothing allocated
+        expected = {k: tuple(v.shape) for k, v in build_model(model_config).state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     missing, unexpected = sorted(expected.keys() - got.keys()), sorted(got.keys() - expected.keys())
     wrong = sorted(k for k in expected.keys() & got.keys() if expected[k] != got[k])

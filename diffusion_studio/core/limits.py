@@ -14,6 +14,8 @@ MAX_CHANNELS = 4096
 """A network's widest layer: a U-Net level's channels, an MLP's width, its time embedding."""
 MAX_BLOCKS = 64
 """Residual blocks per U-Net level, MLP layers."""
+MAX_PARAMETERS = 10**9
+"""A network's parameters (4 GB of float32 weights; Ho et al.'s CIFAR-10 U-Net has 35.7 million)."""
 MAX_SAMPLES = 100_000
 """Samples drawn (or images measured) in one run."""
 MAX_BATCH = 65_536
