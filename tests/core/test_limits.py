@@ -74,6 +74,6 @@ def test_a_checkpoint_config_with_a_wrong_type_or_size_is_one_line(checkpoint_fo
 def test_a_network_over_the_parameter_limit_is_refused_before_its_weights_exist():
     from diffusion_studio.core.models import build_model
 
-    big = MLPConfig(hidden=4096, num_layers=64)  # every width and depth within its own limit: 2·10⁹ parameters
-    with pytest.raises(SettingError, match="^model: 2,1.*parameters is over the limit of 1,000,000,000"):
+    big = MLPConfig(hidden=4096, num_layers=64)  # every width and depth within its own limit: 1.09·10⁹ parameters
+    with pytest.raises(SettingError, match="^model: 1,091,465,218 parameters is over the limit of 1,000,000,000"):
         build_model(big)
