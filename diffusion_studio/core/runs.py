@@ -16,6 +16,7 @@ from diffusion_studio.core.distributed import SINGLE, World
 from diffusion_studio.core.errors import CheckpointError, SettingError
 from diffusion_studio.core.models.presets import NetworkSize, model_config_for
 from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.settings import check_settings
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.core.training import Trainer, TrainProgress
 from diffusion_studio.core.training_log import TrainingLog
@@ -30,7 +31,8 @@ def new_run(
     world: World = SINGLE,
 ) -> Trainer:
     """A fresh trainer on config.data: images resized to image_size² (channels 1, 3 or as the data);
-    ``world``: the processes training it together."""
+    ``world``: the processes training it together. Settings are checked before any data is read."""
+    check_settings(config)
     dataset = load_dataset(config.data, image_size, channels, seed=config.seed)
     return Trainer(model_config_for(size, tuple(dataset.data.shape[1:])), schedule, config, dataset, world)
 
