@@ -18,7 +18,7 @@ def int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
 
 
 def limited(kind: type, **limits: float) -> Callable[[str], Any]:
@@ -31,10 +31,10 @@ def limited(kind: type, **limits: float) -> Callable[[str], Any]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, "
-                                             f"got '{text}'") from None
+                                             f"got {text!r}") from None
         reason = problem(check, value)
         if reason is not None:
-            raise argparse.ArgumentTypeError(f"{reason}, got {text}")
+            raise argparse.ArgumentTypeError(f"{reason}, got {value!r}")
         return value
 
     return convert
