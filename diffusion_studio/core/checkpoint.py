@@ -24,7 +24,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from diffusion_studio.core.atomic import PREVIOUS_SUFFIX, atomic_folder
-from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, FileReadError, SettingError
+from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, FileReadError, FileSaveError, SettingError
 from diffusion_studio.core.files import check_regular, open_regular, read_json
 from diffusion_studio.core.models import build_model
 from diffusion_studio.core.models.config import ModelConfig, config_from_dict, config_to_dict
@@ -83,9 +83,12 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint, inference_only: bo
     if not inference_only:
         tensors.update({f"model.{k}": v.contiguous() for k, v in checkpoint.model_state.items()})
     with atomic_folder(path, own=CHECKPOINT_FILES) as staging:
-        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"step": str(checkpoint.step)})
-        if not inference_only and checkpoint.training_state is not None:
-            torch.save(checkpoint.training_state, staging / STATE_FILE)
+        try:
+            save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"step": str(checkpoint.step)})
+            if not inference_only and checkpoint.training_state is not None:
+                torch.save(checkpoint.training_state, staging / STATE_FILE)
+        except (SafetensorError, RuntimeError) as exc:  # how they report a write that failed (a full disk)
+            raise FileSaveError(path, str(exc).splitlines()[0]) from None
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return path
 

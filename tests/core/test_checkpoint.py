@@ -95,6 +95,21 @@ def test_a_failure_mid_save_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     assert ck.load_checkpoint(target).step == 20
 
 
+@pytest.mark.parametrize("writer", ["torch", "safetensors"])
+def test_a_disk_that_fills_in_a_library_writer_is_one_line_and_keeps_the_checkpoint(tmp_path, monkeypatch, writer):
+    trainer = make_trainer(steps=2)
+    list(trainer.train())
+    target = ck.save_checkpoint(tmp_path / "run", trainer.checkpoint())
+
+    def full(*args, **kwargs):  # what torch.save and safetensors raise when a write fails
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 128 vs 64\nmore")
+
+    monkeypatch.setattr(ck.torch, "save", full) if writer == "torch" else monkeypatch.setattr(ck, "save_file", full)
+    with pytest.raises(FileSaveError, match="^cannot save 'run': \\[enforce fail.*64$"):
+        ck.save_checkpoint(target, trainer.checkpoint())
+    assert ck.load_checkpoint(target).step == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
 def test_an_interrupted_swap_still_finds_the_previous_copy(tmp_path):
     trainer = make_trainer()
     list(trainer.train())

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from diffusion_studio.core.checkpoint import load_checkpoint
+from diffusion_studio.core.errors import FileSaveError
 from diffusion_studio.core.models.presets import NetworkSize
 from diffusion_studio.core.runs import Saved, continue_run, new_run, run_training
 from diffusion_studio.core.schedules import ScheduleConfig
@@ -122,3 +123,11 @@ def test_the_logs_survive_a_kill_at_any_point_of_a_save_and_resume_counts_every_
         for name in (LOSS_FILE, LOSS_BY_T_FILE):
             assert [int(r[0]) for r in rows(killed / "run" / name)[1:]] == list(range(1, 7)), (killed.name, name)
         assert sorted(p.name for p in killed.iterdir()) == ["run"]  # no staging folder, no previous copy left
+
+
+def test_a_run_whose_folder_cannot_be_made_is_refused_before_its_first_step(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    trainer = new_run(TrainConfig(data="swiss_roll", steps=5, batch_size=16, device="cpu"), SCHEDULE, TINY)
+    with pytest.raises(FileSaveError, match="cannot save 'run'"):
+        next(run_training(trainer, tmp_path / "file" / "run", 1000))
+    assert trainer.step == 0
