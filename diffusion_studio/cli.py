@@ -113,7 +113,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     _add_recipe_flags(train.add_argument_group("training"), TrainConfig, skip=others)
     train.add_argument("--image-size", type=limited(int, ge=1, le=MAX_IMAGE_SIZE), default=16, help="images are resized and cropped to this square (default: %(default)s)")
     train.add_argument("--channels", type=int, choices=(1, 3), help="1 gray or 3 RGB (default: as the data)")
-    train.add_argument("--save-every", type=limited(int, ge=1), default=1000, help="checkpoint every N steps (default: %(default)s)")
+    train.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps (default: %(default)s)")
     train.add_argument("--inference-only", action="store_true", help="save only the EMA weights (smaller; cannot be resumed)")
     _add_recipe_flags(train.add_argument_group("schedule"), ScheduleConfig)
     network = train.add_argument_group("network", "A preset size (default: the recipe's network), then any of its settings changed")
