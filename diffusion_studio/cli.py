@@ -20,7 +20,7 @@ from diffusion_studio import __version__
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.control import RunControl, drain
 from diffusion_studio.core.durations import clock
-from diffusion_studio.core.errors import DiffusionStudioError, SettingError
+from diffusion_studio.core.errors import DiffusionStudioError, FileSaveError, SettingError
 from diffusion_studio.core.limits import (
     GIF_FPS, MAX_BATCH, MAX_GIF_FRAMES, MAX_GIF_SCALE, MAX_IMAGE_SIZE, MAX_SAMPLES, MAX_SEED,
 )
@@ -650,6 +650,27 @@ def run_inpaint(args: argparse.Namespace) -> None:
     _say_written(args, args.output)
 
 
+OUTPUT_FILES = ("output", "gif", "trajectory", "noise_output")
+"""The flags naming a file a command writes (train and export-diffusers write folders, made as needed)."""
+FOLDER_COMMANDS = ("train", "export-diffusers")
+
+
+def _check_output_folders(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a file to write whose folder is missing or cannot be written: a
+    run that fails only when it saves its result wastes the run."""
+    if args.command in FOLDER_COMMANDS:
+        return
+    for name in OUTPUT_FILES:
+        path = getattr(args, name, None)
+        if not isinstance(path, Path):
+            continue
+        folder = path.parent
+        if not folder.is_dir():
+            raise FileSaveError(path, f"its folder '{folder}' does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise FileSaveError(path, f"its folder '{folder}' cannot be written to")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command (``diffusion-studio COMMAND …``); returns the exit code."""
     parser = build_parser()
@@ -658,6 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        _check_output_folders(args)
         args.run(args)
     except DiffusionStudioError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
