@@ -22,7 +22,7 @@ from diffusion_studio.core.control import RunControl, drain
 from diffusion_studio.core.durations import clock
 from diffusion_studio.core.errors import DiffusionStudioError, FileSaveError, SettingError
 from diffusion_studio.core.limits import (
-    GIF_FPS, MAX_BATCH, MAX_GIF_FRAMES, MAX_GIF_SCALE, MAX_IMAGE_SIZE, MAX_SAMPLES, MAX_SEED,
+    GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SCALE, MAX_IMAGE_SIZE, MAX_SEED,
 )
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.recipes import RECIPE_SETTINGS, recipe_for, recipe_table, schedule_warning
@@ -445,9 +445,9 @@ def _add_bpd_parser(commands: argparse._SubParsersAction) -> None:
     bpd.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
     bpd.add_argument("--data", help="'digits' (its 179 held-out digits) or a folder of images (default: what the model "
                      "was trained on, held out)")
-    bpd.add_argument("--num", type=limited(int, ge=1, le=MAX_SAMPLES), default=64, help="measure on the first N images (default: %(default)s)")
+    bpd.add_argument("--num", type=int, default=64, help="measure on the first N images (default: %(default)s)")
     bpd.add_argument("--variance", choices=tuple(DDPM_VARIANCES), default="beta", help="σ_t² of p_θ(x_{t−1} | x_t) (default: %(default)s)")
-    bpd.add_argument("--batch-size", type=limited(int, ge=1, le=MAX_BATCH), default=256, help="images per network call (default: %(default)s)")
+    bpd.add_argument("--batch-size", type=int, default=256, help="images per network call (default: %(default)s)")
     bpd.add_argument("--seed", type=SEED, default=0, help="seed of the noise drawn for each t (default: %(default)s)")
     bpd.add_argument("--device", default="auto", choices=DEVICES)
     bpd.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default: %(default)s)")
