@@ -20,7 +20,10 @@ from diffusion_studio import __version__
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.control import RunControl, drain
 from diffusion_studio.core.durations import clock
-from diffusion_studio.core.errors import DiffusionStudioError, SettingError
+from diffusion_studio.core.errors import DiffusionStudioError, FileSaveError, SettingError
+from diffusion_studio.core.limits import (
+    GIF_FPS, MAX_GIF_FRAMES, MAX_GIF_SCALE, MAX_IMAGE_SIZE, MAX_SEED,
+)
 from diffusion_studio.core.models.presets import PRESETS, NetworkSize
 from diffusion_studio.core.recipes import RECIPE_SETTINGS, recipe_for, recipe_table, schedule_warning
 from diffusion_studio.core.sample_config import (
@@ -30,7 +33,7 @@ from diffusion_studio.core.samplers import DDPM_VARIANCES, SAMPLERS, sampler_cla
 from diffusion_studio.core.settings import setting_fields
 from diffusion_studio.core.schedules import VP_PATH, NoiseSchedule, ScheduleConfig, schedule_csv, schedule_table
 from diffusion_studio.core.train_config import DEVICES, TrainConfig
-from diffusion_studio.flags import add_option_flags, add_setting_flags, int_list, setting_values
+from diffusion_studio.flags import add_option_flags, add_setting_flags, int_list, limited, setting_values
 
 if TYPE_CHECKING:
     from diffusion_studio.core.distributed import World
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
     from diffusion_studio.core.trajectory import Recorder
 
 PROG = "diffusion-studio"
+SEED = limited(int, ge=0, le=MAX_SEED)
+FPS = limited(float, ge=GIF_FPS[0], le=GIF_FPS[1])
+GIF_FRAMES = limited(int, ge=1, le=MAX_GIF_FRAMES)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("image", type=Path, help="the image x_0")
     noise.add_argument("--t", dest="t", type=int_list, required=True, metavar="T1[,T2,...]", help="timesteps, 0…T")
     _add_schedule_options(noise)
-    noise.add_argument("--seed", type=int, default=0, help="seed of ε (default: %(default)s)")
-    noise.add_argument("--max-side", type=int, help="shrink the image so no side exceeds this many pixels")
+    noise.add_argument("--seed", type=SEED, default=0, help="seed of ε (default: %(default)s)")
+    noise.add_argument("--max-side", type=limited(int, ge=1), help="shrink the image so no side exceeds this many pixels")
     noise.add_argument("--output", "-o", type=Path, required=True, help="PNG file to write")
     noise.set_defaults(run=run_noise)
     _add_train_parser(commands)
@@ -107,7 +113,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     others = [f.name for f in setting_fields(TrainConfig) if f.name not in RECIPE_SETTINGS]
     add_setting_flags(train, TrainConfig, skip=RECIPE_SETTINGS, required=("data",))
     _add_recipe_flags(train.add_argument_group("training"), TrainConfig, skip=others)
-    train.add_argument("--image-size", type=int, default=16, help="images are resized and cropped to this square (default: %(default)s)")
+    train.add_argument("--image-size", type=limited(int, ge=1, le=MAX_IMAGE_SIZE), default=16, help="images are resized and cropped to this square (default: %(default)s)")
     train.add_argument("--channels", type=int, choices=(1, 3), help="1 gray or 3 RGB (default: as the data)")
     train.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps (default: %(default)s)")
     train.add_argument("--inference-only", action="store_true", help="save only the EMA weights (smaller; cannot be resumed)")
@@ -155,9 +161,9 @@ def _add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, object] 
     parser.add_argument("--device", default=argparse.SUPPRESS if suppress else "auto", choices=DEVICES,
                         help="where to sample (default: auto, the best here)")
     parser.add_argument("--gif", type=Path, help="also write the denoising as an animated GIF")
-    parser.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default: %(default)s)")
-    parser.add_argument("--gif-frames", type=int, default=100, help="at most this many GIF frames, evenly spread (default: %(default)s)")
-    parser.add_argument("--gif-scale", type=int, help="enlarge images this many times in the GIF (default: to about 320 px wide)")
+    parser.add_argument("--fps", type=FPS, default=12.0, help="GIF frames per second (default: %(default)s)")
+    parser.add_argument("--gif-frames", type=GIF_FRAMES, default=100, help="at most this many GIF frames, evenly spread (default: %(default)s)")
+    parser.add_argument("--gif-scale", type=limited(int, ge=1, le=MAX_GIF_SCALE), help="enlarge images this many times in the GIF (default: to about 320 px wide)")
     parser.add_argument("--trajectory", type=Path, help="also save every recorded step (.npz) for the app")
 
 
@@ -377,8 +383,8 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
     compare.add_argument("--device", default="auto", choices=DEVICES)
     compare.add_argument("--output", "-o", type=Path, help=".png: one row of results per run")
     compare.add_argument("--gif", type=Path, help="also write the runs as an animated GIF, rows in step by t")
-    compare.add_argument("--gif-frames", type=int, default=60, help="GIF frames, evenly spread over t (default: 60)")
-    compare.add_argument("--fps", type=float, default=12.0, help="GIF frames per second (default: 12.0)")
+    compare.add_argument("--gif-frames", type=GIF_FRAMES, default=60, help="GIF frames, evenly spread over t (default: 60)")
+    compare.add_argument("--fps", type=FPS, default=12.0, help="GIF frames per second (default: 12.0)")
     compare.add_argument("--format", choices=("table", "json"), default="table", help="what is printed (default: table)")
     compare.set_defaults(run=run_compare)
 
@@ -444,7 +450,7 @@ def _add_bpd_parser(commands: argparse._SubParsersAction) -> None:
     bpd.add_argument("--num", type=int, default=64, help="measure on the first N images (default: %(default)s)")
     bpd.add_argument("--variance", choices=tuple(DDPM_VARIANCES), default="beta", help="σ_t² of p_θ(x_{t−1} | x_t) (default: %(default)s)")
     bpd.add_argument("--batch-size", type=int, default=256, help="images per network call (default: %(default)s)")
-    bpd.add_argument("--seed", type=int, default=0, help="seed of the noise drawn for each t (default: %(default)s)")
+    bpd.add_argument("--seed", type=SEED, default=0, help="seed of the noise drawn for each t (default: %(default)s)")
     bpd.add_argument("--device", default="auto", choices=DEVICES)
     bpd.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default: %(default)s)")
     bpd.add_argument("--output", "-o", type=Path, help="write to this file instead of standard output")
@@ -652,6 +658,27 @@ def run_inpaint(args: argparse.Namespace) -> None:
     _say_written(args, args.output)
 
 
+OUTPUT_FILES = ("output", "gif", "trajectory", "noise_output")
+"""The flags naming a file a command writes (train and export-diffusers write folders, made as needed)."""
+FOLDER_COMMANDS = ("train", "export-diffusers")
+
+
+def _check_output_folders(args: argparse.Namespace) -> None:
+    """Refuse, before any work, a file to write whose folder is missing or cannot be written: a
+    run that fails only when it saves its result wastes the run."""
+    if args.command in FOLDER_COMMANDS:
+        return
+    for name in OUTPUT_FILES:
+        path = getattr(args, name, None)
+        if not isinstance(path, Path):
+            continue
+        folder = path.parent
+        if not folder.is_dir():
+            raise FileSaveError(path, f"its folder '{folder}' does not exist")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise FileSaveError(path, f"its folder '{folder}' cannot be written to")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command (``diffusion-studio COMMAND …``); returns the exit code."""
     parser = build_parser()
@@ -660,6 +687,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        _check_output_folders(args)
         args.run(args)
     except DiffusionStudioError as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)

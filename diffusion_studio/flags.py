@@ -7,10 +7,10 @@ the CLI, the app's forms and the validation agree on every setting without retyp
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from diffusion_studio.core.settings import SettingField, setting_fields
+from diffusion_studio.core.settings import Setting, SettingField, problem, setting_fields
 
 
 def int_list(text: str) -> tuple[int, ...]:
@@ -18,7 +18,26 @@ def int_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got '{text}'") from None
+        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
+
+
+def limited(kind: type, **limits: float) -> Callable[[str], Any]:
+    """An argparse type for a flag made by hand: the text as ``kind`` (int or float), refused
+    unless within ``limits`` (Setting's ge, gt, le, lt), in the words a setting's own check uses."""
+    check = SettingField("value", Setting("", "", **limits), kind, False, None)
+
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        reason = problem(check, value)
+        if reason is not None:
+            raise argparse.ArgumentTypeError(f"{reason}, got {value!r}")
+        return value
+
+    return convert
 
 
 def _shown(default: Any) -> str:

@@ -19,8 +19,9 @@ from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, JobSession, ShouldStop
 from diffusion_studio.app.playhead import Playhead
-from diffusion_studio.app.training import TrainingRequest, unique_folder
-from diffusion_studio.core.errors import FileSaveError, SettingError
+from diffusion_studio.app.training import TrainingRequest
+from diffusion_studio.core.atomic import claim_folder
+from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.export import view_bounds
 from diffusion_studio.core.recipes import POINT_RECIPES, POINTS, Recipe, recipe_for
 from diffusion_studio.core.sample_config import MAX_POINTS, POINT_SAMPLES, SampleConfig, deterministic
@@ -191,11 +192,7 @@ class LabSession(JobSession, Playhead):
         data = self.drawing.data()
         if len(data) < 2:
             raise SettingError("data", "draw at least 2 points (or place a Gaussian) before training on the drawing")
-        path = unique_folder(folder / f"drawing-{time.strftime('%Y%m%d-%H%M%S')}") / "points.csv"
-        try:
-            path.parent.mkdir(parents=True)
-        except OSError as exc:
-            raise FileSaveError(path.parent, exc.strerror or str(exc)) from None
+        path = claim_folder(folder / f"drawing-{time.strftime('%Y%m%d-%H%M%S')}") / "points.csv"
         save_points(data, path)
         mixture = self.drawing.mixture()
         if mixture is not None:

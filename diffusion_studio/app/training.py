@@ -11,6 +11,7 @@ at most LOSS_BY_T_ROWS reports however long the run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -22,7 +23,7 @@ from psygnal import Signal
 
 from diffusion_studio.app.jobs import Job, ShouldStop
 from diffusion_studio.app.state import StudioState
-from diffusion_studio.core.atomic import atomic_write
+from diffusion_studio.core.atomic import atomic_write, claim_folder
 from diffusion_studio.core.control import RunControl
 from diffusion_studio.core.data.datasets import TOY_SETS
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
@@ -269,17 +270,19 @@ class ThinnedRows:
             self.stride *= 2
 
 
-def unique_folder(folder: Path) -> Path:
-    """``folder``, or ``folder-2``, ``folder-3`` … : the first that does not exist yet."""
-    candidate, n = folder, 1
-    while candidate.exists() or candidate.with_name(candidate.name + ".previous").exists():
-        n += 1
-        candidate = folder.with_name(f"{folder.name}-{n}")
-    return candidate
-
-
 def _training_items(request: TrainingRequest, should_stop: ShouldStop):
-    """The job's generator: build the run, say what it is, then train with checkpoints."""
+    """The job's generator: _run_items; a new run's folder (claimed empty by start) is removed
+    again if the run ends with nothing written into it."""
+    try:
+        return (yield from _run_items(request, should_stop))
+    finally:
+        if not request.resume:
+            with contextlib.suppress(OSError):
+                request.output.rmdir()  # fails, as wanted, on a folder that holds anything
+
+
+def _run_items(request: TrainingRequest, should_stop: ShouldStop):
+    """Build the run, say what it is, then train with checkpoints."""
     from diffusion_studio.core.export import reference_points
     from diffusion_studio.core.runs import continue_run, new_run, run_training
 
@@ -412,7 +415,7 @@ class TrainingSession:
         if self.state != "idle":
             raise RuntimeError("a run is going on")
         if not request.resume:
-            request = replace(request, output=unique_folder(request.output))
+            request = replace(request, output=claim_folder(request.output))
         if not (request.resume and request.output == self.output):
             self._steps, self._losses, self.last, self.info = [], [], None, None
             self._loss_by_t.clear()

@@ -16,6 +16,7 @@ import torch
 
 from diffusion_studio.core.data.datasets import evaluation_set
 from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.limits import MAX_BATCH, MAX_SAMPLES
 from diffusion_studio.core.samplers import DDPM_VARIANCES
 from diffusion_studio.core.vlb import BoundStep, BoundTerms, bound_steps, quantize
 
@@ -60,6 +61,9 @@ def measure_bound(
         raise SettingError("model", "bits per dimension are measured on 8-bit images; this model makes 2-D points")
     if num < 1 or batch_size < 1:
         raise SettingError("num", f"the number of images and the batch size must be at least 1, got {num} and {batch_size}")
+    if num > MAX_SAMPLES or batch_size > MAX_BATCH:
+        raise SettingError("num", f"the number of images and the batch size must be at most {MAX_SAMPLES:,} and "
+                           f"{MAX_BATCH:,}, got {num:,} and {batch_size:,}")
     if variance not in DDPM_VARIANCES:
         raise SettingError("variance", f"unknown variance '{variance}' (choose from {', '.join(DDPM_VARIANCES)})")
     source = data or model.data

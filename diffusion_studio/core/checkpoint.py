@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from diffusion_studio.core.atomic import PREVIOUS_SUFFIX, atomic_folder
-from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, SettingError
+from diffusion_studio.core.errors import CheckpointError, DiffusionStudioError, FileReadError, FileSaveError, SettingError
+from diffusion_studio.core.files import check_regular, open_regular, read_json
 from diffusion_studio.core.models import build_model
 from diffusion_studio.core.models.config import ModelConfig, config_from_dict, config_to_dict
 from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.settings import check_settings
 from diffusion_studio.core.train_config import TrainConfig
 
 FORMAT_VERSION = 1
@@ -80,9 +83,12 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint, inference_only: bo
     if not inference_only:
         tensors.update({f"model.{k}": v.contiguous() for k, v in checkpoint.model_state.items()})
     with atomic_folder(path, own=CHECKPOINT_FILES) as staging:
-        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"step": str(checkpoint.step)})
-        if not inference_only and checkpoint.training_state is not None:
-            torch.save(checkpoint.training_state, staging / STATE_FILE)
+        try:
+            save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"step": str(checkpoint.step)})
+            if not inference_only and checkpoint.training_state is not None:
+                torch.save(checkpoint.training_state, staging / STATE_FILE)
+        except (SafetensorError, RuntimeError) as exc:  # how they report a write that failed (a full disk)
+            raise FileSaveError(path, str(exc).splitlines()[0]) from None
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return path
 
@@ -94,18 +100,20 @@ def _from_fields(cls: type, data: Any, what: str, folder: Path) -> Any:
     unknown = set(data) - names
     if unknown:
         raise CheckpointError(f"'{folder.name}': unknown {what} settings in {CONFIG_FILE}: {', '.join(sorted(unknown))}")
-    return cls(**data)
+    made = cls(**data)
+    check_settings(made)
+    return made
 
 
 def read_config(folder: Path) -> dict[str, Any]:
     """config.json of a checkpoint folder, checked for its format version."""
     file = folder / CONFIG_FILE
-    if not file.is_file():
+    if not file.exists():
         raise CheckpointError(f"'{folder.name}' is not a Diffusion Studio checkpoint: it has no {CONFIG_FILE}")
     try:
-        config = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"'{folder.name}': {CONFIG_FILE} is damaged ({exc})") from None
+        config = read_json(file)
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
     if not isinstance(config, dict) or "format_version" not in config:
         raise CheckpointError(f"'{folder.name}': {CONFIG_FILE} is not a Diffusion Studio checkpoint config")
     if config["format_version"] != FORMAT_VERSION:
@@ -119,7 +127,11 @@ def _load_training_state(file: Path, folder: Path) -> dict[str, Any] | None:
     if not file.exists():
         return None
     try:
-        return torch.load(file, map_location="cpu", weights_only=True)
+        with open_regular(file) as handle, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's warning on a pickle it refuses: the refusal says it
+            state = torch.load(handle, map_location="cpu", weights_only=True)
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"'{folder.name}': {STATE_FILE} was refused: it holds more than plain tensors and numbers "
@@ -127,6 +139,9 @@ def _load_training_state(file: Path, folder: Path) -> dict[str, Any] | None:
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f"'{folder.name}': {STATE_FILE} is damaged ({str(exc).splitlines()[0]})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"'{folder.name}': {STATE_FILE} is damaged (it holds a {type(state).__name__}, not the training state)")
+    return state
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -146,13 +161,16 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         schedule_config = _from_fields(ScheduleConfig, config.get("schedule"), "schedule", folder)
         train_config = _from_fields(TrainConfig, config.get("training", {}), "training", folder)
         data_range = _data_range(config.get("data_range"))
+        step = _step(config.get("step", 0))
     except (TypeError, DiffusionStudioError) as exc:
         raise CheckpointError(f"'{folder.name}': {exc}") from None
     weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
+    if not weights.exists():
         raise CheckpointError(f"'{folder.name}' has no {WEIGHTS_FILE}")
     try:
-        tensors = load_file(str(weights))
+        tensors = load_file(str(check_regular(weights)))
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
     except (SafetensorError, OSError, RuntimeError) as exc:
         raise CheckpointError(f"'{folder.name}': {WEIGHTS_FILE} is damaged or truncated ({exc})") from None
     ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
@@ -163,13 +181,20 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         model_config=model_config,
         schedule_config=schedule_config,
         train_config=train_config,
-        step=int(config.get("step", 0)),
+        step=step,
         ema_state=ema,
         model_state=raw or ema,
         training_state=_load_training_state(folder / STATE_FILE, folder),
         path=folder,
         data_range=data_range,
     )
+
+
+def _step(value: Any) -> int:
+    """The step a checkpoint is at: a whole number from 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SettingError("step", f"must be a whole number from 0, got {value!r}")
+    return value
 
 
 def _data_range(value: Any) -> tuple[float, float] | None:
@@ -187,7 +212,8 @@ def _data_range(value: Any) -> tuple[float, float] | None:
 
 def _check_weights(folder: Path, model_config: ModelConfig, state: dict[str, torch.Tensor]) -> None:
     """The weights must be exactly those of the configured network, name for name, shape for shape."""
-    expected = {k: tuple(v.shape) for k, v in build_model(model_config).state_dict().items()}
+    with torch.device("meta"):  # shapes only, nothing allocated
+        expected = {k: tuple(v.shape) for k, v in build_model(model_config).state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     missing, unexpected = sorted(expected.keys() - got.keys()), sorted(got.keys() - expected.keys())
     wrong = sorted(k for k in expected.keys() & got.keys() if expected[k] != got[k])

@@ -36,6 +36,16 @@ class FileSaveError(DiffusionStudioError):
         self.reason = reason
 
 
+class FileReadError(DiffusionStudioError):
+    """A file that cannot be read: missing, not a regular file (a pipe, a device), too large or
+    damaged; the message names it (with its folder) and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"cannot read '{'/'.join(Path(path).parts[-2:])}': {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+
 class DataError(DiffusionStudioError):
     """Training data that cannot be used: a missing or empty folder, an unknown data set."""
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.data.datasets import EIGHT_GAUSSIANS_RADIUS, EIGHT_GAUSSIANS_STD, is_points_file
-from diffusion_studio.core.errors import DataError
+from diffusion_studio.core.errors import DataError, FileReadError
+from diffusion_studio.core.files import read_json
 
 MIXTURE_SUFFIX = ".mixture.json"
 """A drawn mixture is saved beside its points file (points.csv → points.mixture.json)."""
@@ -151,7 +152,9 @@ def known_mixture(data: str) -> GaussianMixture | None:
     if path is None or not path.is_file():
         return None
     try:
-        fields = json.loads(path.read_text())
+        fields = read_json(path)
         return GaussianMixture(np.array(fields["means"]), np.array(fields["stds"]), np.array(fields["weights"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except FileReadError as exc:
+        raise DataError(f"'{path.name}' does not hold a Gaussian mixture ({exc.reason})") from None
+    except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"'{path.name}' does not hold a Gaussian mixture ({exc})") from None

@@ -25,7 +25,9 @@ from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from diffusion_studio import __version__
+from diffusion_studio.core.data.images import open_image_file
 from diffusion_studio.core.errors import ImageLoadError, MetadataError, SettingError
+from diffusion_studio.core.files import parse_json
 from diffusion_studio.core.sample_config import SampleConfig, run_label, validate_sample_config
 from diffusion_studio.resources import DEFAULT_MODEL
 
@@ -111,12 +113,10 @@ def _stored_text(path: Path) -> tuple[str | None, bool]:
     """The JSON text an image holds, and whether it is surely meant as ours (a PNG's KEY chunk; a
     GIF's comment may be anyone's)."""
     try:
-        with Image.open(path) as image:
+        with open_image_file(path) as handle, Image.open(handle) as image:
             if image.format == "PNG":
                 return image.text.get(KEY), True
             comment = image.info.get("comment")
-    except FileNotFoundError:
-        raise ImageLoadError(path, "no such file") from None
     except UnidentifiedImageError:
         raise ImageLoadError(path, "not an image format that can be read") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -136,8 +136,8 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if text is None:
         raise none
     try:
-        metadata = json.loads(text)
-    except json.JSONDecodeError as exc:
+        metadata = parse_json(text)
+    except ValueError as exc:
         if not ours:
             raise none from None
         raise MetadataError(f"'{path.name}': its Diffusion Studio settings are damaged ({exc})") from None
@@ -149,7 +149,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise MetadataError(f"'{path.name}' holds settings in format {metadata.get('format')!r} "
                             f"({metadata['software']}); this version reads format {FORMAT_VERSION}")
     runs = metadata.get("runs")
-    if metadata.get("kind") not in KINDS or not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
+    if not isinstance(metadata.get("kind"), str) or metadata["kind"] not in KINDS or not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
         raise MetadataError(f"'{path.name}': its Diffusion Studio settings are damaged (no runs, or an unknown kind)")
     return metadata
 

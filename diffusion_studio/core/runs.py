@@ -9,12 +9,14 @@ from pathlib import Path
 
 import torch
 
+from diffusion_studio.core.atomic import recover_folder
 from diffusion_studio.core.checkpoint import STATE_FILE, Checkpoint, load_checkpoint, save_checkpoint
 from diffusion_studio.core.data.datasets import load_dataset
 from diffusion_studio.core.distributed import SINGLE, World
 from diffusion_studio.core.errors import CheckpointError, SettingError
 from diffusion_studio.core.models.presets import NetworkSize, model_config_for
 from diffusion_studio.core.schedules import ScheduleConfig
+from diffusion_studio.core.settings import check_settings
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.core.training import Trainer, TrainProgress
 from diffusion_studio.core.training_log import TrainingLog
@@ -29,7 +31,8 @@ def new_run(
     world: World = SINGLE,
 ) -> Trainer:
     """A fresh trainer on config.data: images resized to image_size² (channels 1, 3 or as the data);
-    ``world``: the processes training it together."""
+    ``world``: the processes training it together. Settings are checked before any data is read."""
+    check_settings(config)
     dataset = load_dataset(config.data, image_size, channels, seed=config.seed)
     return Trainer(model_config_for(size, tuple(dataset.data.shape[1:])), schedule, config, dataset, world)
 
@@ -90,12 +93,15 @@ def run_training(
     if save_every < 1:
         raise SettingError("save_every", f"must be at least 1 step, got {save_every}")
     output, first_step = Path(output), trainer.step
-    log = TrainingLog(output, first_step, trainer.schedule.timesteps) if trainer.world.is_main else None
+    log = None
+    if trainer.world.is_main:
+        recover_folder(output)  # a save killed mid-swap: its logs are beside the checkpoint it left
+        log = TrainingLog(output, first_step, trainer.schedule.timesteps)
 
     def save() -> Iterator[Saved]:
         checkpoint = trainer.checkpoint()  # in every process: it gathers their random states
         if log is not None:
-            log.close()  # a save swaps the whole folder in
+            log.close()  # a save swaps the whole folder in, the logs linked into it
             save_checkpoint(output, checkpoint, inference_only=inference_only)
             yield Saved(output, trainer.step)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from diffusion_studio.core.samplers import SAMPLERS, sampler_class
+from diffusion_studio.core.limits import MAX_SAMPLES, MAX_SEED, MAX_TIMESTEPS
 from diffusion_studio.core.settings import check_settings, setting, setting_fields
 
 POINT_SAMPLES = 1000
@@ -36,16 +37,19 @@ class SampleConfig:
     sampler: str = setting("ddpm", "Sampler", "How each step goes from x_t to a less noisy x_s",
                            choices={name: cls.label for name, cls in SAMPLERS.items()},
                            choice_help={name: cls.summary() for name, cls in SAMPLERS.items()})
-    steps: int | None = setting(None, "Steps", "Sampling steps on a subsequence of t (default: all T)", ge=1)
+    steps: int | None = setting(None, "Steps", "Sampling steps on a subsequence of t (default: all T)", ge=1,
+                                le=MAX_TIMESTEPS)
     spacing: str = setting(AUTO_SPACING, "Spacing", "Which timesteps K < T steps visit",
                            choices=SPACING_LABELS, choice_help=SPACING_HELP)
     clip: bool | None = setting(None, "Keep x̂₀ in the data's range",
                                 "Clamp each step's x̂_0 to the range of the training data ([−1, 1] for images, "
                                 "the points' extent for 2-D data): few-step samplers stay sound on every schedule "
                                 "(default: on when the model records its range)")
-    num: int = setting(16, "Samples", "Samples drawn at once, shown as a grid", ge=1)
-    seed: int = setting(0, "Seed", "Seeds x_T ~ N(0, I) and every step's noise: the same seed gives the same samples", ge=0)
-    record_every: int = setting(1, "Record every", "Keep every k-th step for the timeline (and always the result)", ge=1)
+    num: int = setting(16, "Samples", "Samples drawn at once, shown as a grid", ge=1, le=MAX_SAMPLES)
+    seed: int = setting(0, "Seed", "Seeds x_T ~ N(0, I) and every step's noise: the same seed gives the same samples", ge=0,
+                       le=MAX_SEED)
+    record_every: int = setting(1, "Record every", "Keep every k-th step for the timeline (and always the result)", ge=1,
+                               le=MAX_TIMESTEPS)
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)  # the sampler's own settings, e.g. {"eta": 0.5}
 
 

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.limits import MAX_TIMESTEPS
 from diffusion_studio.core.settings import check_settings, setting
 
 COSINE_OFFSET = 0.008
@@ -66,6 +67,7 @@ class ScheduleConfig:
                         choices={name: name.replace("_", " ") for name in SCHEDULE_HELP}, choice_help=SCHEDULE_HELP,
                         flag="--schedule")
     timesteps: int = setting(1000, "T", "T, the number of diffusion steps: t runs 1…T, x_0 is the data", ge=1,
+                             le=MAX_TIMESTEPS,
                              flag=("--timesteps", "-T"))
     beta_start: float = setting(1e-4, "β₁", "β_1, the noise variance of the first step (not used by cosine)",
                                 gt=0, lt=1, step=1e-4, decimals=5)

@@ -102,6 +102,8 @@ def problem(f: SettingField, value: Any) -> str | None:
         return None if f.optional else "must be given"
     if f.kind is bool:
         return None if isinstance(value, bool) else "must be true or false"
+    if f.kind is str and not isinstance(value, str):
+        return "must be text"
     if f.kind in (int, float):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral if f.kind is int else numbers.Real):
             return "must be a whole number" if f.kind is int else "must be a number"
@@ -111,10 +113,15 @@ def problem(f: SettingField, value: Any) -> str | None:
                   ((s.ge, operator.ge, "≥"), (s.gt, operator.gt, ">"), (s.le, operator.le, "≤"), (s.lt, operator.lt, "<"))
                   if bound is not None]
         if not all(test(value, bound) for bound, test, _ in limits):
-            return "must be " + " and ".join(f"{sign} {bound:g}" for bound, _, sign in limits)
+            return "must be " + " and ".join(f"{sign} {_bound_text(bound)}" for bound, _, sign in limits)
     if s.choices is not None and value not in s.choices:
         return f"choose from {', '.join(map(str, s.choices))}"
     return None
+
+
+def _bound_text(bound: float) -> str:
+    """A limit as a person writes it: whole ones in full (2147483647, not 2.14748e+09)."""
+    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 1e16 else f"{bound:g}"
 
 
 def check_settings(config: object) -> None:

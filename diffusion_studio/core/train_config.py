@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from diffusion_studio.core.limits import MAX_BATCH, MAX_SEED, MAX_TRAIN_STEPS
 from diffusion_studio.core.settings import setting
 
 DEVICE_LABELS = {"auto": "Best available", "cpu": "CPU", "cuda": "CUDA GPU", "mps": "Apple GPU (MPS)"}
@@ -37,12 +38,13 @@ class TrainConfig:
 
     data: str = setting("digits", "Data", "A built-in set (digits, swiss_roll, two_moons, eight_gaussians, "
                         "checkerboard) or a folder of images")
-    steps: int = setting(10_000, "Steps", "Total optimizer steps; a resumed run continues towards this", ge=1, step=500)
-    batch_size: int = setting(64, "Batch size", "Samples per step", ge=1, step=8)
+    steps: int = setting(10_000, "Steps", "Total optimizer steps; a resumed run continues towards this", ge=1,
+                       le=MAX_TRAIN_STEPS, step=500)
+    batch_size: int = setting(64, "Batch size", "Samples per step", ge=1, le=MAX_BATCH, step=8)
     learning_rate: float = setting(2e-4, "Learning rate", "Peak AdamW learning rate (Ho et al.: 2·10⁻⁴)",
                                    gt=0, le=1, step=1e-4, decimals=6, flag="--lr")
     warmup_steps: int = setting(200, "Warm-up steps", "The learning rate rises linearly over these first steps",
-                                ge=0, step=50, flag="--warmup")
+                                ge=0, le=MAX_TRAIN_STEPS, step=50, flag="--warmup")
     weight_decay: float = setting(0.0, "Weight decay", "AdamW weight decay", ge=0, le=1, step=0.001, decimals=4)
     grad_clip: float = setting(1.0, "Gradient clip", "Clip the gradient's global norm to this (Ho et al.: 1)",
                                gt=0, step=0.1, decimals=2)
@@ -52,7 +54,8 @@ class TrainConfig:
                               "samplers", choices=PREDICTION_LABELS, choice_help=PREDICTION_HELP)
     time_sampling: str = setting("uniform", "Time sampling", "How training draws t", choices=TIME_SAMPLING_LABELS,
                                  choice_help=TIME_SAMPLING_HELP)
-    seed: int = setting(0, "Seed", "Seeds the network's initial weights, the batches, t and ε", ge=0)
+    seed: int = setting(0, "Seed", "Seeds the network's initial weights, the batches, t and ε", ge=0,
+                     le=MAX_SEED)
     device: str = setting("auto", "Device", "Where to train: auto takes CUDA, then MPS, then the CPU",
                           choices=DEVICE_LABELS)
     mixed_precision: bool = setting(True, "bfloat16 on CUDA", "Autocast the network to bfloat16 on a GPU; the CPU "

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from diffusion_studio.core.atomic import atomic_write
+from diffusion_studio.core.errors import FileSaveError
+from diffusion_studio.core.files import open_regular
 from diffusion_studio.core.training import LOSS_BUCKETS, TrainProgress
 
 LOSS_FILE = "loss.csv"
@@ -54,7 +56,8 @@ def _keep_until(path: Path, header: str, step: int) -> None:
     header starts again."""
     if not path.exists():
         return
-    text = path.read_text()
+    with open_regular(path) as handle:
+        text = handle.read().decode("utf-8", errors="replace")
     lines = text.splitlines(keepends=True)
     if not lines or lines[0] != header:
         kept = [header]
@@ -91,6 +94,10 @@ class TrainingLog:
 
     def __init__(self, folder: str | Path, start_step: int, timesteps: int) -> None:
         self.folder = Path(folder)
+        try:  # a folder that cannot be made is said now, naming it, not after the run
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FileSaveError(self.folder, exc.strerror or str(exc)) from None
         self.headers = {LOSS_FILE: csv_row(LOSS_COLUMNS), LOSS_BY_T_FILE: csv_row(loss_by_t_columns(timesteps))}
         for name, header in self.headers.items():
             _keep_until(self.folder / name, header, start_step)
@@ -118,8 +125,11 @@ class TrainingLog:
             writer.flush()
 
     def _open(self, name: str) -> TextIO:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        handle = open(self.folder / name, "a", encoding="utf-8")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder / name, "a", encoding="utf-8")
+        except OSError as exc:
+            raise FileSaveError(self.folder / name, exc.strerror or str(exc)) from None
         if handle.tell() == 0:
             handle.write(self.headers[name])
         self._files[name] = handle

@@ -7,8 +7,10 @@ The last frame is the final sample x_0 at t = 0. Files are .npz, read with allow
 from __future__ import annotations
 
 import json
+import math
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,8 @@ import numpy as np
 
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.data.images import to_uint8
-from diffusion_studio.core.errors import SettingError, TrajectoryError
+from diffusion_studio.core.errors import FileReadError, SettingError, TrajectoryError
+from diffusion_studio.core.files import open_regular, parse_json
 from diffusion_studio.core.marginals import Marginals, moments, path_marginals
 
 if TYPE_CHECKING:
@@ -152,30 +155,63 @@ def save_trajectory(trajectory: Trajectory, path: str | Path) -> None:
         np.savez_compressed(handle, metadata=np.array(meta), **arrays)
 
 
+_ARRAYS = ("timesteps", "x_t", "pred_x0", "metadata", "pred_eps", "moments")
+"""The arrays a trajectory file may hold; others in the archive are not read."""
+DEFLATE_MAX_RATIO = 1100
+"""Deflate expands at most ~1032-fold: an archive member claiming more is not a real one."""
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz, each allocated only after its header is checked against the bytes
+    its member really holds (a header may claim terabytes). TrajectoryError otherwise."""
+    arrays = {}
+    with open_regular(path) as handle, zipfile.ZipFile(handle) as archive:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if name not in _ARRAYS:
+                continue
+            if info.file_size > DEFLATE_MAX_RATIO * max(info.compress_size, 1):
+                raise TrajectoryError(f"'{path.name}': '{name}' claims {info.file_size:,} bytes, more than its "
+                                      f"{info.compress_size:,} compressed bytes can hold")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+            if dtype.hasobject or math.prod(shape) * dtype.itemsize > info.file_size:
+                raise TrajectoryError(f"'{path.name}': '{name}' claims {shape} values of {dtype}, more than the file holds")
+            with archive.open(info) as member:
+                arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+    return arrays
+
+
 def load_trajectory(path: str | Path) -> Trajectory:
     """Read a file written by save_trajectory; anything else raises TrajectoryError."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = {"timesteps", "x_t", "pred_x0", "metadata"} - set(archive.files)
-            if missing:
-                raise TrajectoryError(f"'{path.name}' is not a trajectory file (missing {', '.join(sorted(missing))})")
-            timesteps, x_t, pred_x0 = archive["timesteps"], archive["x_t"], archive["pred_x0"]
-            pred_eps = archive["pred_eps"] if "pred_eps" in archive.files else None
-            frame_moments = archive["moments"] if "moments" in archive.files else None
-            metadata = json.loads(str(archive["metadata"]))
-    except TrajectoryError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, KeyError) as exc:
+        arrays = _read_arrays(path)
+        missing = {"timesteps", "x_t", "pred_x0", "metadata"} - set(arrays)
+        if missing:
+            raise TrajectoryError(f"'{path.name}' is not a trajectory file (missing {', '.join(sorted(missing))})")
+        timesteps, x_t, pred_x0 = arrays["timesteps"], arrays["x_t"], arrays["pred_x0"]
+        pred_eps, frame_moments = arrays.get("pred_eps"), arrays.get("moments")
+        metadata = parse_json(str(arrays["metadata"]))
+    except FileReadError as exc:
+        raise TrajectoryError(str(exc)) from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise TrajectoryError(f"'{path.name}' cannot be read as a trajectory ({exc})") from None
+    if not isinstance(metadata, dict):
+        raise TrajectoryError(f"'{path.name}' has metadata that is not a JSON object")
+    if timesteps.ndim != 1 or timesteps.dtype.kind not in "iu":
+        raise TrajectoryError(f"'{path.name}' has timesteps of type {timesteps.dtype} and shape {timesteps.shape}, "
+                              "expected one whole number per frame")
     if metadata.pop("format_version", None) != FORMAT_VERSION:
         raise TrajectoryError(f"'{path.name}' has an unknown trajectory format")
     if not (x_t.shape == pred_x0.shape and x_t.shape[:1] == timesteps.shape and x_t.ndim in (3, 5)) or (
         pred_eps is not None and pred_eps.shape != x_t.shape
     ):
         raise TrajectoryError(f"'{path.name}' has inconsistent frames {x_t.shape}, {pred_x0.shape}, {timesteps.shape}")
-    if frame_moments is not None and frame_moments.shape != (len(timesteps), 2):
-        raise TrajectoryError(f"'{path.name}' has moments of shape {frame_moments.shape} for {len(timesteps)} frames")
+    if frame_moments is not None and (frame_moments.shape != (len(timesteps), 2) or frame_moments.dtype.kind != "f"):
+        raise TrajectoryError(f"'{path.name}' has moments of shape {frame_moments.shape} and type {frame_moments.dtype} for {len(timesteps)} frames")
     image_dtype = np.uint8 if x_t.ndim == 5 else np.float32
     if any(a is not None and a.dtype != image_dtype for a in (x_t, pred_x0, pred_eps)):
         raise TrajectoryError(f"'{path.name}' holds frames of type {x_t.dtype}, expected {np.dtype(image_dtype).name}")

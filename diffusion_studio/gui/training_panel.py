@@ -460,7 +460,11 @@ class TrainingPanel(Panel):
         if self.running:
             return
         self.save_settings()
-        job = self.session.start(request)
+        try:
+            job = self.session.start(request)
+        except DiffusionStudioError as exc:  # the run's folder cannot be made
+            self.failed.emit("Training", str(exc))
+            return
         if not len(self.session.loss_curve()[0]):
             self.plots.clear(self.state.schedule.timesteps)
         self.progress.setRange(0, 0)

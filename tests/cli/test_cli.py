@@ -102,3 +102,10 @@ def test_errors_are_one_line_on_stderr_and_a_nonzero_exit(tmp_path, args, needle
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_output_whose_folder_is_missing_is_refused_before_any_work(tmp_path, capsys):
+    assert main(["sample", "--model", "default", "--steps", "2", "--num", "1", "--device", "cpu",
+                 "-o", str(tmp_path / "absent" / "s.png")]) == 1
+    assert capsys.readouterr().err == "diffusion-studio sample: error: cannot save 's.png': its folder " \
+                                      f"'{tmp_path / 'absent'}' does not exist\n"  # no sampling step before it

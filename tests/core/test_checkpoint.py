@@ -95,6 +95,21 @@ def test_a_failure_mid_save_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     assert ck.load_checkpoint(target).step == 20
 
 
+@pytest.mark.parametrize("writer", ["torch", "safetensors"])
+def test_a_disk_that_fills_in_a_library_writer_is_one_line_and_keeps_the_checkpoint(tmp_path, monkeypatch, writer):
+    trainer = make_trainer(steps=2)
+    list(trainer.train())
+    target = ck.save_checkpoint(tmp_path / "run", trainer.checkpoint())
+
+    def full(*args, **kwargs):  # what torch.save and safetensors raise when a write fails
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 128 vs 64\nmore")
+
+    monkeypatch.setattr(ck.torch, "save", full) if writer == "torch" else monkeypatch.setattr(ck, "save_file", full)
+    with pytest.raises(FileSaveError, match="^cannot save 'run': \\[enforce fail.*64$"):
+        ck.save_checkpoint(target, trainer.checkpoint())
+    assert ck.load_checkpoint(target).step == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
 def test_an_interrupted_swap_still_finds_the_previous_copy(tmp_path):
     trainer = make_trainer()
     list(trainer.train())
@@ -123,7 +138,8 @@ def test_a_save_keeps_the_runs_other_files_and_a_failed_one_loses_none(tmp_path,
     monkeypatch.setattr(os, "replace", fail_to_swap)
     with pytest.raises(FileSaveError, match="No space left"):
         ck.save_checkpoint(target, trainer.checkpoint())
-    assert (target.with_name("run.previous") / "loss.csv").read_text() == "step,loss\n1,0.5\n"  # back beside the old copy
+    assert (target / "loss.csv").read_text() == "step,loss\n1,0.5\n"  # the old copy is back, with the run's files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
     assert ck.load_checkpoint(target).step == 20
 
 
@@ -154,7 +170,7 @@ def test_broken_checkpoints_name_what_is_wrong(tmp_path, damage):
     config_file, weights = folder / ck.CONFIG_FILE, folder / ck.WEIGHTS_FILE
     config = json.loads(config_file.read_text())
     expected = {
-        "no_config": "no config.json", "bad_json": "damaged", "future_format": "format 99",
+        "no_config": "no config.json", "bad_json": "run/config.json.: it is not valid JSON", "future_format": "format 99",
         "truncated_weights": "damaged or truncated", "no_weights": "no model.safetensors",
         "wrong_shape": "do not match", "unknown_field": "unknown mlp settings", "not_a_folder": "not a checkpoint folder",
         "bad_range": "data_range",

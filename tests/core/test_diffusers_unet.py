@@ -107,3 +107,29 @@ def test_a_latent_pipeline_is_refused(pipeline_folder, tmp_path):
                                                        "vqvae": ["diffusers", "VQModel"], "scheduler": ["diffusers", "DDIMScheduler"]}))
     with pytest.raises(CheckpointError, match="LDMPipeline with vqvae besides its U-Net"):
         open_model(root / "unet")
+
+
+@pytest.mark.parametrize("key, value", [("block_out_channels", [10**9, 10**9]), ("sample_size", 2**20),
+                                        ("layers_per_block", "2"), ("norm_num_groups", 0)])
+def test_sizes_nobody_can_mean_are_refused_before_the_network_is_built(pipeline_folder, tmp_path, key, value):
+    root = shutil.copytree(pipeline_folder[0], tmp_path / "pipe")
+    config = json.loads((root / "unet" / "config.json").read_text())
+    config[key] = value
+    (root / "unet" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=f"unet/config.json': {key} = "):
+        open_model(root)
+
+
+def test_a_scheduler_with_a_huge_t_is_refused_by_name(pipeline_folder, tmp_path):
+    for value in (10**10, 1e400):
+        with pytest.raises(CheckpointError, match="scheduler_config.json.*(timesteps: must be|infinity)"):
+            open_model(with_scheduler(pipeline_folder, tmp_path / str(value)[:4], {"num_train_timesteps": value}))
+
+
+def test_a_damaged_diffusers_model_is_one_line_with_nothing_printed_before_it(pipeline_folder, tmp_path, capfd):
+    root = shutil.copytree(pipeline_folder[0], tmp_path / "pipe")
+    weights = root / "unet" / "diffusion_pytorch_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="cannot be loaded"):
+        open_model(root)
+    assert capfd.readouterr().err == ""

@@ -1,11 +1,14 @@
 """A run's log files (core.training_log), written by run_training beside its checkpoint."""
 
 import csv
+import os
+import shutil
 
 import numpy as np
 import pytest
 
 from diffusion_studio.core.checkpoint import load_checkpoint
+from diffusion_studio.core.errors import FileSaveError
 from diffusion_studio.core.models.presets import NetworkSize
 from diffusion_studio.core.runs import Saved, continue_run, new_run, run_training
 from diffusion_studio.core.schedules import ScheduleConfig
@@ -83,3 +86,48 @@ def test_tensorboard_gets_the_scalars_when_it_is_installed(tmp_path):
     events.Reload()
     assert [e.step for e in events.Scalars("loss")] == [1, 2, 3, 4]
     assert "loss_by_t/t1-3" in events.Tags()["scalars"]
+
+
+def test_the_logs_survive_a_kill_at_any_point_of_a_save_and_resume_counts_every_step_once(tmp_path, monkeypatch):
+    """The folder as a kill -9 would leave it, copied just before each rename, link and removal
+    of the save at step 4 (of saves at 2, 4 and 6), then continued to step 6 from that copy."""
+    runs, kills = tmp_path / "runs", []
+    saving = snapshotting = False
+
+    def snapshot_before(name):
+        real = getattr(os, name) if hasattr(os, name) else getattr(shutil, name)
+
+        def call(*args, **kwargs):
+            nonlocal snapshotting
+            if saving and not snapshotting:
+                snapshotting = True
+                try:
+                    kills.append(shutil.copytree(runs, tmp_path / f"kill{len(kills)}", symlinks=True))
+                finally:
+                    snapshotting = False
+            return real(*args, **kwargs)
+        return call
+
+    for name in ("replace", "link"):
+        monkeypatch.setattr(os, name, snapshot_before(name))
+    monkeypatch.setattr(shutil, "rmtree", snapshot_before("rmtree"))
+    trainer = new_run(TrainConfig(data="swiss_roll", steps=6, batch_size=16, device="cpu"), SCHEDULE, TINY)
+    for item in run_training(trainer, runs / "run", save_every=2):
+        if isinstance(item, Saved) and item.step == 4:
+            break
+        saving = item.step == 4  # the save at step 4 follows its report
+    monkeypatch.undo()
+    assert len(kills) >= 5  # links of both logs, the two renames, the removal of the old copy
+    for killed in kills:
+        train(killed / "run", 6, resume=True)
+        for name in (LOSS_FILE, LOSS_BY_T_FILE):
+            assert [int(r[0]) for r in rows(killed / "run" / name)[1:]] == list(range(1, 7)), (killed.name, name)
+        assert sorted(p.name for p in killed.iterdir()) == ["run"]  # no staging folder, no previous copy left
+
+
+def test_a_run_whose_folder_cannot_be_made_is_refused_before_its_first_step(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    trainer = new_run(TrainConfig(data="swiss_roll", steps=5, batch_size=16, device="cpu"), SCHEDULE, TINY)
+    with pytest.raises(FileSaveError, match="cannot save 'run'"):
+        next(run_training(trainer, tmp_path / "file" / "run", 1000))
+    assert trainer.step == 0

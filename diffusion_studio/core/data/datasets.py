@@ -18,7 +18,8 @@ from PIL import Image
 
 from diffusion_studio.core.atomic import atomic_write
 from diffusion_studio.core.data.images import IMAGE_SUFFIXES, load_image
-from diffusion_studio.core.errors import DataError, ImageLoadError
+from diffusion_studio.core.errors import DataError, FileReadError, ImageLoadError
+from diffusion_studio.core.files import open_regular
 from diffusion_studio.resources import RESOURCES
 
 DIGITS_FILE = RESOURCES / "data" / "digits.csv.gz"
@@ -164,11 +165,15 @@ def load_points_file(path: str | Path) -> Dataset:
     """A CSV of points, one per line (a header line is allowed): your own 2-D data set."""
     path = Path(path)
     try:
+        with open_regular(path) as handle:
+            lines = handle.read().decode("utf-8").splitlines()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an empty file: reported below
-            points = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2,
-                                skiprows=1 if _has_header(path) else 0)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+            points = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2,
+                                skiprows=1 if lines and _is_header(lines[0]) else 0)
+    except FileReadError as exc:
+        raise DataError(f"'{path.name}' is not a CSV of points with one point per line ({exc.reason})") from None
+    except (OSError, ValueError) as exc:
         raise DataError(f"'{path.name}' is not a CSV of points with one point per line ({exc})") from None
     if len(points) < 2 or points.shape[1] != 2:
         raise DataError(f"'{path.name}' needs at least 2 points of 2 coordinates (x,y per line); "
@@ -178,10 +183,8 @@ def load_points_file(path: str | Path) -> Dataset:
     return Dataset(str(path), points.astype(np.float32))
 
 
-def _has_header(path: Path) -> bool:
-    """True if the file's first line is not a row of numbers (a header such as "x,y")."""
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        first = handle.readline()
+def _is_header(first: str) -> bool:
+    """True if a file's first line is not a row of numbers (a header such as "x,y")."""
     try:
         [float(value) for value in first.split(",")]
     except ValueError:

@@ -6,16 +6,19 @@ returns such an array or raises ImageLoadError naming the file and the reason.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from diffusion_studio.core.atomic import atomic_write
-from diffusion_studio.core.errors import ImageLoadError, SettingError
+from diffusion_studio.core.errors import FileReadError, ImageLoadError, SettingError
+from diffusion_studio.core.files import open_regular
 
 MAX_PIXELS = 50_000_000
 """Images above this many pixels are refused before decoding (decompression-bomb guard)."""
@@ -76,6 +79,19 @@ def set_channels(array: np.ndarray, channels: int | None) -> np.ndarray:
     return luma[:, :, None]
 
 
+def open_image_file(path: Path) -> BinaryIO:
+    """A picture's file opened for reading; ImageLoadError if it is missing, not a regular file (a
+    folder, a pipe, a device) or empty."""
+    try:
+        handle = open_regular(path)
+    except FileReadError as exc:
+        raise ImageLoadError(path, exc.reason) from None
+    if os.fstat(handle.fileno()).st_size == 0:
+        handle.close()
+        raise ImageLoadError(path, "the file is empty (0 bytes)")
+    return handle
+
+
 def load_image(
     path: str | Path,
     channels: int | None = None,
@@ -97,19 +113,10 @@ def load_image(
     for setting, value in (("max_side", max_side), ("square", square)):
         if value is not None and value < 1:
             raise SettingError(setting, f"must be at least 1 pixel, got {value!r}")
-    if path.is_dir():
-        raise ImageLoadError(path, "it is a folder, not an image file")
     try:
-        if path.stat().st_size == 0:
-            raise ImageLoadError(path, "the file is empty (0 bytes)")
-    except FileNotFoundError:
-        raise ImageLoadError(path, "no such file") from None
-    except PermissionError:
-        raise ImageLoadError(path, "permission denied") from None
-    try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open_image_file(path) as handle:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(handle) as img:
                 width, height = img.size
                 if width * height > max_pixels:
                     raise ImageLoadError(

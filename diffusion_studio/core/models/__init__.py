@@ -8,6 +8,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.limits import MAX_PARAMETERS
 from diffusion_studio.core.models.config import ModelConfig, UNetConfig, model_kind
 
 if TYPE_CHECKING:
@@ -15,7 +17,15 @@ if TYPE_CHECKING:
 
 
 def build_model(config: ModelConfig) -> "nn.Module":
-    """The network a config describes, freshly initialised."""
+    """The network a config describes, freshly initialised; SettingError for one of more than
+    MAX_PARAMETERS parameters (counted first, without allocating them)."""
+    count = parameter_count(config)
+    if count > MAX_PARAMETERS:
+        raise SettingError("model", f"{count:,} parameters is over the limit of {MAX_PARAMETERS:,}")
+    return _network(config)
+
+
+def _network(config: ModelConfig) -> "nn.Module":
     from diffusion_studio.core.models.mlp import MLPDenoiser
     from diffusion_studio.core.models.unet import UNet
 
@@ -34,4 +44,4 @@ def parameter_count(config: ModelConfig) -> int:
     import torch
 
     with torch.device("meta"):
-        return count_parameters(build_model(config))
+        return count_parameters(_network(config))

@@ -3,10 +3,12 @@ CLI and the GUI can build and check them before torch is loaded."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Union
 
 from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.limits import MAX_BLOCKS, MAX_CHANNELS, MAX_IMAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ def validate_unet_config(c: UNetConfig) -> None:
         )
     if c.base_channels < 1 or c.num_res_blocks < 1 or c.num_heads < 1:
         raise SettingError("base_channels", "base width, residual blocks and heads must each be at least 1")
+    _at_most("image_size", c.image_size, MAX_IMAGE_SIZE)
+    _at_most("base_channels", c.base_channels * max(c.channel_mults), MAX_CHANNELS, "the widest level")
+    _at_most("num_res_blocks", c.num_res_blocks, MAX_BLOCKS)
     for r in c.attention_resolutions:
         if r not in c.resolutions:
             raise SettingError(
@@ -61,6 +66,14 @@ def validate_mlp_config(c: "MLPConfig") -> None:
     """Raise SettingError for an MLP that cannot be built."""
     if c.dim < 1 or c.hidden < 1 or c.num_layers < 1 or c.time_dim < 2:
         raise SettingError("mlp", f"dimensions must be positive (time_dim ≥ 2), got {c}")
+    for name in ("dim", "hidden", "time_dim"):
+        _at_most(name, getattr(c, name), MAX_CHANNELS)
+    _at_most("num_layers", c.num_layers, MAX_BLOCKS)
+
+
+def _at_most(name: str, value: int, limit: int, what: str = "") -> None:
+    if value > limit:
+        raise SettingError(name, f"{what + ' ' if what else ''}{value:,} is over the limit of {limit:,}")
 
 
 @dataclass(frozen=True)
@@ -92,15 +105,40 @@ def config_to_dict(config: ModelConfig) -> dict[str, Any]:
 
 def config_from_dict(data: dict[str, Any]) -> ModelConfig:
     """Inverse of config_to_dict; unknown kinds or fields raise SettingError."""
+    if not isinstance(data, dict):
+        raise SettingError("model", f"must be an object of settings, got {data!r}")
     data = dict(data)
     kind = data.pop("kind", None)
-    if kind not in _CONFIG_TYPES:
+    if not isinstance(kind, str) or kind not in _CONFIG_TYPES:
         raise SettingError("model", f"unknown model kind {kind!r} (expected one of {', '.join(_CONFIG_TYPES)})")
     config_type = _CONFIG_TYPES[kind]
     unknown = set(data) - {f.name for f in fields(config_type)}
     if unknown:
         raise SettingError("model", f"unknown {kind} settings: {', '.join(sorted(unknown))}")
-    return config_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    config = config_type(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    _check_types(config)
+    (validate_unet_config if isinstance(config, UNetConfig) else validate_mlp_config)(config)
+    return config
+
+
+def _check_types(config: ModelConfig) -> None:
+    """SettingError, naming the field, for a value of another type than the field's (a width of
+    "64", 2.5 layers, a NaN dropout): what a hand-edited or damaged config.json may hold."""
+    for f in fields(config):
+        value, default = getattr(config, f.name), f.default
+        if value is None and default is None:
+            continue
+        if isinstance(default, tuple):
+            ok = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            kind = "a list of whole numbers"
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            kind = "a finite number"
+        else:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            kind = "a whole number"
+        if not ok:
+            raise SettingError(f.name, f"must be {kind}, got {value!r}")
 
 
 def is_image_model(config: ModelConfig) -> bool:

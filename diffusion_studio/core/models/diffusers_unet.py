@@ -11,15 +11,20 @@ spacing, variance type β_t or β̃_t, clipping x̂_0) are left to our sampler's
 
 from __future__ import annotations
 
-import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from diffusion_studio.core.errors import CheckpointError, SettingError
+from diffusion_studio.core.errors import CheckpointError, FileReadError, SettingError
+from diffusion_studio.core.files import read_json
+from diffusion_studio.core.limits import MAX_BLOCKS, MAX_CHANNELS, MAX_IMAGE_SIZE
 from diffusion_studio.core.schedules import ScheduleConfig, config_from_betas
+from diffusion_studio.core.settings import check_settings
 
 MODEL_INDEX = "model_index.json"
 UNET_FOLDER = "unet"
@@ -33,6 +38,12 @@ DIFFUSERS_PREDICTIONS = {"epsilon": "eps", "sample": "x0", "v_prediction": "v"}
 PIPELINE_COMPONENTS = {"unet", "scheduler"}
 """What a pixel-space pipeline (DDPMPipeline, DDIMPipeline) holds; a VAE or text encoder beside them
 means the U-Net works in another space than pixels."""
+_SIZES = {"sample_size": MAX_IMAGE_SIZE, "in_channels": MAX_CHANNELS, "out_channels": MAX_CHANNELS,
+          "block_out_channels": MAX_CHANNELS, "layers_per_block": MAX_BLOCKS, "norm_num_groups": MAX_CHANNELS,
+          "attention_head_dim": MAX_CHANNELS}
+"""The sizes of a UNet2DModel config (a number, or a list of one per level) and their limits."""
+MAX_LEVELS = 16
+"""The most levels (entries of a per-level list) a diffusers U-Net may have here."""
 _REFUSED = {
     "rescale_betas_zero_snr": "rescaling β so that ᾱ_T = 0 (Lin et al. 2024) is not implemented here",
     "thresholding": "dynamic thresholding of x̂_0 (Saharia et al. 2022) is not implemented here "
@@ -44,8 +55,8 @@ _REFUSED = {
 def is_diffusers_unet(folder: Path) -> bool:
     """True if the folder holds a diffusers UNet2DModel in safetensors."""
     try:
-        config = json.loads((folder / UNET_CONFIG).read_text())
-    except (OSError, ValueError):
+        config = read_json(folder / UNET_CONFIG)
+    except FileReadError:
         return False
     return isinstance(config, dict) and config.get("_class_name") == "UNet2DModel"
 
@@ -79,17 +90,47 @@ def import_diffusers(purpose: str) -> Any:
     return diffusers
 
 
+@contextmanager
+def _quiet(diffusers: Any) -> Iterator[None]:
+    """diffusers' log messages and library warnings held back while it loads: a model that cannot be
+    loaded is told in our one line, with nothing printed before it."""
+    logging = diffusers.utils.logging
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.set_verbosity(verbosity)
+
+
+def _check_sizes(folder: Path) -> None:
+    """Every size in a UNet2DModel's config.json is a whole number within core.limits, checked
+    before diffusers builds the network (a width of 10⁹ would be allocated, not refused)."""
+    try:
+        config = read_json(folder / UNET_CONFIG)
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
+    for key, limit in _SIZES.items():
+        value = config.get(key)
+        values = value if isinstance(value, list) and len(value) <= MAX_LEVELS else [value]
+        if value is not None and not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= limit for v in values):
+            raise CheckpointError(f"'{folder.name}/{UNET_CONFIG}': {key} = {value!r}: each must be a whole number "
+                                  f"from 1 to {limit:,}" + (f", at most {MAX_LEVELS} of them" if isinstance(value, list) else ""))
+
+
 def _check_pipeline(folder: Path) -> None:
     """A U-Net inside a pipeline whose other parts (a VAE, a text encoder) we would not run is refused."""
     index_file = folder.parent / MODEL_INDEX
     if not index_file.is_file():
         return
     try:
-        index = json.loads(index_file.read_text())
-        if not isinstance(index, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"'{folder.parent.name}': {MODEL_INDEX} is damaged ({exc})") from None
+        index = read_json(index_file)
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
+    if not isinstance(index, dict):
+        raise CheckpointError(f"'{folder.parent.name}': {MODEL_INDEX} is damaged (not a JSON object)")
     others = sorted(k for k, v in index.items()  # components are [library, class]; [null, null] is one left out
                     if isinstance(v, list) and len(v) == 2 and v[1] is not None and k not in PIPELINE_COMPONENTS)
     if others:
@@ -141,13 +182,17 @@ def schedule_from_scheduler_config(config: dict[str, Any]) -> tuple[ScheduleConf
 def _read_scheduler(file: Path) -> tuple[ScheduleConfig, str]:
     where = f"'{file.parent.parent.name}/{SCHEDULER_CONFIG.as_posix()}'"
     try:
-        config = json.loads(file.read_text())
+        config = read_json(file)
         if not isinstance(config, dict):
             raise ValueError("not a JSON object")
-        return schedule_from_scheduler_config(config)
+        schedule, prediction = schedule_from_scheduler_config(config)
+        check_settings(schedule)  # T and β within their limits before anything is computed from them
+        return schedule, prediction
     except SettingError as exc:
         raise CheckpointError(f"{where}: {exc}") from None
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
+    except FileReadError as exc:
+        raise CheckpointError(str(exc)) from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
         raise CheckpointError(f"{where} is damaged ({exc})") from None
 
 
@@ -156,14 +201,19 @@ def load_diffusers_unet(folder: Path) -> tuple[DiffusersDenoiser, ScheduleConfig
     if not (folder / WEIGHTS_FILE).is_file():
         raise CheckpointError(f"'{folder.name}' is a diffusers UNet2DModel without {WEIGHTS_FILE} (only safetensors are read)")
     _check_pipeline(folder)
+    _check_sizes(folder)
     schedule, prediction = ScheduleConfig(), "eps"
     scheduler_file = folder.parent / SCHEDULER_CONFIG
     if scheduler_file.is_file():
         schedule, prediction = _read_scheduler(scheduler_file)
     diffusers = import_diffusers(f"'{folder.name}' is a diffusers model")
     try:
-        unet = diffusers.UNet2DModel.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
-    except (OSError, ValueError, RuntimeError) as exc:
+        with _quiet(diffusers):
+            unet = diffusers.UNet2DModel.from_pretrained(
+                str(folder), use_safetensors=True, local_files_only=True,
+                low_cpu_mem_usage=diffusers.utils.is_accelerate_available(),  # without accelerate, no advice printed
+            )
+    except (OSError, ValueError, RuntimeError, TypeError, KeyError, AttributeError) as exc:  # the config's other values
         raise CheckpointError(f"'{folder.name}': the diffusers model cannot be loaded ({exc})") from None
     c = unet.config
     if c.out_channels != c.in_channels:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diffusion_studio.core.models.config import MLPConfig, ModelConfig, UNetConfig
+from diffusion_studio.core.limits import MAX_BLOCKS, MAX_CHANNELS
 from diffusion_studio.core.settings import check_settings, setting
 
 
@@ -16,19 +17,22 @@ class NetworkSize:
     """How big a denoiser is, whatever the data: U-Net settings for images, MLP ones for points."""
 
     base_channels: int = setting(32, "Base width", "U-Net width of the first level (Ho et al.: 128 for CIFAR-10)",
-                                 ge=1, step=8)
+                                 ge=1, le=MAX_CHANNELS, step=8)
     channel_mults: tuple[int, ...] = setting((1, 2, 2), "Level widths", "U-Net widths of each level as multiples of "
                                              "the first, e.g. 1,2,2,2; one level per entry")
-    num_res_blocks: int = setting(2, "Res blocks", "U-Net residual blocks per level", ge=1, flag="--res-blocks")
+    num_res_blocks: int = setting(2, "Res blocks", "U-Net residual blocks per level", ge=1, le=MAX_BLOCKS,
+                                flag="--res-blocks")
     attention_resolutions: tuple[int, ...] | None = setting(
         None, "Attention at", "U-Net feature-map sizes with self-attention, e.g. 8 (if none: the second level's size)",
         flag="--attention")
     dropout: float = setting(0.1, "Dropout", "Dropout in the U-Net's residual blocks (Ho et al.: 0.1)", ge=0, lt=1,
                              step=0.05, decimals=2)
     num_heads: int = setting(1, "Heads", "U-Net attention heads (Ho et al.: 1); each must divide every level's width",
-                             ge=1, flag="--heads")
-    hidden: int = setting(128, "MLP width", "MLP width of every hidden layer, for 2-D points", ge=1, step=16)
-    num_layers: int = setting(3, "MLP layers", "MLP residual layers, for 2-D points", ge=1, flag="--mlp-layers")
+                             ge=1, le=MAX_CHANNELS, flag="--heads")
+    hidden: int = setting(128, "MLP width", "MLP width of every hidden layer, for 2-D points", ge=1, le=MAX_CHANNELS,
+                        step=16)
+    num_layers: int = setting(3, "MLP layers", "MLP residual layers, for 2-D points", ge=1, le=MAX_BLOCKS,
+                            flag="--mlp-layers")
 
 PRESETS: dict[str, NetworkSize] = {
     "tiny": NetworkSize(base_channels=16, channel_mults=(1, 2), num_res_blocks=1, hidden=64, num_layers=2),
