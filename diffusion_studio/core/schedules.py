@@ -12,9 +12,9 @@ import csv
 import io
 import math
 from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
 
 import numpy as np
 

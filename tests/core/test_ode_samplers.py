@@ -100,7 +100,8 @@ def test_heun_calls_the_network_twice_a_step_but_once_on_the_last():
     # step() alone is the Euler predictor; the corrector changes the result
     x_t = noise(1, (5, 2))
     out = network(x_t, torch.full((5,), 999))
-    torch.testing.assert_close(sampler.step(out, 1000, x_t).prev_sample, EulerSampler(SCHEDULE).step(out, 1000, x_t, prev_t=750).prev_sample)
+    torch.testing.assert_close(sampler.step(out, 1000, x_t).prev_sample,
+                               EulerSampler(SCHEDULE).step(out, 1000, x_t, prev_t=750).prev_sample)
     heun = sampler.advance(lambda x, t: network(x, torch.full((len(x),), t - 1)), 1000, x_t)
     assert not torch.allclose(heun.prev_sample, sampler.step(out, 1000, x_t).prev_sample, atol=1e-3)
 

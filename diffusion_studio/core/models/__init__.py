@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-def build_model(config: ModelConfig) -> "nn.Module":
+def build_model(config: ModelConfig) -> nn.Module:
     """The network a config describes, freshly initialised."""
     from diffusion_studio.core.models.mlp import MLPDenoiser
     from diffusion_studio.core.models.unet import UNet
@@ -23,7 +23,7 @@ def build_model(config: ModelConfig) -> "nn.Module":
     return UNet(config) if isinstance(config, UNetConfig) else MLPDenoiser(config)
 
 
-def count_parameters(model: "nn.Module") -> int:
+def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
