@@ -162,7 +162,7 @@ def _add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, object] 
 def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
     sample = commands.add_parser(
         "sample",
-        help="sample from a trained model with any of the samplers (DDPM, DDIM, Euler, Heun, DPM-Solver++ …)",
+        help=f"sample from a trained model with any of the samplers ({', '.join(SAMPLERS)})",
         description="Run the reverse process. --output by suffix: .png a grid (a scatter plot for 2-D "
         "models), .npy the raw samples in data space. PNGs and GIFs record the model, the settings and the seed; "
         "--from IMAGE runs them again, and any flag given beside it overrides what IMAGE records. Unless "
@@ -368,7 +368,7 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
     )
     compare.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
     compare.add_argument("--samplers", required=True, metavar="RUNS",
-                         help="runs separated by ';', each sampler[:key=value,…], e.g. "
+                         help=f"runs separated by ';', each sampler[:key=value,…] with a sampler of {', '.join(SAMPLERS)}, e.g. "
                          "\"ddpm;ddim:steps=50;dpmpp-2m:steps=20\" (keys: steps, spacing, clip, record_every and "
                          "the sampler's options such as eta, variance)")
     add_setting_flags(compare, SampleConfig, skip=("sampler", "steps", "spacing", "clip", "options"))
