@@ -61,15 +61,16 @@ def main() -> None:
         model = open_model(save_checkpoint(folder / name, trainer.checkpoint()))
         fresh = load_toy(name, args.num, seed=FRESH_SEED).data
 
-        def samples(**settings) -> np.ndarray:
+        def samples(model, **settings) -> np.ndarray:
+            run = SamplingRun(model, SampleConfig(num=args.num, seed=SAMPLE_SEED, **settings))
             last = None
-            for last in SamplingRun(model, SampleConfig(num=args.num, seed=SAMPLE_SEED, **settings)).steps():
+            for last in run.steps():  # noqa: B007 (kept: the last step)
                 pass
             return last.x_prev.numpy()
 
-        swd = sliced_wasserstein(samples(sampler="ddpm"), fresh)
+        swd = sliced_wasserstein(samples(model, sampler="ddpm"), fresh)
         noise = sliced_wasserstein(np.random.default_rng(0).standard_normal((args.num, 2)), fresh)  # as noise_ratio draws it
-        ddim = noise_ratio(samples(sampler="ddim", steps=20), fresh)
+        ddim = noise_ratio(samples(model, sampler="ddim", steps=20), fresh)
         floor = noise_ratio(load_toy(name, args.num, seed=FLOOR_SEED).data, fresh)
         print(f"| {name} | {trainer.config.steps:,} | {wall:.1f} | {cpu:.1f} | {swd:.4f} | {noise:.3f} | {swd / noise:.3f} "
               f"| {ddim:.3f} | {floor:.3f} |", flush=True)

@@ -140,7 +140,8 @@ def main() -> None:
     best_bare, best_app = max(bare_rates), max(app_rates)
     print(f"training {args.steps} steps of batch {args.batch} (digits 16×16, small U-Net), best of {args.rounds}:")
     print(f"  bare trainer loop: {best_bare:.0f} images/s (rounds: {', '.join(f'{r:.0f}' for r in bare_rates)})")
-    print(f"  in the app:        {best_app:.0f} images/s ({100 * (best_app / best_bare - 1):+.1f} % against the bare loop; rounds: {', '.join(f'{r:.0f}' for r in app_rates)})")
+    print(f"  in the app:        {best_app:.0f} images/s ({100 * (best_app / best_bare - 1):+.1f} % against the bare loop; "
+          f"rounds: {', '.join(f'{r:.0f}' for r in app_rates)})")
     print(f"event-loop lateness of a {TICK_MS} ms timer:")
     for phase, ticks in lateness.items():
         print(f"  {phase + ':':12} {summary(ticks)}")

@@ -113,7 +113,8 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     others = [f.name for f in setting_fields(TrainConfig) if f.name not in RECIPE_SETTINGS]
     add_setting_flags(train, TrainConfig, skip=RECIPE_SETTINGS, required=("data",))
     _add_recipe_flags(train.add_argument_group("training"), TrainConfig, skip=others)
-    train.add_argument("--image-size", type=limited(int, ge=1, le=MAX_IMAGE_SIZE), default=16, help="images are resized and cropped to this square (default: %(default)s)")
+    train.add_argument("--image-size", type=limited(int, ge=1, le=MAX_IMAGE_SIZE), default=16,
+                       help="images are resized and cropped to this square (default: %(default)s)")
     train.add_argument("--channels", type=int, choices=(1, 3), help="1 gray or 3 RGB (default: as the data)")
     train.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps (default: %(default)s)")
     train.add_argument("--inference-only", action="store_true", help="save only the EMA weights (smaller; cannot be resumed)")
@@ -162,15 +163,17 @@ def _add_run_flags(parser: argparse.ArgumentParser, defaults: dict[str, object] 
                         help="where to sample (default: auto, the best here)")
     parser.add_argument("--gif", type=Path, help="also write the denoising as an animated GIF")
     parser.add_argument("--fps", type=FPS, default=12.0, help="GIF frames per second (default: %(default)s)")
-    parser.add_argument("--gif-frames", type=GIF_FRAMES, default=100, help="at most this many GIF frames, evenly spread (default: %(default)s)")
-    parser.add_argument("--gif-scale", type=limited(int, ge=1, le=MAX_GIF_SCALE), help="enlarge images this many times in the GIF (default: to about 320 px wide)")
+    parser.add_argument("--gif-frames", type=GIF_FRAMES, default=100,
+                        help="at most this many GIF frames, evenly spread (default: %(default)s)")
+    parser.add_argument("--gif-scale", type=limited(int, ge=1, le=MAX_GIF_SCALE),
+                        help="enlarge images this many times in the GIF (default: to about 320 px wide)")
     parser.add_argument("--trajectory", type=Path, help="also save every recorded step (.npz) for the app")
 
 
 def _add_sample_parser(commands: argparse._SubParsersAction) -> None:
     sample = commands.add_parser(
         "sample",
-        help="sample from a trained model with any of the samplers (DDPM, DDIM, Euler, Heun, DPM-Solver++ …)",
+        help=f"sample from a trained model with any of the samplers ({', '.join(SAMPLERS)})",
         description="Run the reverse process. --output by suffix: .png a grid (a scatter plot for 2-D "
         "models), .npy the raw samples in data space. PNGs and GIFs record the model, the settings and the seed; "
         "--from IMAGE runs them again, and any flag given beside it overrides what IMAGE records. Unless "
@@ -376,7 +379,7 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
     )
     compare.add_argument("--model", default="default", help="a checkpoint folder, a diffusers UNet2DModel folder, or 'default'")
     compare.add_argument("--samplers", required=True, metavar="RUNS",
-                         help="runs separated by ';', each sampler[:key=value,…], e.g. "
+                         help=f"runs separated by ';', each sampler[:key=value,…] with a sampler of {', '.join(SAMPLERS)}, e.g. "
                          "\"ddpm;ddim:steps=50;dpmpp-2m:steps=20\" (keys: steps, spacing, clip, record_every and "
                          "the sampler's options such as eta, variance)")
     add_setting_flags(compare, SampleConfig, skip=("sampler", "steps", "spacing", "clip", "options"))

@@ -1,5 +1,6 @@
 """The import contracts in pyproject.toml hold, and they would catch a module that broke them."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -37,3 +38,9 @@ def test_a_module_that_breaks_the_layers_is_caught(tmp_path):
     assert "diffusion_studio.core.schedules -> pyqtgraph" in report
     assert "Inside the engine: each module imports only those below it BROKEN" in report
     assert "diffusion_studio.core.samplers.ddim -> diffusion_studio.core.training" in report
+
+
+def test_the_architecture_doc_draws_the_engine_order_of_the_contract():
+    contract = re.search(r'containers = \["diffusion_studio.core"\].*?layers = \[(.*?)\]', (ROOT / "pyproject.toml").read_text(), re.S)
+    drawn = re.search(r"```\n(runs → .*?)```", (ROOT / "docs" / "architecture.md").read_text(), re.S)
+    assert [" ".join(layer.split()) for layer in drawn.group(1).split("→")] == re.findall(r'"([^"]+)"', contract.group(1))

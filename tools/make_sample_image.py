@@ -41,7 +41,8 @@ def draw() -> Image.Image:
 
     sun = (SIZE * 0.70, horizon - 190, 48)
     draw.ellipse([sun[0] - sun[2], sun[1] - sun[2], sun[0] + sun[2], sun[1] + sun[2]], fill=(255, 228, 120))
-    for base, roughness, colour in ((horizon - 85, 5.0, (120, 90, 140)), (horizon - 45, 4.0, (70, 65, 105)), (horizon - 12, 2.5, (35, 70, 55))):
+    ridges = ((horizon - 85, 5.0, (120, 90, 140)), (horizon - 45, 4.0, (70, 65, 105)), (horizon - 12, 2.5, (35, 70, 55)))
+    for base, roughness, colour in ridges:
         outline = _ridge(rng, base, roughness)
         draw.polygon(outline + [(SIZE, horizon), (0, horizon)], fill=colour)
 

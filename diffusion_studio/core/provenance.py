@@ -149,7 +149,8 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise MetadataError(f"'{path.name}' holds settings in format {metadata.get('format')!r} "
                             f"({metadata['software']}); this version reads format {FORMAT_VERSION}")
     runs = metadata.get("runs")
-    if not isinstance(metadata.get("kind"), str) or metadata["kind"] not in KINDS or not isinstance(runs, list) or not runs or not all(isinstance(r, dict) for r in runs):
+    runs_ok = isinstance(runs, list) and runs and all(isinstance(r, dict) for r in runs)
+    if not isinstance(metadata.get("kind"), str) or metadata["kind"] not in KINDS or not runs_ok:
         raise MetadataError(f"'{path.name}': its Diffusion Studio settings are damaged (no runs, or an unknown kind)")
     return metadata
 

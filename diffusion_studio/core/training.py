@@ -289,7 +289,7 @@ class Trainer:
         generator = torch.Generator(self.device).manual_seed(c.seed)
         shape = (c.num, *sample_shape(self.model_config))
         last = None
-        for last in sample_loop(denoiser, sampler, shape, generator=generator, device=self.device):
+        for last in sample_loop(denoiser, sampler, shape, generator=generator, device=self.device):  # noqa: B007 (kept: the last step)
             pass
         return last.x_prev.numpy()
 

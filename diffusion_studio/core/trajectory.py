@@ -211,7 +211,8 @@ def load_trajectory(path: str | Path) -> Trajectory:
     ):
         raise TrajectoryError(f"'{path.name}' has inconsistent frames {x_t.shape}, {pred_x0.shape}, {timesteps.shape}")
     if frame_moments is not None and (frame_moments.shape != (len(timesteps), 2) or frame_moments.dtype.kind != "f"):
-        raise TrajectoryError(f"'{path.name}' has moments of shape {frame_moments.shape} and type {frame_moments.dtype} for {len(timesteps)} frames")
+        raise TrajectoryError(f"'{path.name}' has moments of shape {frame_moments.shape} and type {frame_moments.dtype} "
+                              f"for {len(timesteps)} frames")
     image_dtype = np.uint8 if x_t.ndim == 5 else np.float32
     if any(a is not None and a.dtype != image_dtype for a in (x_t, pred_x0, pred_eps)):
         raise TrajectoryError(f"'{path.name}' holds frames of type {x_t.dtype}, expected {np.dtype(image_dtype).name}")

@@ -135,7 +135,7 @@ class ComparisonView(QWidget):
         self.titles, self.cells, self.items, self._runs = [], [], [], list(runs)
         self._shown_t = [None] * len(runs)
         first_box = None
-        for number, run in enumerate(runs, 1):
+        for run in runs:
             title = QLabel()
             title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             title.setStyleSheet(f"color: #222; padding: 2px {SIDE_PX}px 0 {SIDE_PX}px")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import pyqtgraph as pg
 from PySide6.QtCore import QByteArray, QEvent, QMimeData, QObject, QUrl, Slot
@@ -144,7 +144,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file = bar.addMenu("&File")
         self._action(file, "&Open images…", self.forward.ask_open, QKeySequence.StandardKey.Open, "Add images to the forward panel")
-        self._action(file, "Open &model…", self.ask_open_model, "Ctrl+Shift+O", "Open a checkpoint folder (ours or a diffusers UNet2DModel)")
+        self._action(file, "Open &model…", self.ask_open_model, "Ctrl+Shift+O",
+                     "Open a checkpoint folder (ours or a diffusers UNet2DModel)")
         self.recent_menu = file.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file.addSeparator()

@@ -129,7 +129,8 @@ class RoundTripPanel(Panel):
         self.left = settings_column((image_box, denoise_box, invert_box, self.stop_button, self.progress, self.result_label))
 
         self.trip_views = ImageViews(TRIP_TITLES)
-        self.error_plot = pg.PlotWidget(background="w", title="Error of the predicted x<sub>0</sub> (blue) and of the predicted noise (orange), over t")
+        self.error_plot = pg.PlotWidget(background="w",
+                                        title="Error of the predicted x<sub>0</sub> (blue) and of the predicted noise (orange), over t")
         self.error_plot.setLogMode(y=True)
         self.error_plot.setLabel("bottom", "t")
         self.error_plot.setLabel("left", "mean squared error")

@@ -591,7 +591,7 @@ class SamplingPanel(Panel):
             if folder:
                 self.export_frames(Path(folder))
 
-    def export_frames(self, folder: Path, options: GifOptions = GifOptions(scale=1)) -> None:
+    def export_frames(self, folder: Path, options: GifOptions = GifOptions(scale=1)) -> None:  # noqa: B008 (frozen)
         """One PNG per frame, frame_0000.png …, as the GIF would show them, each with the runs' settings."""
         self._start_export(lambda: self.exports.frames(self.session, folder, options, self._reference), "Export frames")
 

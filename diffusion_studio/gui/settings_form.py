@@ -179,8 +179,8 @@ class SettingsForm(QWidget):
     """Editors for some settings of a config class, in a form (label: editor rows) or in one row.
 
     The editors start at the config's defaults. ``values()`` reads them as keyword arguments of
-    the config; ``set_values`` fills them from a config without emitting ``edited``, which fires with the setting's name when the user commits
-    a change.
+    the config; ``set_values`` fills them from a config without emitting ``edited``, which fires with the setting's name when
+    the user commits a change.
     """
 
     edited = Signal(str)

@@ -7,7 +7,8 @@ Workers never touch widgets: they emit signals, and the slots they reach run on 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 from PySide6.QtWidgets import QComboBox
@@ -78,7 +79,7 @@ class GeneratorWorker(QObject):
 class _Task(QObject):
     """Lives on the UI thread, so the worker's queued signals call the callbacks there."""
 
-    def __init__(self, runner: "TaskRunner", function: Callable[..., Any], on_finished, on_failed, on_progress=None) -> None:
+    def __init__(self, runner: TaskRunner, function: Callable[..., Any], on_finished, on_failed, on_progress=None) -> None:
         super().__init__(runner)
         self._on_finished = on_finished
         self._on_failed = on_failed

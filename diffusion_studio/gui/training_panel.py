@@ -101,7 +101,8 @@ class TrainingPanel(Panel):
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("a folder of images")
         self.browse_button = QPushButton("Browse…")
-        self.image_size = self._spin(4, 256, "Images are resized and centre-cropped to this square; the U-Net halves it once per level after the first")
+        self.image_size = self._spin(4, 256, "Images are resized and centre-cropped to this square; "
+                                             "the U-Net halves it once per level after the first")
         self.channels = QComboBox()
         for text, value in (("As the images", 0), ("Gray", 1), ("RGB", 3)):
             self.channels.addItem(text, value)
@@ -423,7 +424,8 @@ class TrainingPanel(Panel):
         if not len(self.session.loss_curve()[0]):
             self.status.emit("Nothing to export yet: train first")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export the loss curve", str(Path(self.preferences.folder("export")) / "loss.csv"), "CSV (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export the loss curve", str(Path(self.preferences.folder("export")) / "loss.csv"),
+                                              "CSV (*.csv)")
         if path:
             self.preferences.remember_folder("export", path)
             self.export_loss(Path(path))

@@ -165,5 +165,8 @@ def test_training_on_a_drawing_learns_it(tmp_path):
     assert session.mixture is not None  # the drawn mixture came back with the model's data
     run(session, SampleConfig(num=500))
     centres = session.mixture.means
-    distance = lambda x: np.linalg.norm(x[:, None] - centres[None], axis=2).min(axis=1).mean()
+
+    def distance(x):
+        return np.linalg.norm(x[:, None] - centres[None], axis=2).min(axis=1).mean()
+
     assert distance(session.runs.sde.x_t[-1]) < 0.3 * distance(session.runs.sde.x_t[0])

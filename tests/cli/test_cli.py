@@ -12,6 +12,7 @@ from diffusion_studio import __version__
 from diffusion_studio.cli import main
 from diffusion_studio.launcher import main as launcher_main
 from diffusion_studio.core.data.images import load_image
+from diffusion_studio.core.samplers import SAMPLERS
 from diffusion_studio.core.schedules import make_schedule
 
 
@@ -31,6 +32,16 @@ def test_no_arguments_open_the_app(monkeypatch):
     monkeypatch.setattr(app, "main", lambda: opened.append(True) or 7)
     assert launcher_main([]) == 7 and opened == [True]
     assert launcher_main(["schedule", "-T", "3"]) == 0 and opened == [True]
+
+
+@pytest.mark.parametrize("command", [[], ["compare"]])
+def test_the_help_names_every_registered_sampler(monkeypatch, capsys, command):
+    monkeypatch.setitem(SAMPLERS, "newcomer", SAMPLERS["ddim"])  # as registering one more would
+    monkeypatch.setenv("COLUMNS", "1000")  # no name broken at its hyphen
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    help_text = capsys.readouterr().out
+    assert all(name in help_text for name in SAMPLERS)
 
 
 def test_schedule_json_has_the_engine_arrays(capsys):

@@ -85,7 +85,8 @@ def test_compare_prints_each_run_and_writes_rows_in_step_by_t(trained, tmp_path,
 def test_same_seed_same_samples(trained, tmp_path):
     outs = []
     for seed, name in ((5, "a.npy"), (5, "b.npy"), (6, "c.npy")):
-        main(["sample", "--model", str(trained), "--sampler", "ddpm", "--num", "20", "--seed", str(seed), "--device", "cpu", "-o", str(tmp_path / name)])
+        main(["sample", "--model", str(trained), "--sampler", "ddpm", "--num", "20", "--seed", str(seed), "--device", "cpu",
+              "-o", str(tmp_path / name)])
         outs.append(np.load(tmp_path / name))
     np.testing.assert_array_equal(outs[0], outs[1])
     assert not np.array_equal(outs[0], outs[2])

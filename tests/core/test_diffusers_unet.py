@@ -59,7 +59,8 @@ def test_diffusers_unet_is_our_network_with_its_schedule(pipeline_folder):
 def test_cli_samples_from_a_diffusers_folder(pipeline_folder, tmp_path):
     root, _ = pipeline_folder
     out = tmp_path / "s.npy"
-    assert main(["sample", "--model", str(root / "unet"), "--sampler", "ddim", "--steps", "5", "--num", "3", "--device", "cpu", "-o", str(out)]) == 0
+    assert main(["sample", "--model", str(root / "unet"), "--sampler", "ddim", "--steps", "5", "--num", "3", "--device", "cpu",
+                 "-o", str(out)]) == 0
     samples = np.load(out)
     assert samples.shape == (3, 1, 8, 8) and np.all(np.isfinite(samples))
 

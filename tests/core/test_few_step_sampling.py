@@ -32,7 +32,7 @@ def distance_to_data(points: np.ndarray) -> float:
 
 def samples(model, **config) -> np.ndarray:
     last = None
-    for last in SamplingRun(model, SampleConfig(num=300, seed=1, **config)).steps():
+    for last in SamplingRun(model, SampleConfig(num=300, seed=1, **config)).steps():  # noqa: B007 (kept: the last step)
         pass
     return last.x_prev.numpy()
 

@@ -6,7 +6,8 @@ from diffusion_studio.core.models import build_model, count_parameters
 from diffusion_studio.core.models.config import MLPConfig, UNetConfig, config_from_dict, config_to_dict
 from diffusion_studio.core.models.unet import UNet, timestep_embedding
 
-TINY = UNetConfig(image_size=8, in_channels=1, out_channels=1, base_channels=8, channel_mults=(1, 2), num_res_blocks=1, attention_resolutions=(4,), dropout=0.0)
+TINY = UNetConfig(image_size=8, in_channels=1, out_channels=1, base_channels=8, channel_mults=(1, 2), num_res_blocks=1,
+                  attention_resolutions=(4,), dropout=0.0)
 
 
 def test_ho_et_al_cifar10_network_has_35_7m_parameters():

@@ -118,7 +118,7 @@ def test_a_third_of_each_2d_recipe_already_learns_its_data(tmp_path, name, two_t
         pass
     model = open_model(save_checkpoint(tmp_path / name, trainer.checkpoint()))
     last = None
-    for last in SamplingRun(model, SampleConfig(num=LEARNING_NUM, seed=3)).steps():  # DDPM over all T, the app's default
+    for last in SamplingRun(model, SampleConfig(num=LEARNING_NUM, seed=3)).steps():  # noqa: B007 (kept); DDPM over all T, the app's default
         pass
     fresh = load_toy(name, LEARNING_NUM, seed=1).data  # not the points trained on (seed 0)
     assert noise_ratio(last.x_prev.numpy(), fresh) <= LEARNING_BAR

@@ -9,7 +9,7 @@ import torch
 from diffusion_studio.core import process as P
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.sample_config import SampleConfig, validate_sample_config
-from diffusion_studio.core.samplers import SAMPLERS, DDIMSampler, DDPMSampler, Sampler, StepOutput, build_sampler
+from diffusion_studio.core.samplers import SAMPLERS, SPACINGS, DDIMSampler, DDPMSampler, Sampler, StepOutput, build_sampler
 from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import make_schedule
 from diffusion_studio.core.settings import setting, setting_fields
@@ -28,15 +28,48 @@ def gaussian_network(schedule, mean=0.5, std=0.3):
     return network
 
 
-def test_every_registered_sampler_names_itself_and_builds_from_its_options():
-    assert set(SAMPLERS) >= {"ddpm", "ddim"}
-    schedule = make_schedule("linear", 20)
-    for name, cls in SAMPLERS.items():
-        assert cls.name == name and cls.label and cls.nfe_per_step >= 1
-        assert all(f.setting.label and f.setting.help for f in setting_fields(cls.Options))
-        defaults = {f.name: f.default for f in fields(cls.Options)}
-        sampler = build_sampler(name, schedule, **defaults)
-        assert isinstance(sampler, cls) and sampler.options == cls.Options()
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_every_registered_sampler_describes_itself_and_builds_from_its_options(name):
+    cls = SAMPLERS[name]
+    assert cls.name == name and cls.label and cls.summary() and cls.nfe_per_step >= 1 and cls.default_spacing in SPACINGS
+    assert all(f.setting.label and f.setting.help for f in setting_fields(cls.Options))
+    defaults = {f.name: f.default for f in fields(cls.Options)}
+    sampler = build_sampler(name, make_schedule("linear", 20), **defaults)
+    assert isinstance(sampler, cls) and sampler.options == cls.Options()
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_every_registered_sampler_draws_the_data_and_keeps_its_word(name):
+    """A few steps with the exact ε of data ~ N(0.5, 0.3²): finite samples of the right shape near
+    the data, the network calls it declares, and the determinism and inversion it declares."""
+    schedule = make_schedule("linear", 100)
+    shape, mean, std = (512, 2, 2), 0.5, 0.3
+
+    def run(seed):
+        sampler = build_sampler(name, schedule)
+        sampler.set_timesteps(5)
+        x_T = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+        return sampler, list(sample_loop(gaussian_network(schedule, mean, std), sampler, shape, x_T=x_T,
+                                         generator=torch.Generator().manual_seed(seed)))
+
+    sampler, steps = run(seed=1)
+    assert [step.t for step in steps] == sampler.timesteps.tolist() and len(steps) == 5 and steps[-1].prev_t == 0
+    for step in steps:
+        for tensor in (step.x_t, step.pred_x0, step.pred_eps, step.x_prev):
+            assert tensor.shape == shape and torch.isfinite(tensor).all()
+    samples = steps[-1].x_prev
+    assert abs(float(samples.mean()) - mean) < 0.15 and abs(float(samples.std()) - std) < 0.15  # x_T's are 0 and 1
+    calls = torch.diff(torch.tensor([0] + [step.nfe for step in steps])).tolist()
+    assert calls[:-1] == [sampler.nfe_per_step] * 4 and 1 <= calls[-1] <= sampler.nfe_per_step  # the last may take fewer
+    deterministic = all(sampler.variance(t) == 0 for t in sampler.timesteps.tolist())
+    assert torch.equal(run(seed=2)[1][-1].x_prev, samples) == deterministic  # other noise moves only a stochastic one
+    assert not sampler.invertible or deterministic
+    if sampler.invertible:
+        sampler.set_timesteps(5, ascending=True)
+        assert sampler.timesteps[0] == 0  # from x_0 upwards
+    else:
+        with pytest.raises(SettingError, match="cannot run from x_0 up to x_T"):
+            sampler.set_timesteps(5, ascending=True)
 
 
 def test_options_of_another_sampler_or_out_of_range_are_refused_by_name():

@@ -73,7 +73,8 @@ OURS = {"eps": "epsilon", "v": "v_prediction"}
 
 def make_scheduler(name, prediction="eps", spacing="trailing"):
     cls, options = DIFFUSERS[name]
-    return cls(num_train_timesteps=T, beta_schedule="linear", beta_start=1e-4, beta_end=0.02, timestep_spacing=spacing, prediction_type=OURS[prediction], **options)
+    return cls(num_train_timesteps=T, beta_schedule="linear", beta_start=1e-4, beta_end=0.02, timestep_spacing=spacing,
+               prediction_type=OURS[prediction], **options)
 
 
 def network(prediction):

@@ -36,7 +36,8 @@ def test_recording_keeps_every_kth_step_and_the_result(num_steps, every):
     assert trajectory.timesteps[-1] == 0 and trajectory.timesteps[0] == 50
     assert trajectory.x_t.shape == (len(trajectory), 4, 8, 8, 3) and trajectory.x_t.dtype == np.uint8
     np.testing.assert_array_equal(trajectory.x_t[-1], trajectory.pred_x0[-1])
-    assert trajectory.x_t.nbytes + trajectory.pred_x0.nbytes + trajectory.pred_eps.nbytes == len(trajectory) * frame_bytes((4, 3, 8, 8), True)
+    recorded = trajectory.x_t.nbytes + trajectory.pred_x0.nbytes + trajectory.pred_eps.nbytes
+    assert recorded == len(trajectory) * frame_bytes((4, 3, 8, 8), True)
 
 
 def test_thousand_steps_of_a_16_sample_grid_stay_within_tens_of_mb():

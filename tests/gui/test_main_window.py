@@ -23,7 +23,8 @@ def test_drag_enter_accepts_local_files_only(window, tmp_path):
     def entered(urls):
         mime = QMimeData()
         mime.setUrls(urls)
-        event = QDragEnterEvent(QPointF(5, 5).toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        event = QDragEnterEvent(QPointF(5, 5).toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier)
         window.dragEnterEvent(event)
         return event.isAccepted()
 

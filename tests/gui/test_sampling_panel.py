@@ -160,7 +160,8 @@ def test_a_cli_trajectory_opens_in_the_panel(panel, tmp_path):
     assert cli_main(["sample", "--model", "default", "--sampler", "ddim", "--steps", "3", "--num", "2", "--device", "cpu",
                      "--output", str(tmp_path / "s.png"), "--trajectory", str(path)]) == 0
     assert panel.open_trajectory(path)
-    assert panel.timeline.slider.maximum() == 3 and np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.session.trajectory.x_t[-1]))
+    assert panel.timeline.slider.maximum() == 3
+    assert np.array_equal(panel.shown_frame()[..., None], batch_grid(panel.session.trajectory.x_t[-1]))
 
 
 def test_broken_files_and_unwritable_paths_give_a_message_and_change_nothing(panel, qtbot, tmp_path):

@@ -3,8 +3,9 @@
     python training_run.py close FOLDER   close the window mid-run; the worker must stop and save
     python training_run.py flood FOLDER   3,000 steps, every step's update its own signal
 
-Exits 0 when all went well; an abort (as PySide6 6.12.0 does on Python 3.11 after a few hundred
-emits) or a hang ends it otherwise.
+Prints each step shown as it is shown (the progress tests/gui/child_process.py watches), then the
+JSON. Exits 0 when all went well; an abort (as PySide6 6.12.0 does on Python 3.11 after a few
+hundred emits) ends it otherwise, and a hang falls silent.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def main(mode: str, folder: Path) -> int:
     configure(panel, folder, steps=3000 if flood else 1_000_000, preview_every=500 if flood else 0)
     updates = []
     panel.stepShown.connect(updates.append)
+    panel.stepShown.connect(lambda step: print("step", step, flush=True))
     if flood:
         panel.update_interval = 0.0
 

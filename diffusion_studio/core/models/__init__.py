@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 
-def build_model(config: ModelConfig) -> "nn.Module":
+def build_model(config: ModelConfig) -> nn.Module:
     """The network a config describes, freshly initialised; SettingError for one of more than
     MAX_PARAMETERS parameters (counted first, without allocating them)."""
     count = parameter_count(config)
@@ -25,7 +25,7 @@ def build_model(config: ModelConfig) -> "nn.Module":
     return _network(config)
 
 
-def _network(config: ModelConfig) -> "nn.Module":
+def _network(config: ModelConfig) -> nn.Module:
     from diffusion_studio.core.models.mlp import MLPDenoiser
     from diffusion_studio.core.models.unet import UNet
 
@@ -33,7 +33,7 @@ def _network(config: ModelConfig) -> "nn.Module":
     return UNet(config) if isinstance(config, UNetConfig) else MLPDenoiser(config)
 
 
-def count_parameters(model: "nn.Module") -> int:
+def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

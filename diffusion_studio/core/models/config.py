@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Union
+from typing import Any
 
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.limits import MAX_BLOCKS, MAX_CHANNELS, MAX_IMAGE_SIZE
@@ -62,7 +62,7 @@ def validate_unet_config(c: UNetConfig) -> None:
             raise SettingError("num_heads", f"{c.num_heads} heads do not divide a width of {c.base_channels * mult}")
 
 
-def validate_mlp_config(c: "MLPConfig") -> None:
+def validate_mlp_config(c: MLPConfig) -> None:
     """Raise SettingError for an MLP that cannot be built."""
     if c.dim < 1 or c.hidden < 1 or c.num_layers < 1 or c.time_dim < 2:
         raise SettingError("mlp", f"dimensions must be positive (time_dim ≥ 2), got {c}")
@@ -86,7 +86,7 @@ class MLPConfig:
     time_dim: int = 32  # size of the sinusoidal time embedding
 
 
-ModelConfig = Union[UNetConfig, MLPConfig]
+ModelConfig = UNetConfig | MLPConfig
 _CONFIG_TYPES: dict[str, type] = {"unet": UNetConfig, "mlp": MLPConfig}
 
 

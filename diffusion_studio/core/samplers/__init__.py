@@ -51,6 +51,7 @@ def build_sampler(
 
 __all__ = [
     "DDIMOptions", "DDIMSampler", "DDPMOptions", "DDPMSampler", "DDPM_VARIANCES", "DPMPP2MSampler", "Denoise",
-    "EulerAncestralOptions", "EulerAncestralSampler", "EulerSampler", "FlowEulerSampler", "FlowHeunSampler", "HeunSampler", "NoOptions", "SAMPLERS",
+    "EulerAncestralOptions", "EulerAncestralSampler", "EulerSampler", "FlowEulerSampler", "FlowHeunSampler", "HeunSampler",
+    "NoOptions", "SAMPLERS",
     "SPACINGS", "Sampler", "Spacing", "StepOutput", "build_sampler", "sampler_class", "spaced_timesteps",
 ]

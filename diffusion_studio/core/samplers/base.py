@@ -215,7 +215,7 @@ class Sampler(ABC):
         self._next = dict(zip(visited.tolist(), targets.tolist()))
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self) -> None:  # noqa: B027 (a hook: most samplers keep nothing between steps)
         """Forget what earlier steps left behind (a multistep solver's history); a run starts afresh."""
 
     def prev_timestep(self, t: int) -> int:
