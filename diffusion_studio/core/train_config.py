@@ -42,6 +42,12 @@ class TrainConfig:
                                "use θ̄ (Ho et al.: 0.9999)", ge=0, lt=1, step=0.0005, decimals=5)
     prediction: str = setting("eps", "Predicts", "What the network predicts from x_t and t; all three give the same "
                               "samplers", choices=PREDICTION_LABELS, choice_help=PREDICTION_HELP)
+    conditional: bool = setting(False, "Class-conditional", "Condition the network on the data's class labels (the "
+                                "digits 0–9, a toy set's components or parts, a points file's label column), with label "
+                                "dropout, so one network learns both p(x | c) and p(x) for classifier-free guidance")
+    p_uncond: float = setting(0.1, "Label dropout", "p_uncond: the chance that a training sample's label is replaced by the "
+                              "null label ∅, which teaches the unconditional model p(x) (Ho & Salimans 2022: 0.1 or 0.2); "
+                              "class-conditional training only", ge=0, le=1, step=0.05, decimals=2)
     seed: int = setting(0, "Seed", "Seeds the network's initial weights, the batches, t and ε", ge=0)
     device: str = setting("auto", "Device", "Where to train: auto takes CUDA, then MPS, then the CPU",
                           choices=DEVICE_LABELS)

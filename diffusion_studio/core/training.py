@@ -1,7 +1,9 @@
 """Training a denoiser on L_simple (Ho et al. Algorithm 1), as a generator of progress records.
 
 Each step: x_0 from the data, t ~ U{1…T}, ε ~ N(0, I), x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, and a
-gradient step on ‖target − network(x_t, t − 1)‖², the target being ε, x_0 or v.
+gradient step on ‖target − network(x_t, t − 1)‖², the target being ε, x_0 or v. A class-conditional
+run (TrainConfig.conditional) gives the network x_0's label c as well, replaced by the null label ∅
+with probability p_uncond (label dropout; Ho & Salimans 2022, Algorithm 1): ‖target − network(x_t, t − 1, c)‖².
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from diffusion_studio.core.devices import resolve_device
 from diffusion_studio.core.distributed import SINGLE, World
 from diffusion_studio.core.errors import SettingError, TrainingError
 from diffusion_studio.core.models import build_model, count_parameters
-from diffusion_studio.core.models.config import ModelConfig, UNetConfig, sample_shape
+from diffusion_studio.core.models.config import ModelConfig, UNetConfig, null_label, sample_shape
 from diffusion_studio.core.process import q_sample, training_target
 from diffusion_studio.core.sample_config import SampleConfig
 from diffusion_studio.core.samplers import build_sampler
-from diffusion_studio.core.sampling import sample_loop
+from diffusion_studio.core.sampling import Denoiser, sample_loop
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 from diffusion_studio.core.settings import check_settings
 from diffusion_studio.core.train_config import TrainConfig
@@ -67,6 +69,23 @@ def _on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in state.items()}
 
 
+def preview_labels(num_classes: int, count: int, image: bool) -> torch.Tensor:
+    """The class of each preview sample of a conditional model, one class after the other: for images
+    K·K samples, so that the square grid they are shown in (export.grid_columns) has one row per
+    class; for points ``count``, in K equal blocks (c_i = ⌊i·K/count⌋)."""
+    if image:
+        return torch.arange(num_classes).repeat_interleave(num_classes)
+    return torch.arange(count) * num_classes // count
+
+
+def with_label(network: torch.nn.Module, label: torch.Tensor) -> Denoiser:
+    """network(x, index, label) as the network(x, index) that sample_loop calls, the labels fixed.
+
+    A stopgap for previews: once sampling calls networks through core.denoiser, which takes the
+    condition (and guidance) itself, previews pass their labels there instead."""
+    return lambda x, index: network(x, index, label.to(x.device))
+
+
 @dataclass(frozen=True)
 class TrainProgress:
     """A report on the last few training steps, all on the CPU."""
@@ -97,6 +116,7 @@ class Trainer:
         world: World = SINGLE,
     ) -> None:
         check_settings(config)
+        _check_classes(model_config, config, dataset)
         self.model_config, self.config, self.dataset, self.world = model_config, config, dataset, world
         self.shard = world.shard(config.batch_size)  # this process's samples of each global batch
         self.schedule = NoiseSchedule(schedule_config)
@@ -129,6 +149,7 @@ class Trainer:
             torch.manual_seed(world.seed(config.seed))
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
         self.data = torch.from_numpy(dataset.data).to(self.device)
+        self.labels = torch.from_numpy(dataset.labels).to(self.device) if config.conditional else None
         self.step = 0
         self.loss_by_t = np.full(LOSS_BUCKETS, np.nan)
         self.autocast = (
@@ -153,16 +174,19 @@ class Trainer:
     def _train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of Algorithm 1; returns this process's per-sample losses and their t (on the device).
 
-        Every process draws the whole global batch from the run's generator and keeps its slice.
+        Every process draws the whole global batch from the run's generator and keeps its slice: the
+        samples, t, ε and, for a conditional run, which labels are dropped (after ε, so an
+        unconditional run draws as it always did).
         """
         n, T, part = self.config.batch_size, self.schedule.timesteps, self.shard
         index = torch.randint(len(self.data), (n,), generator=self.generator, device=self.device)[part]
         x0 = self.data[index]
         t = torch.randint(1, T + 1, (n,), generator=self.generator, device=self.device)[part]
         eps = torch.randn((n, *x0.shape[1:]), generator=self.generator, device=self.device)[part]
+        label = None if self.labels is None else self._dropped_labels(self.labels[index], n)
         x_t = q_sample(self.schedule, x0, t, eps).float().contiguous(memory_format=self.memory_format)
         target = training_target(self.schedule, x0, t, eps, self.config.prediction).float()
-        per_sample = self.per_sample_loss(x_t, t - 1, target)
+        per_sample = self.per_sample_loss(x_t, t - 1, target, label)
         for group in self.optimizer.param_groups:
             group["lr"] = self._learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
@@ -173,11 +197,19 @@ class Trainer:
         self.step += 1
         return per_sample.detach(), t
 
-    def _per_sample_loss(self, x_t: torch.Tensor, index: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """‖target − network(x_t, t − 1)‖² averaged over each sample's elements (the network in
+    def _dropped_labels(self, labels: torch.Tensor, n: int) -> torch.Tensor:
+        """Label dropout: each label of this process's slice replaced by ∅ with probability p_uncond,
+        drawn (u ~ U[0, 1), dropped when u < p_uncond) for the whole global batch of ``n``."""
+        dropped = (torch.rand(n, generator=self.generator, device=self.device) < self.config.p_uncond)[self.shard]
+        return torch.where(dropped, null_label(self.model_config.num_classes), labels)
+
+    def _per_sample_loss(
+        self, x_t: torch.Tensor, index: torch.Tensor, target: torch.Tensor, label: torch.Tensor | None
+    ) -> torch.Tensor:
+        """‖target − network(x_t, t − 1, c)‖² averaged over each sample's elements (the network in
         bfloat16 under autocast on CUDA); what ``compile`` hands torch.compile."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            output = self.network(x_t, index)
+            output = self.network(x_t, index, label)
         return (output.float() - target).pow(2).flatten(1).mean(1)
 
     def _update_loss_by_t(self, losses: torch.Tensor, ts: torch.Tensor) -> None:
@@ -252,10 +284,20 @@ class Trainer:
             )
             started, losses, ts = time.perf_counter(), [], []
 
+    def _preview_labels(self, count: int) -> torch.Tensor | None:
+        """The classes of a conditional model's previews (preview_labels); None for an unconditional model."""
+        if not self.model_config.num_classes:
+            return None
+        return preview_labels(self.model_config.num_classes, count, self.dataset.is_image)
+
     def preview_config(self, count: int = 16, steps: int = PREVIEW_STEPS) -> SampleConfig:
         """How previews sample: deterministic DDIM (η = 0) in ``steps`` steps (at most T) from seed 0,
-        x̂_0 kept within the data's range; a checkpoint sampled with these settings gives the same samples."""
-        return SampleConfig(sampler="ddim", steps=min(steps, self.schedule.timesteps), num=count, seed=0, options={"eta": 0.0})
+        x̂_0 kept within the data's range; a checkpoint sampled with these settings gives the same samples
+        (an unconditional one: sampling takes no class yet). A conditional model's previews are
+        one class after the other (preview_labels: K·K images, a row per class)."""
+        labels = self._preview_labels(count)
+        num = count if labels is None else len(labels)
+        return SampleConfig(sampler="ddim", steps=min(steps, self.schedule.timesteps), num=num, seed=0, options={"eta": 0.0})
 
     def preview(self, count: int = 16, steps: int = PREVIEW_STEPS) -> np.ndarray:
         """Samples from the EMA network as ``preview_config`` says, on the CPU."""
@@ -264,8 +306,10 @@ class Trainer:
         sampler.set_timesteps(c.steps)
         generator = torch.Generator(self.device).manual_seed(c.seed)
         shape = (c.num, *sample_shape(self.model_config))
+        labels = self._preview_labels(count)
+        network = self.ema if labels is None else with_label(self.ema, labels)
         last = None
-        for last in sample_loop(self.ema, sampler, shape, generator=generator, device=self.device):
+        for last in sample_loop(network, sampler, shape, generator=generator, device=self.device):
             pass
         return last.x_prev.numpy()
 
@@ -326,3 +370,15 @@ class Trainer:
         else:  # a run continued by more or fewer processes than saved it: a fresh stream of this process's own
             torch.manual_seed(self.world.seed(self.config.seed, self.step))
         self.loss_by_t = state["loss_by_t"].numpy().copy()
+
+
+def _check_classes(model_config: ModelConfig, config: TrainConfig, dataset: Dataset) -> None:
+    """SettingError unless the run, the network and the data agree on the classes: a conditional run
+    needs labelled data and a network of as many classes; an unconditional one an unconditional network."""
+    if config.conditional and not dataset.num_classes:
+        raise SettingError("conditional", f"'{dataset.name}' has no class labels to condition on")
+    wanted = dataset.num_classes if config.conditional else 0
+    if model_config.num_classes != wanted:
+        raise SettingError("num_classes", f"the network is conditioned on {model_config.num_classes} classes, "
+                           f"the {'conditional' if config.conditional else 'unconditional'} run on '{dataset.name}' "
+                           f"needs {wanted}")

@@ -56,7 +56,8 @@ def test_the_summary_and_the_table_give_the_recipes_values():
                               f"EMA {t.ema_decay:g}")
     assert IMAGE_RECIPE.summary().startswith("Images recipe: linear T=1000 β 0.0001…0.02, U-Net 32·(1, 2, 2), 5,000 steps")
     table = recipe_table().splitlines()
-    assert len(table) == len(POINT_RECIPES) + 1 and all(recipe.summary() in recipe_table() for recipe in POINT_RECIPES.values())
+    assert len(table) == len(POINT_RECIPES) + 2 and all(recipe.summary() in recipe_table() for recipe in POINT_RECIPES.values())
+    assert table[-1].split()[:2] == ["digits", "--conditional"] and table[-1].endswith("label dropout 0.1")
 
 
 @pytest.mark.parametrize("schedule", SCHEDULE_NAMES)
