@@ -14,7 +14,7 @@ from diffusion_studio.core.models import build_model
 from diffusion_studio.core.models.config import MLPConfig, UNetConfig, config_from_dict, config_to_dict, null_label
 from diffusion_studio.core.models.presets import PRESETS
 from diffusion_studio.core.runs import continue_run, new_run, run_training
-from diffusion_studio.core.samplers import DDIMSampler
+from diffusion_studio.core.samplers import DDIMSampler, build_sampler
 from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
@@ -22,7 +22,10 @@ from diffusion_studio.core.training import Trainer, preview_labels, with_label
 from diffusion_studio.resources import DEFAULT_MODEL
 
 TOY_SCHEDULE = ScheduleConfig("linear", 100, 1e-3, 0.1)
-TINY_UNET = UNetConfig(8, 1, 1, 16, (1, 2), 1, (4,), dropout=0.0, num_classes=3)
+TINY_UNET = UNetConfig(8, 1, 1, 64, (1, 2), 1, (4,), dropout=0.0, num_classes=3)
+"""Widths 64 and 128: GroupNorm's 32 groups then hold 2 and 4 channels each. (At widths up to 32 each
+group is one channel, whose normalisation removes the per-channel shift that the time and class
+embeddings add, so such a network's output hardly depends on either.)"""
 CENTRES = np.array([[-1.5, 0.0], [1.5, 0.0]], np.float32)
 
 
@@ -166,8 +169,15 @@ def test_previews_of_a_conditional_model_are_one_class_after_the_other():
             p.add_(0.05 * torch.randn_like(p))
     preview = trainer.preview(count=16, steps=3)
     assert preview.shape == (9, 1, 8, 8) and trainer.preview_config(16).num == 9
-    rows = preview.reshape(3, 3, -1)
-    assert not np.allclose(rows[0], rows[1]) and not np.allclose(rows[1], rows[2])
+
+    def ddim(labels):  # the preview's sampler and x_T, the network given ``labels``
+        sampler = build_sampler("ddim", trainer.schedule, "eps", labelled.value_range, eta=0.0)
+        sampler.set_timesteps(3)
+        run = sample_loop(with_label(trainer.ema, labels), sampler, (9, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+        return list(run)[-1].x_prev.numpy()
+
+    np.testing.assert_allclose(preview, ddim(torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])), rtol=0, atol=1e-6)
+    assert not np.allclose(preview, ddim(torch.full((9,), null_label(3))), atol=1e-3)
 
 
 def test_a_conditional_run_saves_its_classes_and_resumes_exactly(tmp_path):
@@ -185,3 +195,22 @@ def test_a_conditional_run_saves_its_classes_and_resumes_exactly(tmp_path):
     list(resumed.train())
     for a, b in zip(resumed.model.state_dict().values(), straight.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_conditional_unet_exports_to_diffusers_with_its_class_embedding_and_loads_back(tmp_path):
+    pytest.importorskip("diffusers")
+    from tests.core.test_diffusers_export import make_checkpoint
+
+    from diffusion_studio.core.diffusers_export import export_diffusers
+    from diffusion_studio.core.loaded_model import open_model
+
+    ours = open_model(make_checkpoint(tmp_path / "ours", TINY_UNET)).network
+    export_diffusers(tmp_path / "ours", tmp_path / "exported")
+    unet_config = json.loads((tmp_path / "exported" / "unet" / "config.json").read_text())
+    assert unet_config["num_class_embeds"] == 4
+    theirs = open_model(tmp_path / "exported").network
+    assert theirs.num_classes == 3
+    x, index = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(1)), torch.tensor([0, 3, 6, 9])
+    with torch.no_grad():
+        for label in (torch.tensor([0, 1, 2, 3]), torch.tensor([2, 2, 0, 1]), None):
+            torch.testing.assert_close(theirs(x, index, label), ours(x, index, label), rtol=1e-4, atol=1e-5)
