@@ -146,7 +146,7 @@ def nearest_centre(points: np.ndarray) -> np.ndarray:
 
 def test_a_conditional_mlp_learns_each_class_and_the_null_label_learns_both():
     data = two_blobs()
-    config = TrainConfig(data="two blobs", steps=400, batch_size=256, learning_rate=2e-3, warmup_steps=50,
+    config = TrainConfig(data="two blobs", steps=200, batch_size=256, learning_rate=2e-3, warmup_steps=50,
                          conditional=True, p_uncond=0.2, device="cpu")
     trainer = Trainer(MLPConfig(hidden=64, num_layers=2, num_classes=2), TOY_SCHEDULE, config, data)
     for _ in trainer.train(report_every=100):
