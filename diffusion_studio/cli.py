@@ -135,7 +135,7 @@ def _recipe_settings(args: argparse.Namespace) -> tuple[TrainConfig, ScheduleCon
     """The data's recipe with every setting given as a flag in its place, and the lines for stderr:
     which recipe it was, and a warning for a schedule that fails on the data
     (core.recipes.schedule_warning)."""
-    recipe = recipe_for(args.data, getattr(args, "path", VP_PATH))
+    recipe = recipe_for(args.data, getattr(args, "path", VP_PATH), args.conditional)
     config = recipe.train_config(**setting_values(args, setting_fields(TrainConfig)))
     schedule = replace(recipe.schedule, **setting_values(args, setting_fields(ScheduleConfig)))
     size = replace(recipe.size if args.size is None else PRESETS[args.size], **setting_values(args, setting_fields(NetworkSize)))

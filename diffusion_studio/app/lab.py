@@ -89,10 +89,14 @@ class Drawing:
 
     def data(self, seed: int = 0) -> np.ndarray:
         """The drawn data set: the points, or DRAWN_POINTS draws of the mixture. N×2 float32."""
+        return self.labelled_data(seed)[0]
+
+    def labelled_data(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+        """``data`` and its labels: each draw's component for a mixture, None for drawn points."""
         mixture = self.mixture()
         if mixture is not None:
-            return mixture.sample(DRAWN_POINTS, np.random.default_rng(seed))
-        return np.array(self.points, dtype=np.float32).reshape(-1, 2)
+            return mixture.sample_labelled(DRAWN_POINTS, np.random.default_rng(seed))
+        return np.array(self.points, dtype=np.float32).reshape(-1, 2), None
 
 
 @dataclass(frozen=True)
@@ -189,11 +193,11 @@ class LabSession(JobSession, Playhead):
         from diffusion_studio.core.data.datasets import save_points
         from diffusion_studio.core.mixture import save_mixture
 
-        data = self.drawing.data()
+        data, labels = self.drawing.labelled_data()
         if len(data) < 2:
             raise SettingError("data", "draw at least 2 points (or place a Gaussian) before training on the drawing")
         path = claim_folder(folder / f"drawing-{time.strftime('%Y%m%d-%H%M%S')}") / "points.csv"
-        save_points(data, path)
+        save_points(data, path, labels)  # a mixture's points labelled by component
         mixture = self.drawing.mixture()
         if mixture is not None:
             save_mixture(mixture, path)

@@ -70,10 +70,11 @@ class Guidance:
         ε̃ = ε̂(x, ∅) + (1 + w)(ε̂(x, c) − ε̂(x, ∅)) = (1 + w) ε̂(x, c) − w ε̂(x, ∅).
 
     w = 0 is the plain conditional model; diffusers' ``guidance_scale`` is 1 + w. Every target
-    (ε, x_0, v) is affine in ε̂ at a fixed x_t, so the outputs combine the same way.
+    (ε, x_0, v, velocity) is affine in ε̂ at a fixed x_t, so the outputs combine the same way.
+    Where w = 0 the conditional output alone is needed: one evaluation.
     """
 
-    label: int  # the class c asked for
+    label: Any  # the class c asked for: an int for the batch, or a LongTensor of one per sample
     null: int  # the network's null label ∅ (the row that label dropout trained)
     scale: float = 0.0  # w; 0: conditional, unguided
     interval: tuple[float, float] = (0.0, 1.0)  # guide only while t/T lies in [low, high] (Kynkäänniemi et al. 2024)
@@ -140,13 +141,16 @@ class Denoiser:
         import torch
 
         n = x.shape[0]
-        labels = torch.cat([torch.full((n,), guidance.label), torch.full((n,), guidance.null)]).to(x.device)
-        self.nfe += 2
-        conditional, unconditional = self.network(torch.cat([x, x]), torch.cat([index, index]), labels).chunk(2)
+        labels = torch.as_tensor(guidance.label, device=x.device).expand(n)
         w = guidance.scale_at(t, self.schedule.timesteps)
-        if isinstance(t, Integral):
-            return conditional if w == 0 else (1 + w) * conditional - w * unconditional
-        w = w.to(conditional.dtype).reshape(-1, *(1,) * (conditional.ndim - 1))
+        if not torch.as_tensor(w).any():  # the conditional model alone
+            self.nfe += 1
+            return self.network(x, index, labels)
+        self.nfe += 2
+        both = torch.cat([labels, torch.full((n,), guidance.null, device=x.device)])
+        conditional, unconditional = self.network(torch.cat([x, x]), torch.cat([index, index]), both).chunk(2)
+        if not isinstance(t, Integral):
+            w = w.to(conditional.dtype).reshape(-1, *(1,) * (conditional.ndim - 1))
         return (1 + w) * conditional - w * unconditional
 
     def predict(self, x: torch.Tensor, t: Any, *, clamp: bool = True) -> Denoised:

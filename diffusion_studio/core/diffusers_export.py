@@ -12,7 +12,11 @@ diffusion_pytorch_model.safetensors) and scheduler/scheduler_config.json. diffus
 - attention: one GN, q, k, v and the output projection as Linear layers (our 1×1 convs), heads
   split along the channels, softmax(QKᵀ/√d_head), a residual (``Attention``);
 - down: a 3×3 conv of stride 2, padding 1 (``downsample_padding = 1``); up: nearest ×2, then a
-  3×3 conv; skips as ours; the middle: resnet, attention, resnet.
+  3×3 conv; skips as ours; the middle: resnet, attention, resnet;
+- a class-conditional network's class embedding of K + 1 rows (the classes, then the null label):
+  ``num_class_embeds = K + 1``, ``class_embedding``, added to the time embedding as ours is. Such a
+  ``UNet2DModel`` needs ``class_labels`` in every call, which ``DDPMPipeline`` does not pass: it
+  loads and runs in diffusers, but that pipeline cannot sample it.
 
 Two settings of ours have no equal there, and refuse to export: diffusers has one
 ``norm_num_groups`` where ours is gcd(32, width) per layer, and one ``attention_head_dim`` where
@@ -32,10 +36,10 @@ from torch import nn
 
 from diffusion_studio.core.atomic import PREVIOUS_SUFFIX, atomic_folder
 from diffusion_studio.core.checkpoint import load_checkpoint
-from diffusion_studio.core.denoiser import Denoiser
+from diffusion_studio.core.denoiser import Denoiser, Guidance
 from diffusion_studio.core.errors import FileSaveError, SettingError
 from diffusion_studio.core.loaded_model import model_folder
-from diffusion_studio.core.models.config import UNetConfig, is_image_model
+from diffusion_studio.core.models.config import UNetConfig, is_image_model, null_label
 from diffusion_studio.core.models.diffusers_unet import (
     DIFFUSERS_PREDICTIONS, DIFFUSERS_SCHEDULES, MODEL_INDEX, SCHEDULER_CONFIG, UNET_CONFIG, UNET_FOLDER, WEIGHTS_FILE,
     import_diffusers,
@@ -105,6 +109,7 @@ def unet2d_config(config: UNetConfig, norm_groups: int) -> dict[str, Any]:
         "resnet_time_scale_shift": "default",
         "mid_block_scale_factor": 1,
         "center_input_sample": False,
+        "num_class_embeds": config.num_classes + 1 if config.num_classes else None,
     }
 
 
@@ -133,6 +138,8 @@ def diffusers_state_dict(network: UNet) -> dict[str, torch.Tensor]:
 
     copy(network.time_mlp[0], "time_embedding.linear_1")
     copy(network.time_mlp[2], "time_embedding.linear_2")
+    if network.class_embedding is not None:
+        copy(network.class_embedding, "class_embedding")
     copy(network.stem, "conv_in")
     for i, (blocks, downsample) in enumerate(zip(network.down, network.downsample)):
         for j, block in enumerate(blocks):
@@ -173,12 +180,16 @@ def scheduler_config(schedule: ScheduleConfig, prediction: str) -> dict[str, Any
 
 
 def _max_difference(network: UNet, unet: nn.Module, config: UNetConfig, schedule: NoiseSchedule) -> float:
-    """max |theirs − ours| / max(|ours|, 1e-12) on random x_t at t = 1 and t = T (diffusers' index t − 1)."""
+    """max |theirs − ours| / max(|ours|, 1e-12) on random x_t at t = 1 and t = T (diffusers' index t − 1;
+    for a conditional network, with the first class and the null label)."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(2, config.in_channels, config.image_size, config.image_size, generator=generator)
     t = torch.tensor([1, schedule.timesteps])
+    null = null_label(config.num_classes)
+    label = torch.tensor([0, null]) if config.num_classes else None
+    guidance = None if label is None else Guidance(label, null)
     with torch.no_grad():
-        ours, theirs = Denoiser(network, schedule)(x, t), unet(x, t - 1).sample
+        ours, theirs = Denoiser(network, schedule, guidance=guidance)(x, t), unet(x, t - 1, class_labels=label).sample
     return float((theirs - ours).abs().max() / ours.abs().max().clamp_min(1e-12))
 
 

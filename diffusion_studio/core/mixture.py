@@ -57,8 +57,12 @@ class GaussianMixture:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n draws: a component k ~ w, then μ_k + σ_k z with z ~ N(0, I); float32 n×D."""
+        return self.sample_labelled(n, rng)[0]
+
+    def sample_labelled(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The n draws of ``sample`` and the component k of each (int64), the class it belongs to."""
         k = rng.choice(len(self.weights), size=n, p=self.weights)
-        return (self.means[k] + self.stds[k, None] * rng.standard_normal((n, self.dim))).astype(np.float32)
+        return (self.means[k] + self.stds[k, None] * rng.standard_normal((n, self.dim))).astype(np.float32), k.astype(np.int64)
 
     def diffused(self, alpha_bar: float) -> GaussianMixture:
         """q(x_t) for this q(x_0): means √ᾱ_t μ_k, variances ᾱ_t σ_k² + 1 − ᾱ_t, the same weights."""

@@ -8,6 +8,7 @@ data chosen; any setting given by hand replaces the recipe's. No torch here.
     recipe_for("digits")       # the bundled digits; "images" or a folder's path: any image folder
     recipe_for(dataset)        # a loaded Dataset: by its name if it is a bundled set, else images or points
     recipe_for("swiss_roll", FLOW_PATH)  # the same data's flow-matching recipe
+    recipe_for("digits", conditional=True)   # class-conditional: the digits' own recipe (default-conditional's)
 
 Every image source gets one recipe, today's defaults: the bundled model's (Ho et al.'s linear
 schedule, T = 1000, the small U-Net). Points are expected at roughly unit scale, as the bundled
@@ -29,8 +30,10 @@ from diffusion_studio.core.train_config import TrainConfig
 RECIPE_SETTINGS: tuple[str, ...] = (
     "steps", "batch_size", "learning_rate", "warmup_steps", "weight_decay", "grad_clip", "ema_decay", "prediction",
     "time_sampling",
+    "p_uncond",
 )
-"""The TrainConfig fields a recipe chooses; the data, seed, device, precision and compilation stay the user's."""
+"""The TrainConfig fields a recipe chooses; the data, whether it is class-conditional (which picks the
+recipe), seed, device, precision and compilation stay the user's."""
 
 POINTS = "points"
 IMAGES = "images"
@@ -62,10 +65,12 @@ class Recipe:
         return f"U-Net {self.size.base_channels}·({', '.join(map(str, self.size.channel_mults))})"
 
     def summary(self) -> str:
-        """One line: 'Swiss roll recipe: linear T=100 β 0.001…0.1, MLP 128×3, 4,000 steps, batch 256, lr 0.002, EMA 0.995'."""
+        """One line: 'Swiss roll recipe: linear T=100 β 0.001…0.1, MLP 128×3, 4,000 steps, batch 256, lr 0.002, EMA 0.995'
+        (and ', label dropout 0.1' for a class-conditional recipe)."""
         t = self.training
         return (f"{self.label} recipe: {schedule_label(self.schedule)}, {self.network_label()}, {t.steps:,} steps, "
-                f"batch {t.batch_size}, lr {t.learning_rate:g}, EMA {t.ema_decay:g}")
+                f"batch {t.batch_size}, lr {t.learning_rate:g}, EMA {t.ema_decay:g}"
+                + (f", label dropout {t.p_uncond:g}" if t.conditional else ""))
 
 
 IMAGE_RECIPE = Recipe(
@@ -73,6 +78,14 @@ IMAGE_RECIPE = Recipe(
     TrainConfig(steps=5000, batch_size=64, learning_rate=5e-4, warmup_steps=500),
 )
 """The bundled model's recipe (README): Ho et al.'s schedule, the small U-Net, 5,000 steps at 5·10⁻⁴."""
+
+CONDITIONAL_DIGITS_RECIPE = Recipe(
+    "Digits by class", IMAGES, ScheduleConfig(), PRESETS["small"],
+    TrainConfig(data="digits", steps=5000, batch_size=128, learning_rate=5e-4, warmup_steps=500, conditional=True,
+                p_uncond=0.1),
+)
+"""The bundled class-conditional model's recipe (README, ``default-conditional``): the bundled model's
+command (batch 128) on the digits' labels 0–9, each dropped to ∅ with probability 0.1, as Ho & Salimans."""
 
 _POINT_SCHEDULE = ScheduleConfig("linear", 100, 1e-3, 0.1)
 """T = 100 from β_1 = 10⁻³ (σ_1 ≈ 0.03, below the sets' finest detail) to β_T = 0.1: ᾱ_T ≈ 6·10⁻³, so
@@ -99,20 +112,26 @@ POINT_RECIPES: dict[str, Recipe] = {
 def flow_recipe(recipe: Recipe) -> Recipe:
     """A data's flow-matching recipe: its network and training settings on a rectified-flow path with
     the same T (the grid samplers step on; training draws s continuously), predicting the velocity."""
-    return replace(recipe, label=f"{recipe.label} (flow)", schedule=ScheduleConfig(path=FLOW_PATH, timesteps=recipe.schedule.timesteps),
+    return replace(recipe, label=f"{recipe.label} (flow)",
+                   schedule=ScheduleConfig(path=FLOW_PATH, timesteps=recipe.schedule.timesteps),
                    training=replace(recipe.training, prediction="velocity"))
 
 
-def recipe_for(data: str | Path | Dataset, path: str = VP_PATH) -> Recipe:
+def recipe_for(data: str | Path | Dataset, path: str = VP_PATH, conditional: bool = False) -> Recipe:
     """The recipe for ``data``: a bundled 2-D set's name or "points" (POINT_RECIPES), a CSV of
     points (POINTS's), "digits", "images" or an image folder's path (IMAGE_RECIPE), or a loaded
-    Dataset (by its name when it is a bundled set, else by whether it holds images or points);
-    on a flow ``path``, its flow_recipe."""
+    Dataset (by its name when it is a bundled set, else by whether it holds images or points).
+    ``conditional``: to train class-conditionally; the digits then have CONDITIONAL_DIGITS_RECIPE,
+    other data its own recipe with TrainConfig.conditional set (label dropout p_uncond = 0.1).
+    On a flow ``path``, that recipe's flow_recipe."""
     if isinstance(data, Dataset):
         name = data.name if data.name in POINT_RECIPES else (IMAGES if data.is_image else POINTS)
     else:
         name = POINTS if is_points_file(str(data)) else str(data)
     recipe = POINT_RECIPES.get(name, IMAGE_RECIPE)
+    if conditional:
+        recipe = (CONDITIONAL_DIGITS_RECIPE if name == "digits"
+                  else replace(recipe, training=replace(recipe.training, conditional=True)))
     return flow_recipe(recipe) if path == FLOW_PATH else recipe
 
 
@@ -121,6 +140,7 @@ def recipe_table() -> str:
     rows = [(name, recipe) for name, recipe in POINT_RECIPES.items()]
     rows.append((f"digits, {IMAGES} or a folder", IMAGE_RECIPE))
     rows.append((f"images, --path {FLOW_PATH}", flow_recipe(IMAGE_RECIPE)))  # every set: its recipe on the flow
+    rows.append(("digits --conditional", CONDITIONAL_DIGITS_RECIPE))
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"  {name.ljust(width)}  {recipe.summary()}" for name, recipe in rows)
 

@@ -30,11 +30,13 @@ def new_run(
     channels: int | None = None,
     world: World = SINGLE,
 ) -> Trainer:
-    """A fresh trainer on config.data: images resized to image_size² (channels 1, 3 or as the data);
-    ``world``: the processes training it together. Settings are checked before any data is read."""
+    """A fresh trainer on config.data: images resized to image_size² (channels 1, 3 or as the data), the
+    network conditioned on the data's classes when config.conditional; ``world``: the processes training
+    it together. Settings are checked before any data is read."""
     check_settings(config)
     dataset = load_dataset(config.data, image_size, channels, seed=config.seed)
-    return Trainer(model_config_for(size, tuple(dataset.data.shape[1:])), schedule, config, dataset, world)
+    classes = dataset.num_classes if config.conditional else 0
+    return Trainer(model_config_for(size, tuple(dataset.data.shape[1:]), classes), schedule, config, dataset, world)
 
 
 def resumable_checkpoint(folder: str | Path) -> Checkpoint:

@@ -54,6 +54,12 @@ class TrainConfig:
                               "samplers", choices=PREDICTION_LABELS, choice_help=PREDICTION_HELP)
     time_sampling: str = setting("uniform", "Time sampling", "How training draws t", choices=TIME_SAMPLING_LABELS,
                                  choice_help=TIME_SAMPLING_HELP)
+    conditional: bool = setting(False, "Class-conditional", "Condition the network on the data's class labels (the "
+                                "digits 0–9, a toy set's components or parts, a points file's label column), with label "
+                                "dropout, so one network learns both p(x | c) and p(x) for classifier-free guidance")
+    p_uncond: float = setting(0.1, "Label dropout", "p_uncond: the chance that a training sample's label is replaced by the "
+                              "null label ∅, which teaches the unconditional model p(x) (Ho & Salimans 2022: 0.1 or 0.2); "
+                              "class-conditional training only", ge=0, le=1, step=0.05, decimals=2)
     seed: int = setting(0, "Seed", "Seeds the network's initial weights, the batches, t and ε", ge=0,
                      le=MAX_SEED)
     device: str = setting("auto", "Device", "Where to train: auto takes CUDA, then MPS, then the CPU",

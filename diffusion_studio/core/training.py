@@ -5,6 +5,9 @@ Each step: x_0 from the data, t ~ U{1…T}, ε ~ N(0, I), x_t = √ᾱ_t x_0 + �
 gradient step on ‖target − network(x_t, t − 1)‖², the target being ε, x_0 or v. On a
 rectified-flow path: s ∈ (0, 1) (uniform or logit-normal), x_s = (1 − s) x_0 + s ε and
 ‖(ε − x_0) − network(x_s, T s)‖² (conditional flow matching, Lipman et al. 2022; Liu et al. 2022).
+A class-conditional
+run (TrainConfig.conditional) gives the network x_0's label c as well, replaced by the null label ∅
+with probability p_uncond (label dropout; Ho & Salimans 2022, Algorithm 1): ‖target − network(x_t, t − 1, c)‖².
 """
 
 from __future__ import annotations
@@ -20,12 +23,12 @@ import torch
 
 from diffusion_studio.core.checkpoint import Checkpoint
 from diffusion_studio.core.data.datasets import Dataset
-from diffusion_studio.core.denoiser import Denoiser
 from diffusion_studio.core.devices import resolve_device
 from diffusion_studio.core.distributed import SINGLE, World
 from diffusion_studio.core.errors import SettingError, TrainingError
 from diffusion_studio.core.models import build_model, count_parameters
-from diffusion_studio.core.models.config import ModelConfig, UNetConfig, sample_shape
+from diffusion_studio.core.denoiser import Denoiser, Guidance
+from diffusion_studio.core.models.config import ModelConfig, UNetConfig, null_label, sample_shape
 from diffusion_studio.core.process import check_target, q_sample, training_target
 from diffusion_studio.core.sample_config import SampleConfig, deterministic
 from diffusion_studio.core.samplers import build_sampler
@@ -71,6 +74,15 @@ def _on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in state.items()}
 
 
+def preview_labels(num_classes: int, count: int, image: bool) -> torch.Tensor:
+    """The class of each preview sample of a conditional model, one class after the other: for images
+    K·K samples, so that the square grid they are shown in (export.grid_columns) has one row per
+    class; for points ``count``, in K equal blocks (c_i = ⌊i·K/count⌋)."""
+    if image:
+        return torch.arange(num_classes).repeat_interleave(num_classes)
+    return torch.arange(count) * num_classes // count
+
+
 @dataclass(frozen=True)
 class TrainProgress:
     """A report on the last few training steps, all on the CPU."""
@@ -101,6 +113,7 @@ class Trainer:
         world: World = SINGLE,
     ) -> None:
         check_settings(config)
+        _check_classes(model_config, config, dataset)
         self.model_config, self.config, self.dataset, self.world = model_config, config, dataset, world
         self.shard = world.shard(config.batch_size)  # this process's samples of each global batch
         self.schedule = NoiseSchedule(schedule_config)
@@ -134,6 +147,7 @@ class Trainer:
             torch.manual_seed(world.seed(config.seed))
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
         self.data = torch.from_numpy(dataset.data).to(self.device)
+        self.labels = torch.from_numpy(dataset.labels).to(self.device) if config.conditional else None
         self.step = 0
         self.loss_by_t = np.full(LOSS_BUCKETS, np.nan)
         self.autocast = (
@@ -158,13 +172,16 @@ class Trainer:
     def _train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of Algorithm 1; returns this process's per-sample losses and their t (on the device).
 
-        Every process draws the whole global batch from the run's generator and keeps its slice.
+        Every process draws the whole global batch from the run's generator and keeps its slice: the
+        samples, t, ε and, for a conditional run, which labels are dropped (after ε, so an
+        unconditional run draws as it always did).
         """
         n, T, part = self.config.batch_size, self.schedule.timesteps, self.shard
         index = torch.randint(len(self.data), (n,), generator=self.generator, device=self.device)[part]
         x0 = self.data[index]
         t = self._draw_t(n)[part]
         eps = torch.randn((n, *x0.shape[1:]), generator=self.generator, device=self.device)[part]
+        label = None if self.labels is None else self._dropped_labels(self.labels[index], n)
         if self.schedule.is_flow:  # the path's own x_s at s = t/T, and the time T·s
             alpha, sigma = (c.reshape(-1, *(1,) * (x0.ndim - 1)) for c in flow_alpha_sigma(t / T))
             x_t, time = alpha * x0 + sigma * eps, t
@@ -172,7 +189,7 @@ class Trainer:
             x_t, time = q_sample(self.schedule, x0, t, eps), t - 1
         x_t = x_t.float().contiguous(memory_format=self.memory_format)
         target = training_target(self.schedule, x0, t, eps, self.config.prediction).float()
-        per_sample = self.per_sample_loss(x_t, time, target)
+        per_sample = self.per_sample_loss(x_t, time, target, label)
         for group in self.optimizer.param_groups:
             group["lr"] = self._learning_rate()
         self.optimizer.zero_grad(set_to_none=True)
@@ -193,11 +210,19 @@ class Trainer:
              if logit_normal else torch.rand(n, generator=self.generator, device=self.device, dtype=torch.float64))
         return T * s if self.schedule.is_flow else torch.ceil(T * s).long().clamp(1, T)
 
-    def _per_sample_loss(self, x_t: torch.Tensor, index: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """‖target − network(x_t, t − 1)‖² averaged over each sample's elements (the network in
+    def _dropped_labels(self, labels: torch.Tensor, n: int) -> torch.Tensor:
+        """Label dropout: each label of this process's slice replaced by ∅ with probability p_uncond,
+        drawn (u ~ U[0, 1), dropped when u < p_uncond) for the whole global batch of ``n``."""
+        dropped = (torch.rand(n, generator=self.generator, device=self.device) < self.config.p_uncond)[self.shard]
+        return torch.where(dropped, null_label(self.model_config.num_classes), labels)
+
+    def _per_sample_loss(
+        self, x_t: torch.Tensor, index: torch.Tensor, target: torch.Tensor, label: torch.Tensor | None
+    ) -> torch.Tensor:
+        """‖target − network(x_t, t − 1, c)‖² averaged over each sample's elements (the network in
         bfloat16 under autocast on CUDA); what ``compile`` hands torch.compile."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            output = self.network(x_t, index)
+            output = self.network(x_t, index, label)
         return (output.float() - target).pow(2).flatten(1).mean(1)
 
     def _update_loss_by_t(self, losses: torch.Tensor, ts: torch.Tensor) -> None:
@@ -275,15 +300,27 @@ class Trainer:
             )
             started, losses, ts = time.perf_counter(), [], []
 
+    def _preview_labels(self, count: int) -> torch.Tensor | None:
+        """The classes of a conditional model's previews (preview_labels); None for an unconditional model."""
+        if not self.model_config.num_classes:
+            return None
+        return preview_labels(self.model_config.num_classes, count, self.dataset.is_image)
+
     def preview_config(self, count: int = 16, steps: int = PREVIEW_STEPS) -> SampleConfig:
         """How previews sample: the DETERMINISTIC sampler in ``steps`` steps (at most T) from seed 0,
-        x̂_0 kept within the data's range; a checkpoint sampled with these settings gives the same samples."""
-        return deterministic(steps=min(steps, self.schedule.timesteps), num=count, seed=0)
+        x̂_0 kept within the data's range; a checkpoint sampled with these settings gives the same samples
+        (an unconditional one: sampling takes no class yet). A conditional model's previews are
+        one class after the other (preview_labels: K·K images, a row per class)."""
+        labels = self._preview_labels(count)
+        num = count if labels is None else len(labels)
+        return deterministic(steps=min(steps, self.schedule.timesteps), num=num, seed=0)
 
     def preview(self, count: int = 16, steps: int = PREVIEW_STEPS) -> np.ndarray:
         """Samples from the EMA network as ``preview_config`` says, on the CPU."""
         c = self.preview_config(count, steps)
-        denoiser = Denoiser(self.ema, self.schedule, self.config.prediction, self.dataset.value_range)
+        labels = self._preview_labels(count)
+        condition = None if labels is None else Guidance(labels, null_label(self.model_config.num_classes))
+        denoiser = Denoiser(self.ema, self.schedule, self.config.prediction, self.dataset.value_range, condition)
         sampler = build_sampler(c.sampler, self.schedule, denoiser.prediction, denoiser.x0_range, **c.options)
         sampler.set_timesteps(c.steps)
         generator = torch.Generator(self.device).manual_seed(c.seed)
@@ -350,3 +387,15 @@ class Trainer:
         else:  # a run continued by more or fewer processes than saved it: a fresh stream of this process's own
             torch.manual_seed(self.world.seed(self.config.seed, self.step))
         self.loss_by_t = state["loss_by_t"].numpy().copy()
+
+
+def _check_classes(model_config: ModelConfig, config: TrainConfig, dataset: Dataset) -> None:
+    """SettingError unless the run, the network and the data agree on the classes: a conditional run
+    needs labelled data and a network of as many classes; an unconditional one an unconditional network."""
+    if config.conditional and not dataset.num_classes:
+        raise SettingError("conditional", f"'{dataset.name}' has no class labels to condition on")
+    wanted = dataset.num_classes if config.conditional else 0
+    if model_config.num_classes != wanted:
+        raise SettingError("num_classes", f"the network is conditioned on {model_config.num_classes} classes, "
+                           f"the {'conditional' if config.conditional else 'unconditional'} run on '{dataset.name}' "
+                           f"needs {wanted}")

@@ -134,6 +134,9 @@ def test_drawing_points_and_gaussians(tmp_path):
     source = session.training_source(tmp_path)
     assert source != points  # a new folder for every drawing trained on
     np.testing.assert_allclose(known_mixture(source).stds, [0.2, 0.2])
+    drawn = load_points_file(source)  # each draw labelled by its component, to train a conditional model on
+    assert drawn.num_classes == 2 and drawn.labels is not None
+    np.testing.assert_array_equal(drawn.labels, (drawn.data[:, 0] > 0).astype(np.int64))
 
 
 def test_an_empty_drawing_cannot_be_trained_on(tmp_path):

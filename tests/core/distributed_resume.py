@@ -1,5 +1,5 @@
 """Started by torchrun from test_distributed.py (``-m tests.core.distributed_resume FOLDER``): two
-processes train a tiny U-Net with dropout to step 6 straight through ("straight"), and to step 3
+processes train a tiny class-conditional U-Net with dropout and label dropout to step 6 straight through ("straight"), and to step 3
 then continued from its checkpoint to step 6 ("split"), each run saved in FOLDER/runs for the test to
 compare. Every save is logged in FOLDER/saves.log with the rank of the process that wrote it."""
 
@@ -20,7 +20,7 @@ from diffusion_studio.core.schedules import ScheduleConfig
 from diffusion_studio.core.train_config import TrainConfig
 
 SIZE = NetworkSize(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, dropout=0.3)
-CONFIG = TrainConfig(data="digits", steps=6, batch_size=8, warmup_steps=2, device="cpu")
+CONFIG = TrainConfig(data="digits", steps=6, batch_size=8, warmup_steps=2, conditional=True, p_uncond=0.5, device="cpu")
 SCHEDULE = ScheduleConfig("linear", 20)
 
 

@@ -57,7 +57,7 @@ def test_two_processes_continue_a_run_with_dropout_exactly_as_if_uninterrupted(t
     assert (tmp_path / "saves.log").read_text().splitlines() == ["0 straight 3", "0 straight 6", "0 split 3", "0 split 6"]
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["split", "straight"]
     straight, split = ck.load_checkpoint(tmp_path / "runs" / "straight"), ck.load_checkpoint(tmp_path / "runs" / "split")
-    assert straight.step == split.step == 6 and straight.model_config.dropout > 0
+    assert straight.step == split.step == 6 and straight.model_config.dropout > 0 and straight.model_config.num_classes == 10
     for state in ("model_state", "ema_state"):
         torch.testing.assert_close(getattr(split, state), getattr(straight, state), rtol=0, atol=0)
     torch.testing.assert_close(split.training_state, straight.training_state, rtol=0, atol=0)

@@ -163,7 +163,7 @@ def test_points_files_round_trip_and_bad_ones_are_refused(tmp_path):
     (tmp_path / "bare.csv").write_text("0.5,1\n-1e-3,2\n")
     assert load_points_file(tmp_path / "bare.csv").data.shape == (2, 2)
     for name, text, message in [("one.csv", "x,y\n1,2\n", "at least 2 points"),
-                                ("three.csv", "1,2,3\n4,5,6\n", "of 2 coordinates"),
+                                ("four.csv", "1,2,3,4\n5,6,7,8\n", "of 2 coordinates"),
                                 ("words.csv", "x,y\na,b\nc,d\n", "not a CSV of points"),
                                 ("inf.csv", "1,2\ninf,3\n", "not finite")]:
         (tmp_path / name).write_text(text)

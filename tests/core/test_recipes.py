@@ -11,7 +11,8 @@ from diffusion_studio.core.loaded_model import open_model
 from diffusion_studio.core.models.config import MLPConfig
 from diffusion_studio.core.models.presets import PRESETS
 from diffusion_studio.core.recipes import (
-    IMAGE_RECIPE, IMAGES, POINT_RECIPES, POINTS, RECIPE_SETTINGS, recipe_for, recipe_table, schedule_warning,
+    CONDITIONAL_DIGITS_RECIPE, IMAGE_RECIPE, IMAGES, POINT_RECIPES, POINTS, RECIPE_SETTINGS, recipe_for, recipe_table,
+    schedule_warning,
 )
 from diffusion_studio.core.runs import new_run
 from diffusion_studio.core.sample_config import SampleConfig
@@ -56,8 +57,9 @@ def test_the_summary_and_the_table_give_the_recipes_values():
                               f"EMA {t.ema_decay:g}")
     assert IMAGE_RECIPE.summary().startswith("Images recipe: linear T=1000 β 0.0001…0.02, U-Net 32·(1, 2, 2), 5,000 steps")
     table = recipe_table().splitlines()
-    assert len(table) == len(POINT_RECIPES) + 2 and all(recipe.summary() in recipe_table() for recipe in POINT_RECIPES.values())
-    assert "Images (flow) recipe: rectified-flow T=1000" in table[-1]
+    assert len(table) == len(POINT_RECIPES) + 3 and all(recipe.summary() in recipe_table() for recipe in POINT_RECIPES.values())
+    assert table[-1].split()[:2] == ["digits", "--conditional"] and table[-1].endswith("label dropout 0.1")
+    assert "Images (flow) recipe: rectified-flow T=1000" in table[-2]
 
 
 def test_every_recipe_has_a_flow_version_predicting_the_velocity():
@@ -129,3 +131,15 @@ def test_a_csv_of_points_gets_the_points_recipe(tmp_path):
 
     path = save_points(np.random.default_rng(0).standard_normal((50, 2)).astype(np.float32), tmp_path / "mine.csv")
     assert recipe_for(str(path)) is POINT_RECIPES["points"] and recipe_for(path) is POINT_RECIPES["points"]
+
+
+def test_conditional_recipes_are_the_datas_own_with_label_dropout_and_the_digits_have_their_own():
+    digits = recipe_for("digits", conditional=True)
+    assert digits is CONDITIONAL_DIGITS_RECIPE and digits.training.conditional and digits.training.p_uncond == 0.1
+    bundled = TrainConfig(steps=5000, batch_size=128, learning_rate=5e-4, warmup_steps=500)  # the README's command
+    assert digits.settings() == {name: getattr(bundled, name) for name in RECIPE_SETTINGS}
+    assert (digits.schedule, digits.size) == (IMAGE_RECIPE.schedule, IMAGE_RECIPE.size)
+    moons = recipe_for(load_toy("two_moons", n=10), conditional=True)
+    assert moons.training.conditional and moons.settings() == recipe_for("two_moons").settings()
+    assert moons.summary() == recipe_for("two_moons").summary() + ", label dropout 0.1"
+    assert not recipe_for("digits").training.conditional

@@ -1,6 +1,9 @@
 """Training data, all in memory and offline: an image folder, the bundled digits, 2-D toy sets.
 
-Images come as N×C×S×S float32 in [−1, 1]; points as N×2 float32, roughly unit scale.
+Images come as N×C×S×S float32 in [−1, 1]; points as N×2 float32, roughly unit scale. Sets with
+classes keep a label per sample, 0…K−1: the digits their digit, a Gaussian mixture each point's
+component, the other toy sets a natural split (below); image folders and points files without a
+label column have none.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import gzip
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +40,18 @@ class Dataset:
     name: str  # "digits", a toy's name, or the folder's path
     data: np.ndarray  # N×C×S×S images in [−1, 1], or N×D points
     skipped: tuple[tuple[str, str], ...] = field(default=())  # (file name, reason) of unreadable files
+    labels: np.ndarray | None = None  # N int64 class labels 0…num_classes−1; None: unlabelled
+    num_classes: int = 0  # K, the classes the labels name (some may have no sample); 0 when unlabelled
+
+    def __post_init__(self) -> None:
+        if self.labels is None:
+            if self.num_classes:
+                raise DataError(f"'{self.name}': num_classes = {self.num_classes} but no labels")
+            return
+        if self.labels.shape != (len(self.data),):
+            raise DataError(f"'{self.name}': {self.labels.shape} labels for {len(self.data)} samples")
+        if len(self.labels) and not (0 <= self.labels.min() and self.labels.max() < self.num_classes):
+            raise DataError(f"'{self.name}': labels must lie in 0…{self.num_classes - 1}")
 
     @property
     def is_image(self) -> bool:
@@ -78,7 +93,7 @@ def load_image_folder(root: str | Path, image_size: int, channels: int | None = 
 
 def load_digits(image_size: int = 16, split: DigitSplit = "train") -> Dataset:
     """The 8×8 handwritten digits (UCI, Alpaydin & Kaynak 1998) upscaled to image_size²: the 1,618
-    trained on, the 179 held out (every ``HELD_OUT_EVERY``-th), or all 1,797.
+    trained on, the 179 held out (every ``HELD_OUT_EVERY``-th), or all 1,797, labelled 0…9 by digit.
 
     Pixel counts 0…16 become gray levels (white ink on black), resized with bicubic filtering.
     """
@@ -92,59 +107,78 @@ def load_digits(image_size: int = 16, split: DigitSplit = "train") -> Dataset:
         [np.asarray(Image.fromarray(p, "F").resize((image_size, image_size), Image.Resampling.BICUBIC)) for p in pixels]
     )
     data = np.clip(resized / 127.5 - 1.0, -1.0, 1.0).astype(np.float32)
-    return Dataset("digits" if split == "train" else f"digits ({split.replace('_', '-')})", data[:, None])
+    name = "digits" if split == "train" else f"digits ({split.replace('_', '-')})"
+    return Dataset(name, data[:, None], labels=table[:, 64].astype(np.int64), num_classes=DIGIT_CLASSES)
 
 
-def swiss_roll(n: int, rng: np.random.Generator) -> np.ndarray:
-    """The 2015 paper's Swiss roll: u ~ U(1.5π, 4.5π), (u cos u, u sin u)/6, slight noise."""
+DIGIT_CLASSES = 10
+"""The digits' classes, 0…9: the file's last column."""
+Points = tuple[np.ndarray, np.ndarray]
+"""A toy set's N×2 points and their N labels."""
+
+
+def swiss_roll(n: int, rng: np.random.Generator) -> Points:
+    """The 2015 paper's Swiss roll: u ~ U(1.5π, 4.5π), (u cos u, u sin u)/6, slight noise; labelled
+    by the half of the arm it lies on: 0 inner (u < 3π), 1 outer."""
     u = rng.uniform(1.5 * math.pi, 4.5 * math.pi, n)
     points = np.stack([u * np.cos(u), u * np.sin(u)], axis=1) / 6.0
-    return points + 0.05 * rng.standard_normal((n, 2))
+    return points + 0.05 * rng.standard_normal((n, 2)), (u >= 3 * math.pi).astype(np.int64)
 
 
-def two_moons(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Two interleaved half circles, centred on the origin."""
+def two_moons(n: int, rng: np.random.Generator) -> Points:
+    """Two interleaved half circles, centred on the origin; labelled by moon: 0 upper, 1 lower."""
     angle = rng.uniform(0, math.pi, n)
     upper = rng.random(n) < 0.5
     x = np.where(upper, np.cos(angle), 1.0 - np.cos(angle))
     y = np.where(upper, np.sin(angle), 0.5 - np.sin(angle))
-    return (np.stack([x - 0.5, y - 0.25], axis=1) + 0.05 * rng.standard_normal((n, 2))) * 1.5
+    points = (np.stack([x - 0.5, y - 0.25], axis=1) + 0.05 * rng.standard_normal((n, 2))) * 1.5
+    return points, (~upper).astype(np.int64)
 
 
 EIGHT_GAUSSIANS_RADIUS = 1.5
 EIGHT_GAUSSIANS_STD = 0.1
 
 
-def eight_gaussians(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Eight Gaussians of std 0.1 evenly on a circle of radius 1.5 (core.mixture.EIGHT_GAUSSIANS)."""
-    k = rng.integers(0, 8, n) * (math.pi / 4)
-    return EIGHT_GAUSSIANS_RADIUS * np.stack([np.cos(k), np.sin(k)], axis=1) + EIGHT_GAUSSIANS_STD * rng.standard_normal((n, 2))
+def eight_gaussians(n: int, rng: np.random.Generator) -> Points:
+    """Eight Gaussians of std 0.1 evenly on a circle of radius 1.5 (core.mixture.EIGHT_GAUSSIANS), labelled
+    by component k = 0…7, the one at angle kπ/4."""
+    component = rng.integers(0, 8, n)
+    k = component * (math.pi / 4)
+    points = EIGHT_GAUSSIANS_RADIUS * np.stack([np.cos(k), np.sin(k)], axis=1) + EIGHT_GAUSSIANS_STD * rng.standard_normal((n, 2))
+    return points, component.astype(np.int64)
 
 
-def checkerboard(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniform on the black squares of a 4×4 board covering [−2, 2]²."""
+def checkerboard(n: int, rng: np.random.Generator) -> Points:
+    """Uniform on the black squares of a 4×4 board covering [−2, 2]², labelled by square 0…7:
+    2·column + half, column = ⌊x + 2⌋ from the left, half = ⌊(y + 2)/2⌋ (1 above y = 0)."""
     x = rng.uniform(-2, 2, n)
     y = rng.uniform(0, 1, n) + rng.integers(0, 2, n) * 2 - 2
     y = y + np.floor(x) % 2
-    return np.stack([x, y], axis=1)
+    square = 2 * np.floor(x + 2) + np.floor((y + 2) / 2)
+    return np.stack([x, y], axis=1), square.astype(np.int64)
 
 
-TOY_SETS: dict[str, Callable[[int, np.random.Generator], np.ndarray]] = {
+TOY_SETS: dict[str, Callable[[int, np.random.Generator], Points]] = {
     "swiss_roll": swiss_roll,
     "two_moons": two_moons,
     "eight_gaussians": eight_gaussians,
     "checkerboard": checkerboard,
 }
+TOY_CLASSES: dict[str, int] = {"swiss_roll": 2, "two_moons": 2, "eight_gaussians": 8, "checkerboard": 8}
+"""How many classes each toy set's labels name."""
 BUILTIN_SETS: tuple[str, ...] = ("digits", *TOY_SETS)
 POINTS_SUFFIX = ".csv"
-"""A data source ending so is a file of 2-D points (x,y per line), such as the 2-D lab's drawings."""
+"""A data source ending so is a file of 2-D points (x,y per line, or x,y,label), such as the 2-D lab's drawings."""
+LABEL_COLUMN = "label"
+"""The header of a points file's optional third column: each point's class, a whole number ≥ 0."""
 
 
 def load_toy(name: str, n: int = TOY_POINTS, seed: int = 0) -> Dataset:
-    """n points of a named 2-D toy set, the same for the same seed."""
+    """n points of a named 2-D toy set with their labels, the same for the same seed."""
     if name not in TOY_SETS:
         raise DataError(f"unknown toy set '{name}' (choose from {', '.join(TOY_SETS)})")
-    return Dataset(name, TOY_SETS[name](n, np.random.default_rng(seed)).astype(np.float32))
+    points, labels = TOY_SETS[name](n, np.random.default_rng(seed))
+    return Dataset(name, points.astype(np.float32), labels=labels, num_classes=TOY_CLASSES[name])
 
 
 def is_points_file(source: str) -> bool:
@@ -152,17 +186,23 @@ def is_points_file(source: str) -> bool:
     return source.lower().endswith(POINTS_SUFFIX)
 
 
-def save_points(points: np.ndarray, path: str | Path) -> Path:
-    """Points (N×D) as CSV, one point per line under an "x,y" header, written atomically."""
-    header = ",".join("xyzw"[i] if points.shape[1] <= 4 else f"x{i}" for i in range(points.shape[1]))
-    text = header + "\n" + "".join(",".join(f"{v:.6g}" for v in row) + "\n" for row in points)
+def save_points(points: np.ndarray, path: str | Path, labels: np.ndarray | None = None) -> Path:
+    """Points (N×D) as CSV, one point per line under an "x,y" header (with ``labels``, a third
+    column "label" of whole numbers), written atomically."""
+    names = ["xyzw"[i] if points.shape[1] <= 4 else f"x{i}" for i in range(points.shape[1])]
+    rows = [[f"{v:.6g}" for v in row] for row in points]
+    if labels is not None:
+        names.append(LABEL_COLUMN)
+        rows = [row + [str(int(label))] for row, label in zip(rows, labels)]
+    text = ",".join(names) + "\n" + "".join(",".join(row) + "\n" for row in rows)
     with atomic_write(path) as handle:
         handle.write(text.encode())
     return Path(path)
 
 
 def load_points_file(path: str | Path) -> Dataset:
-    """A CSV of points, one per line (a header line is allowed): your own 2-D data set."""
+    """A CSV of points, one per line (a header line is allowed): your own 2-D data set; a third
+    column holds each point's class label (whole numbers ≥ 0; K = the greatest + 1)."""
     path = Path(path)
     try:
         with open_regular(path) as handle:
@@ -175,12 +215,18 @@ def load_points_file(path: str | Path) -> Dataset:
         raise DataError(f"'{path.name}' is not a CSV of points with one point per line ({exc.reason})") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"'{path.name}' is not a CSV of points with one point per line ({exc})") from None
-    if len(points) < 2 or points.shape[1] != 2:
-        raise DataError(f"'{path.name}' needs at least 2 points of 2 coordinates (x,y per line); "
+    if len(points) < 2 or points.shape[1] not in (2, 3):
+        raise DataError(f"'{path.name}' needs at least 2 points of 2 coordinates (x,y per line, or x,y,label); "
                         f"it holds {len(points)} of {points.shape[1]}")
     if not np.all(np.isfinite(points)):
         raise DataError(f"'{path.name}' holds coordinates that are not finite numbers")
-    return Dataset(str(path), points.astype(np.float32))
+    if points.shape[1] == 2:
+        return Dataset(str(path), points.astype(np.float32))
+    labels = points[:, 2]
+    if np.any(labels < 0) or np.any(labels != np.round(labels)):
+        raise DataError(f"'{path.name}': its third column, the labels, must hold whole numbers ≥ 0")
+    labels = labels.astype(np.int64)
+    return Dataset(str(path), points[:, :2].astype(np.float32), labels=labels, num_classes=int(labels.max()) + 1)
 
 
 def _is_header(first: str) -> bool:
@@ -210,7 +256,7 @@ def evaluation_set(source: str, image_size: int, channels: int) -> Dataset:
     digits (never trained on), for a folder every image in it."""
     if source == "digits":
         digits = load_digits(image_size, "held_out")
-        return digits if channels == 1 else Dataset(digits.name, np.repeat(digits.data, channels, axis=1))
+        return digits if channels == 1 else replace(digits, data=np.repeat(digits.data, channels, axis=1))
     if source in TOY_SETS:
         raise DataError(f"'{source}' holds 2-D points; bits per dimension are measured on images")
     if Path(source).is_dir():

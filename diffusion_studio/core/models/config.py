@@ -24,6 +24,7 @@ class UNetConfig:
     attention_resolutions: tuple[int, ...] = (16,)  # feature-map sizes with self-attention
     dropout: float = 0.1
     num_heads: int = 1  # attention heads (Ho et al. use one)
+    num_classes: int = 0  # classes c = 0…K−1 it is conditioned on, plus the null label ∅ = K; 0: unconditional
 
     @property
     def resolutions(self) -> tuple[int, ...]:
@@ -57,6 +58,7 @@ def validate_unet_config(c: UNetConfig) -> None:
             )
     if not 0.0 <= c.dropout < 1.0:
         raise SettingError("dropout", f"must lie in [0, 1), got {c.dropout}")
+    validate_num_classes(c.num_classes)
     for mult in c.channel_mults:
         if (c.base_channels * mult) % c.num_heads:
             raise SettingError("num_heads", f"{c.num_heads} heads do not divide a width of {c.base_channels * mult}")
@@ -76,6 +78,19 @@ def _at_most(name: str, value: int, limit: int, what: str = "") -> None:
         raise SettingError(name, f"{what + ' ' if what else ''}{value:,} is over the limit of {limit:,}")
 
 
+def validate_num_classes(num_classes: int) -> None:
+    """Raise SettingError unless num_classes is 0 (unconditional) or a positive count of classes."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise SettingError("num_classes", f"must be a whole number ≥ 0 (0: unconditional), got {num_classes!r}")
+
+
+def null_label(num_classes: int) -> int:
+    """The null label ∅ of a network conditioned on ``num_classes`` classes: K, the row after the
+    classes 0…K−1 in its class embedding. It stands for "no class" (p(x) rather than p(x | c));
+    training replaces a label by it with probability p_uncond (label dropout, Ho & Salimans 2022)."""
+    return num_classes
+
+
 @dataclass(frozen=True)
 class MLPConfig:
     """The shape of a point-data denoiser; saved as JSON beside its weights."""
@@ -84,6 +99,7 @@ class MLPConfig:
     hidden: int = 128  # width of every hidden layer
     num_layers: int = 3  # residual hidden layers
     time_dim: int = 32  # size of the sinusoidal time embedding
+    num_classes: int = 0  # classes c = 0…K−1 it is conditioned on, plus the null label ∅ = K; 0: unconditional
 
 
 ModelConfig = UNetConfig | MLPConfig

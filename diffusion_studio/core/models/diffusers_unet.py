@@ -23,6 +23,7 @@ from torch import nn
 from diffusion_studio.core.errors import CheckpointError, FileReadError, SettingError
 from diffusion_studio.core.files import read_json
 from diffusion_studio.core.limits import MAX_BLOCKS, MAX_CHANNELS, MAX_IMAGE_SIZE
+from diffusion_studio.core.models.config import null_label
 from diffusion_studio.core.schedules import ScheduleConfig, config_from_betas
 from diffusion_studio.core.settings import check_settings
 
@@ -71,14 +72,21 @@ def diffusers_unet_folder(folder: Path) -> Path | None:
 
 
 class DiffusersDenoiser(nn.Module):
-    """network(x_t, index) → unet(x_t, index).sample."""
+    """network(x_t, index, label) → unet(x_t, index, class_labels=label).sample.
+
+    A UNet2DModel with ``num_class_embeds`` = K + 1 is read as ours are (models.classes): classes
+    0…K−1 and the null label K, which a label of None stands for."""
 
     def __init__(self, unet: nn.Module) -> None:
         super().__init__()
         self.unet = unet
+        embeds = unet.config.num_class_embeds
+        self.num_classes = embeds - 1 if embeds else 0  # K: labels 0…K−1 and the null label K (0: unconditional)
 
-    def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        return self.unet(x, index).sample
+    def forward(self, x: torch.Tensor, index: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        if label is None and self.num_classes:
+            label = torch.full((x.shape[0],), null_label(self.num_classes), dtype=torch.long, device=x.device)
+        return self.unet(x, index, class_labels=label).sample
 
 
 def import_diffusers(purpose: str) -> Any:
@@ -216,6 +224,10 @@ def load_diffusers_unet(folder: Path) -> tuple[DiffusersDenoiser, ScheduleConfig
     except (OSError, ValueError, RuntimeError, TypeError, KeyError, AttributeError) as exc:  # the config's other values
         raise CheckpointError(f"'{folder.name}': the diffusers model cannot be loaded ({exc})") from None
     c = unet.config
+    if c.class_embed_type is not None or c.num_class_embeds == 1:
+        raise CheckpointError(f"'{folder.name}': a class embedding of type {c.class_embed_type!r} with "
+                              f"{c.num_class_embeds} rows is not one we read (we read num_class_embeds = K + 1: "
+                              "K classes and the null label)")
     if c.out_channels != c.in_channels:
         raise CheckpointError(f"'{folder.name}': out_channels = {c.out_channels} ≠ in_channels = {c.in_channels}: a network "
                               "that also predicts its variance is not one we sample")

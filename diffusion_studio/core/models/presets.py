@@ -44,15 +44,16 @@ PRESETS: dict[str, NetworkSize] = {
 "small" is the bundled model's size."""
 
 
-def model_config_for(size: NetworkSize, sample_shape: tuple[int, ...]) -> ModelConfig:
-    """The network for samples of ``sample_shape``: a U-Net for (C, S, S) images, an MLP for (D,) points.
+def model_config_for(size: NetworkSize, sample_shape: tuple[int, ...], num_classes: int = 0) -> ModelConfig:
+    """The network for samples of ``sample_shape``: a U-Net for (C, S, S) images, an MLP for (D,) points;
+    conditioned on ``num_classes`` classes (0: unconditional).
 
     Attention defaults to the second level's feature-map size, as Ho et al. put it at 16×16 for
     32×32 images. SettingError for a size its settings do not allow.
     """
     check_settings(size)
     if len(sample_shape) == 1:
-        return MLPConfig(dim=sample_shape[0], hidden=size.hidden, num_layers=size.num_layers)
+        return MLPConfig(dim=sample_shape[0], hidden=size.hidden, num_layers=size.num_layers, num_classes=num_classes)
     channels, image_size = sample_shape[0], sample_shape[-1]
     resolutions = [image_size >> level for level in range(len(size.channel_mults))]
     attention = size.attention_resolutions if size.attention_resolutions is not None else tuple(resolutions[1:2])
@@ -66,6 +67,7 @@ def model_config_for(size: NetworkSize, sample_shape: tuple[int, ...]) -> ModelC
         attention_resolutions=tuple(attention),
         dropout=size.dropout,
         num_heads=size.num_heads,
+        num_classes=num_classes,
     )
 
 

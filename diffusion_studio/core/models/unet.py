@@ -2,7 +2,8 @@
 
 Residual blocks with GroupNorm and SiLU, dropout, a sinusoidal time embedding through an MLP
 added in every residual block, self-attention at chosen resolutions, and down/up paths joined
-by skip connections. It predicts a tensor shaped like its input (ε, x_0 or v).
+by skip connections. It predicts a tensor shaped like its input (ε, x_0 or v). A class-conditional
+U-Net (num_classes > 0) adds a learned class embedding to the time embedding (models.classes).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from diffusion_studio.core.models.classes import class_embedding, embed_labels
 from diffusion_studio.core.models.config import UNetConfig, validate_unet_config
 
 
@@ -82,14 +84,17 @@ class _Level(nn.Module):
 
 
 class UNet(nn.Module):
-    """network(x_t, index) → prediction, index = t − 1 (one per sample)."""
+    """network(x_t, index, label) → prediction, index = t − 1 (one per sample); the embedding every residual
+    block receives is emb = MLP(emb(index)) + E[label] (E only when num_classes > 0)."""
 
     def __init__(self, config: UNetConfig) -> None:
         super().__init__()
         validate_unet_config(config)
         self.config = c = config
+        self.num_classes = c.num_classes  # K: labels 0…K−1 and the null label K (0: unconditional)
         base, emb_dim = c.base_channels, 4 * c.base_channels
         self.time_mlp = nn.Sequential(nn.Linear(base, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.class_embedding = class_embedding(c.num_classes, emb_dim)
         self.stem = nn.Conv2d(c.in_channels, base, 3, padding=1)
 
         self.down = nn.ModuleList()
@@ -127,8 +132,10 @@ class UNet(nn.Module):
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
-    def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, index: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        """label: a LongTensor (N,) of 0…K (K: ∅), None for ∅ (or for an unconditional network)."""
         emb = self.time_mlp(timestep_embedding(index, self.config.base_channels))
+        emb = emb + embed_labels(self.class_embedding, label, x.shape[0], x.device)
         h = self.stem(x)
         skips = [h]
         for blocks, downsample in zip(self.down, self.downsample):
