@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 MAX_RUNS = 8
 """At most this many runs in one comparison."""
 
-_RUN_KEYS = ("steps", "spacing", "clip", "record_every")
+_RUN_KEYS = ("steps", "spacing", "clip", "record_every", "class_label", "guidance", "guidance_from", "guidance_to")
 """The SampleConfig fields a run may set for itself; seed and number of samples are shared."""
 
 

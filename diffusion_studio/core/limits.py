@@ -24,6 +24,10 @@ MAX_TRAIN_STEPS = 10**9
 """Optimizer steps of a run (and its warm-up)."""
 MAX_SEED = 2**31 - 1
 """Seeds: what a form's spin box holds, and far more runs than anyone makes."""
+MAX_CLASSES = 10_000
+"""Classes of a class-conditional network (rows of its class embedding, less the null label)."""
+MAX_GUIDANCE = 100.0
+"""Classifier-free guidance w (practice stays below 20)."""
 MAX_GIF_FRAMES = 10_000
 MAX_GIF_SCALE = 64
 """How many times a GIF enlarges its frames."""

@@ -38,6 +38,11 @@ class LoadedModel:
     _copying: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
+    def num_classes(self) -> int:
+        """K, the classes a class-conditional network takes (labels 0…K−1, K the null label); 0 if none."""
+        return getattr(self.network, "num_classes", 0)
+
+    @property
     def device(self) -> torch.device:
         """Where ``network`` lives (the CPU for a network without weights)."""
         return next(self.network.parameters(), torch.zeros(0)).device

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from diffusion_studio.core.samplers import SAMPLERS, sampler_class
-from diffusion_studio.core.limits import MAX_SAMPLES, MAX_SEED, MAX_TIMESTEPS
+from diffusion_studio.core.limits import MAX_CLASSES, MAX_GUIDANCE, MAX_SAMPLES, MAX_SEED, MAX_TIMESTEPS
 from diffusion_studio.core.settings import check_settings, setting, setting_fields
 
 POINT_SAMPLES = 1000
@@ -48,6 +48,17 @@ class SampleConfig:
     num: int = setting(16, "Samples", "Samples drawn at once, shown as a grid", ge=1, le=MAX_SAMPLES)
     seed: int = setting(0, "Seed", "Seeds x_T ~ N(0, I) and every step's noise: the same seed gives the same samples", ge=0,
                        le=MAX_SEED)
+    class_label: int | None = setting(None, "Class", "The class c to draw from a class-conditional model (its labels "
+                                      "0…K−1; default: none, the model's p(x))", ge=0, le=MAX_CLASSES, flag="--class")
+    guidance: float = setting(0.0, "Guidance w", "Classifier-free guidance (Ho & Salimans 2022) towards the class: "
+                              "ε̃ = (1 + w) ε̂(x, c) − w ε̂(x, ∅); 0 is the conditional model unguided, and each guided "
+                              "step costs two network evaluations (diffusers' guidance_scale is 1 + w)",
+                              ge=0, le=MAX_GUIDANCE, step=0.5, decimals=2)
+    guidance_from: float = setting(0.0, "Guide from t/T", "Guidance acts only while t/T is at least this (an interval "
+                                   "of t, Kynkäänniemi et al. 2024); below it the conditional model alone",
+                                   ge=0, le=1, step=0.05, decimals=2)
+    guidance_to: float = setting(1.0, "Guide to t/T", "Guidance acts only while t/T is at most this; above it the "
+                                 "conditional model alone", ge=0, le=1, step=0.05, decimals=2)
     record_every: int = setting(1, "Record every", "Keep every k-th step for the timeline (and always the result)", ge=1,
                                le=MAX_TIMESTEPS)
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)  # the sampler's own settings, e.g. {"eta": 0.5}
@@ -85,4 +96,6 @@ def run_label(config: SampleConfig, timesteps: int) -> str:
         words.append(f"{config.spacing} spacing")
     if config.clip is False:
         words.append("x̂₀ unclamped")
+    if config.class_label is not None:
+        words.append(f"class {config.class_label}" + (f" w={config.guidance:g}" if config.guidance else ""))
     return " ".join([cls.label, f"{config.steps or timesteps} steps", *words])

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from diffusion_studio.core.denoiser import Denoiser, Network, as_denoiser
+from diffusion_studio.core.denoiser import Denoiser, Guidance, Network, as_denoiser
 from diffusion_studio.core.errors import SettingError
+from diffusion_studio.core.models.config import null_label
 from diffusion_studio.core.provenance import run_settings
 from diffusion_studio.core.sample_config import AUTO_SPACING, SampleConfig, validate_sample_config
 from diffusion_studio.core.samplers import Sampler, build_sampler
@@ -111,6 +112,24 @@ def _on_host(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return torch.stack(tensors).detach().cpu().unbind(0)
 
 
+def guidance_for(model: LoadedModel, config: SampleConfig) -> Guidance | None:
+    """The condition a run asks for: its class with classifier-free guidance w over [guidance_from,
+    guidance_to] of t/T, or None (the model's p(x)). SettingError for a class the model does not take,
+    or guidance without a class."""
+    if config.class_label is None:
+        if config.guidance:
+            raise SettingError("guidance", "guidance needs a class to guide towards (--class)")
+        return None
+    classes = model.num_classes
+    if not classes:
+        raise SettingError("class_label", "this model is not class-conditional: it takes no class")
+    if config.class_label >= classes:
+        raise SettingError("class_label", f"this model's classes are 0…{classes - 1}, got {config.class_label}")
+    if config.guidance_from > config.guidance_to:
+        raise SettingError("guidance_from", f"the interval of t/T is empty: {config.guidance_from} > {config.guidance_to}")
+    return Guidance(config.class_label, null_label(classes), config.guidance, (config.guidance_from, config.guidance_to))
+
+
 def x0_range(model: LoadedModel, config: SampleConfig) -> tuple[float, float] | None:
     """Where the run keeps x̂_0: the model's data range unless the config turns clipping off."""
     if config.clip is False:
@@ -142,7 +161,7 @@ class SamplingRun:
         self.config = config
         self.device = torch.device(device)
         self.after_step = after_step
-        self.denoiser = model.denoiser(self.device, x0_range(model, config))
+        self.denoiser = model.denoiser(self.device, x0_range(model, config), guidance_for(model, config))
         self.schedule = self.denoiser.schedule
         self.sampler = build_sampler(config.sampler, self.schedule, model.prediction, self.denoiser.x0_range, **config.options)
         spacing = None if config.spacing == AUTO_SPACING else config.spacing

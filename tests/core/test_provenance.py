@@ -26,7 +26,8 @@ def sample_metadata(model="default", config=CONFIG, device="cpu"):
 def test_a_run_records_every_sample_setting_its_model_and_its_kind_of_device(tmp_path):
     run = run_settings(tmp_path, CONFIG, "cuda:1", T=50)
     assert run == {"model": str(tmp_path.resolve()), "device": "cuda", "sampler": "ddim", "steps": 7, "spacing": "auto",
-                   "clip": None, "num": 3, "seed": 11, "record_every": 1, "options": {"eta": 0.25}, "T": 50}
+                   "clip": None, "num": 3, "seed": 11, "class_label": None, "guidance": 0.0, "guidance_from": 0.0,
+                   "guidance_to": 1.0, "record_every": 1, "options": {"eta": 0.25}, "T": 50}
     assert model_name("default") == model_name(DEFAULT_MODEL) == "default"
     metadata = output_metadata("compare", [run, run], note="x")
     assert metadata["software"] == f"Diffusion Studio {__version__}" and metadata["kind"] == "compare"

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from diffusion_studio.core.errors import SettingError
-from diffusion_studio.core.limits import MAX_BLOCKS, MAX_CHANNELS, MAX_IMAGE_SIZE
+from diffusion_studio.core.limits import MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, MAX_IMAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ def validate_mlp_config(c: MLPConfig) -> None:
     for name in ("dim", "hidden", "time_dim"):
         _at_most(name, getattr(c, name), MAX_CHANNELS)
     _at_most("num_layers", c.num_layers, MAX_BLOCKS)
+    validate_num_classes(c.num_classes)
 
 
 def _at_most(name: str, value: int, limit: int, what: str = "") -> None:
@@ -82,6 +83,7 @@ def validate_num_classes(num_classes: int) -> None:
     """Raise SettingError unless num_classes is 0 (unconditional) or a positive count of classes."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
         raise SettingError("num_classes", f"must be a whole number ≥ 0 (0: unconditional), got {num_classes!r}")
+    _at_most("num_classes", num_classes, MAX_CLASSES)
 
 
 def null_label(num_classes: int) -> int:
