@@ -465,7 +465,7 @@ class SamplingPanel(Panel):
         self._show_arrays(preview.x_t, preview.pred_x0, preview.pred_eps, preview.t)
         which = "step "
         if self.session.comparing:
-            which = "reference " if preview.run == self._runs_total else f"run {preview.run + 1}/{self._runs_total}: "
+            which = "the reference ODE (DDIM, η = 0) " if preview.run == self._runs_total else f"run {preview.run + 1}/{self._runs_total}: "
         self.timeline.label.setText(f"sampling {which}{preview.index}/{preview.total}, t = {preview.t}")
         self.schedule_marker.setValue(preview.t)
 
