@@ -326,6 +326,14 @@ class TrainingSession:
         """Make this checkpoint the one Continue trains."""
         self.checkpoint, self.checkpoint_step = folder, step
 
+    def continue_refusal(self, steps: int) -> str | None:
+        """Why Continue cannot train the checkpoint on up to ``steps`` (core.runs.continue_run), or None."""
+        if self.checkpoint is None:
+            return "No checkpoint to continue: train one, or open one"
+        if steps <= self.checkpoint_step:
+            return f"{self.checkpoint.name} is at step {self.checkpoint_step}: set Steps above that to continue it"
+        return None
+
     # ---- the loss history ---------------------------------------------------------------------
 
     def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:

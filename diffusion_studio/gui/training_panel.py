@@ -41,6 +41,7 @@ from diffusion_studio.core.models.presets import PRESETS, NetworkSize, model_con
 from diffusion_studio.core.recipes import IMAGE_RECIPE
 from diffusion_studio.core.train_config import TrainConfig
 from diffusion_studio.gui.imaging import show_pixels
+from diffusion_studio.gui.integer_axis import IntegerAxis
 from diffusion_studio.gui.panel import Panel
 from diffusion_studio.gui.point_style import data_cloud, sample_cloud
 from diffusion_studio.gui.preferences import Preferences
@@ -243,7 +244,7 @@ class TrainingPanel(Panel):
         self.schedule_warning.setWordWrap(True)
         self.schedule_warning.setStyleSheet("color: #c0392b")
         self.schedule_warning.setVisible(False)
-        self.loss_plot = pg.PlotWidget(background="w", title="Training loss")
+        self.loss_plot = pg.PlotWidget(background="w", title="Training loss", axisItems={"bottom": IntegerAxis("bottom")})
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.setLabel("left", "loss (log scale)")
@@ -253,7 +254,7 @@ class TrainingPanel(Panel):
         self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((160, 190, 230), width=1), name="each report")
         self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((31, 94, 200), width=2), name="smoothed")
         self.loss_plot.setToolTip("The mean of ‖target − network(x_t, t)‖² over each report's steps, and its moving average")
-        self.heatmap_plot = pg.PlotWidget(background="w")
+        self.heatmap_plot = pg.PlotWidget(background="w", axisItems={"bottom": IntegerAxis("bottom")})
         self.heatmap_plot.setLabel("bottom", "training step")
         self.heatmap_plot.setLabel("left", "t")
         self.heatmap_plot.setMouseEnabled(x=False, y=False)
@@ -325,6 +326,7 @@ class TrainingPanel(Panel):
             signal.connect(self._show_parameters)
         self.start_button.clicked.connect(self.start)
         self.continue_button.clicked.connect(self.continue_training)
+        self.train_form["steps"].widget.lineEdit().textChanged.connect(lambda: self._show_continue(not self.running))
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.request_stop)
         self.open_button.clicked.connect(self._ask_checkpoint)
@@ -560,8 +562,17 @@ class TrainingPanel(Panel):
     def _set_checkpoint(self, folder: Path, step: int) -> None:
         self.session.open_checkpoint(folder, step)
         self.run_label.setText(f"Checkpoint <b>{folder}</b> at step {step}")
-        self.continue_button.setToolTip(f"Train {folder.name} on from step {step} up to Steps, with its own settings")
         self._set_idle(not self.running)
+
+    def _show_continue(self, idle: bool) -> None:
+        """Continue is enabled while idle if it can train the checkpoint up to Steps as typed so far
+        (the box commits only on Enter or leaving it); its tooltip says why not."""
+        box = self.train_form["steps"].widget
+        typed = box.cleanText()
+        refusal = self.session.continue_refusal(int(typed) if typed.isdigit() else box.value())
+        self.continue_button.setEnabled(idle and refusal is None)
+        checkpoint, step = self.session.checkpoint, self.session.checkpoint_step
+        self.continue_button.setToolTip(refusal or f"Train {checkpoint.name} on from step {step} up to Steps, with its own settings")
 
     def _sample(self) -> None:
         if self.session.checkpoint is not None:
@@ -654,9 +665,8 @@ class TrainingPanel(Panel):
             widget.setEnabled(idle)
         if idle:
             self._on_data()  # enables only what the data chosen uses
-        checkpoint = self.session.checkpoint is not None
-        self.continue_button.setEnabled(idle and checkpoint)
-        self.sample_button.setEnabled(checkpoint)
+        self._show_continue(idle)
+        self.sample_button.setEnabled(self.session.checkpoint is not None)
         self.pause_button.setEnabled(not idle)
         self.stop_button.setEnabled(not idle)
         self.pause_button.setText("Pause")
