@@ -29,7 +29,8 @@ class TimelineBar(QWidget):
             button.setToolTip(tip)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setToolTip("Recorded frames, from x_T (left) to the result x_0 (right). ←/→ step, Home/End")
+        self.slider.setToolTip("Recorded frames, from x_T (left) to the result x_0, or where a cancelled run stopped (right). "
+                               "←/→ step, Home/End")
         self.fps = QSpinBox()
         self.fps.setRange(1, 120)
         self.fps.setValue(20)

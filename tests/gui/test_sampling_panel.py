@@ -117,6 +117,11 @@ def test_cancel_stops_quickly_and_keeps_what_was_recorded(panel, qtbot):
     qtbot.waitUntil(lambda: not panel.running, timeout=3000)  # within a step or two
     assert panel.session.trajectory is not None and 2 <= len(panel.session.trajectory) < 1001
     assert panel.run_button.isEnabled()
+    reached = int(panel.session.trajectory.timesteps[-1])  # the last frame is x_t where the run stopped
+    frames = len(panel.session.trajectory)
+    assert reached == 1001 - frames and panel.session.t == reached
+    assert panel.timeline.label.text() == f"frame {frames} of {frames}: t = {reached}"
+    assert panel.schedule_marker.value() == reached
 
 
 def test_exported_gif_has_the_frames_size_and_duration_asked_for(panel, qtbot, tmp_path):
