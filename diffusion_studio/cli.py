@@ -383,6 +383,10 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
                          "\"ddpm;ddim:steps=50;dpmpp-2m:steps=20\" (keys: steps, spacing, clip, record_every and "
                          "the sampler's options such as eta, variance)")
     add_setting_flags(compare, SampleConfig, skip=("sampler", "steps", "spacing", "clip", "options"))
+    compare.add_argument("--reference", metavar="REF",
+                         help="what the distances are to: 'ode', an image model's probability-flow ODE on all T steps "
+                         "(its default: T network calls, often more than all the runs), 'ode:K' the same on K steps, "
+                         "'data' a 2-D model's training data (its default), or 'none'")
     compare.add_argument("--device", default="auto", choices=DEVICES)
     compare.add_argument("--output", "-o", type=Path, help=".png: one row of results per run")
     compare.add_argument("--gif", type=Path, help="also write the runs as an animated GIF, rows in step by t")
@@ -394,7 +398,7 @@ def _add_compare_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_compare(args: argparse.Namespace) -> None:
     from diffusion_studio.core.compare import (
-        compare_items, comparison_metadata, distance_name, measure, parse_runs, reference_for,
+        compare_items, comparison_metadata, distance_name, measure, parse_reference, parse_runs, reference_for,
     )
     from diffusion_studio.core.devices import resolve_device
     from diffusion_studio.core.export import (
@@ -409,13 +413,18 @@ def run_compare(args: argparse.Namespace) -> None:
     configs = parse_runs(args.samplers, base)
     device = resolve_device(args.device)
     model = open_model(args.model, device)
+    timesteps = model.schedule_config.timesteps
+    against = parse_reference(args.reference, model.is_image, timesteps)
     progress = _Progress()
 
     def report(what: str, step) -> None:
         progress.show(f"{what} step {step.index + 1}/{step.total}", final=step.index + 1 == step.total)
 
     runs = drain(compare_items(model, configs, device), lambda item: report(f"run {item[0] + 1}/{len(configs)}", item[1]))
-    reference = drain(reference_for(model, base, device), lambda step: report("reference (DDIM, η = 0, all T)", step))
+    if against.kind == "ode":
+        progress.show(f"solving the reference for the distances, {against.describe(timesteps)} from the same x_T "
+                      "(--reference ode:K or none costs less)", final=True)
+    reference = drain(reference_for(model, base, device, reference=against), lambda step: report("reference ODE", step))
     runs = measure(runs, reference)
     data = None if model.is_image else reference_points(reference)
     if args.format == "json":
@@ -423,7 +432,8 @@ def run_compare(args: argparse.Namespace) -> None:
                            "nfe": r.nfe, "seconds": round(r.seconds, 4), "distance": r.distance} for r in runs], indent=2))
     else:
         width = max(len(r.label) for r in runs)
-        print(f"{'run'.ljust(width)}  {'NFE':>5}  {'seconds':>8}  {distance_name(model.is_image)}")
+        measured = "no distance (--reference none)" if against.kind == "none" else distance_name(model.is_image, against.steps)
+        print(f"{'run'.ljust(width)}  {'NFE':>5}  {'seconds':>8}  {measured}")
         for r in runs:
             distance = "—" if r.distance is None else f"{r.distance:.4f}"
             print(f"{r.label.ljust(width)}  {r.nfe:>5}  {r.seconds:>8.2f}  {distance}")

@@ -26,6 +26,7 @@ from diffusion_studio.core.data.images import save_image
 from diffusion_studio.core.errors import DiffusionStudioError, SettingError
 from diffusion_studio.core.export import forward_strip
 from diffusion_studio.core.process import q_sample
+from diffusion_studio.core.recipes import signal_left_warning
 
 HISTOGRAM_PIXELS = 65_536
 """The histogram of x_t uses this many pixels, picked once at random (enough for a smooth curve)."""
@@ -239,6 +240,10 @@ class ForwardSession:
         """(√ᾱ_t, √(1 − ᾱ_t)): the scales of x_0 and of ε in x_t."""
         s = self.state.schedule
         return float(s.sqrt_alpha_bars[t]), float(s.sqrt_one_minus_alpha_bars[t])
+
+    def schedule_warning(self) -> str | None:
+        """Why the schedule in use ends far from noise, or None (core.recipes.signal_left_warning)."""
+        return signal_left_warning(self.state.schedule.config)
 
     def x_t(self) -> np.ndarray | None:
         """x_t at the state's t as floats: the closed form, or the chain's state once it has reached

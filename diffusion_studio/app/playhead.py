@@ -2,7 +2,8 @@
 
 The playhead is a timestep t, not a frame number, so that trajectories of different step counts
 can be scrubbed together: each shows its frame nearest t (``Trajectory.frame_at``). The stops of
-the timeline (``times``) are the recorded timesteps, descending: x_T first, the result (t = 0) last.
+the timeline (``times``) are the recorded timesteps, descending: x_T first, the result (t = 0) last, or
+the x_t a cancelled run reached.
 """
 
 from __future__ import annotations

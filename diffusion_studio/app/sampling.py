@@ -68,8 +68,8 @@ class SamplingResult:
 
 def ended(result: SamplingResult | InpaintingResult) -> str:
     """How a recorded run ended, in words."""
-    frames = len(result.trajectory)
-    return f"Cancelled: showing the {frames - 1} recorded frames" if result.cancelled else f"Done: {frames} frames recorded"
+    frames, reached = len(result.trajectory), int(result.trajectory.timesteps[-1])
+    return f"Cancelled at t = {reached}: showing the {frames} frames recorded" if result.cancelled else f"Done: {frames} frames recorded"
 
 
 def _sampling_items(model: LoadedModel, config: SampleConfig, device: str, control: RunControl, should_stop: ShouldStop):

@@ -490,6 +490,14 @@ class TrainingSession:
         return TrainingRequest(self.checkpoint, config, schedule, NetworkSize(), resume=True,
                                save_every=settings.save_every, preview_every=settings.preview_every)
 
+    def continue_refusal(self, steps: int) -> str | None:
+        """Why Continue cannot train the checkpoint on up to ``steps`` (core.runs.continue_run), or None."""
+        if self.checkpoint is None:
+            return "No checkpoint to continue: train one, or open one"
+        if steps <= self.checkpoint_step:
+            return f"{self.checkpoint.name} is at step {self.checkpoint_step}: set Steps above that to continue it"
+        return None
+
     # ---- the loss history ---------------------------------------------------------------------
 
     def loss_curve(self) -> tuple[np.ndarray, np.ndarray]:

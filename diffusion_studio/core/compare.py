@@ -207,17 +207,58 @@ def _quantiles(ordered: np.ndarray, u: np.ndarray) -> np.ndarray:
     return ordered[low] * (1 - weight) + ordered[high] * weight
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What the runs are measured against: ``data`` (a 2-D model's training points, nothing to run),
+    ``ode`` (the probability-flow ODE from the runs' x_T, DDIM with η = 0 in ``steps`` steps; None:
+    all T, the run that dominates a comparison of few-step samplers) or ``none`` (no distance)."""
+
+    kind: str
+    steps: int | None = None
+
+    def describe(self, timesteps: int) -> str:
+        """In words, for a model of T = ``timesteps``."""
+        if self.kind == "ode":
+            return f"the probability-flow ODE in {self.steps or timesteps} steps (DDIM, η = 0)"
+        return "the training data" if self.kind == "data" else "nothing"
+
+
+REFERENCES = ("data", "ode", "ode:K", "none")
+"""How a reference is written (``parse_reference``)."""
+
+
+def parse_reference(text: str | None, is_image: bool, timesteps: int) -> Reference:
+    """The reference written as one of REFERENCES for a model of T = ``timesteps``; None: the model's
+    own (the data of a 2-D model, the ODE on all T steps for an image model). SettingError for one the
+    model cannot be measured by."""
+    if text is None:
+        return Reference("ode") if is_image else Reference("data")
+    kind, colon, steps = text.strip().partition(":")
+    if kind not in ("data", "ode", "none") or (colon and kind != "ode"):
+        raise SettingError("reference", f"'{text}' is not one of {', '.join(REFERENCES)}")
+    if kind != "none" and (kind == "ode") != is_image:
+        own = "ode or ode:K (image models are measured by their distance to the ODE's solution)" if is_image else \
+            "data (2-D models are measured against their training data)"
+        raise SettingError("reference", f"'{kind}' does not measure this model: use {own}, or none")
+    if not colon:
+        return Reference(kind)
+    if not steps.strip().isdigit() or not 1 <= int(steps) <= timesteps:
+        raise SettingError("reference", f"'{text}': K in ode:K is a number of steps from 1 to T = {timesteps}")
+    return Reference(kind, int(steps))
+
+
 def ode_reference(
     model: LoadedModel,
     config: SampleConfig,
     device: torch.device | str = "cpu",
     should_stop: Callable[[], bool] = lambda: False,
+    steps: int | None = None,
 ) -> Generator[SamplingStep, None, np.ndarray | None]:
-    """The probability-flow ODE solved finely from the runs' x_T (the DETERMINISTIC sampler, all T
-    steps): yields its steps, returns its samples (None if stopped)."""
+    """The probability-flow ODE solved from the runs' x_T (the DETERMINISTIC sampler, in ``steps``
+    steps; None: all T, finely): yields its steps, returns its samples (None if stopped)."""
     from diffusion_studio.core.sampling import SamplingRun
 
-    fine = deterministic(config, steps=None, spacing="trailing", record_every=1)
+    fine = deterministic(config, steps=steps, spacing="trailing", record_every=1)
     last = None
     for last in SamplingRun(model, fine, device).steps(should_stop=should_stop):
         yield last
@@ -227,18 +268,26 @@ def ode_reference(
 
 
 def reference_for(
-    model: LoadedModel, config: SampleConfig, device: torch.device | str = "cpu", should_stop: Callable[[], bool] = lambda: False
+    model: LoadedModel, config: SampleConfig, device: torch.device | str = "cpu", should_stop: Callable[[], bool] = lambda: False,
+    reference: Reference | None = None,
 ) -> Generator[SamplingStep, None, np.ndarray | None]:
-    """What runs of this model are measured against: the training data of a 2-D model (when it is a
-    built-in set; nothing to run), the fine ODE solution for an image model (its steps yielded)."""
-    if not model.is_image:
+    """What runs of this model are measured against (``reference``; None: the model's own, see
+    parse_reference): the training data of a 2-D model (when it is a built-in set; nothing to run),
+    the ODE's solution for an image model (its steps yielded), or None for no reference."""
+    reference = reference or parse_reference(None, model.is_image, model.schedule_config.timesteps)
+    if reference.kind == "data":
         return model.training_points()
-    return (yield from ode_reference(model, config, device, should_stop))
+    if reference.kind == "none":
+        return None
+    return (yield from ode_reference(model, config, device, should_stop, reference.steps))
 
 
-def distance_name(is_image: bool) -> str:
-    """What ``measure`` measures, in words, for an image model or a 2-D one."""
-    return "RMS to the fine ODE solution" if is_image else "sliced W₂ to the data"
+def distance_name(is_image: bool, ode_steps: int | None = None) -> str:
+    """What ``measure`` measures, in words, for an image model (against the ODE's solution in
+    ``ode_steps`` steps; None: all T, the fine one) or a 2-D one."""
+    if not is_image:
+        return "sliced W₂ to the data"
+    return "RMS to the fine ODE solution" if ode_steps is None else f"RMS to the {ode_steps}-step ODE solution"
 
 
 def measure(runs: Sequence[ComparedRun], reference: np.ndarray | None) -> list[ComparedRun]:

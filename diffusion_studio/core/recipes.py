@@ -147,20 +147,41 @@ def recipe_table() -> str:
 
 MAX_X0_GAIN = 1000.0
 """Point schedules whose 1/√ᾱ_T passes this are warned about (cosine's is about 10⁴ at any T)."""
+MAX_ALPHA_BAR_T = 0.01
+"""Schedules whose ᾱ_T passes this are warned about, on any data: x_T keeps more than √ᾱ_T = 0.1 of x_0
+(an SNR above −20 dB). Ho et al.'s linear schedule passes it at T ≤ 455 (sigmoid's ᾱ_T = 0.60 at T = 50)."""
+
+
+def signal_left_warning(schedule: ScheduleConfig) -> str | None:
+    """Why ``schedule`` ends too far from noise, or None.
+
+    Sampling starts from x_T ~ N(0, I), but q(x_T | x_0) = N(√ᾱ_T x_0, (1 − ᾱ_T) I). When ᾱ_T is not
+    small, x_T still shows x_0: the network learns its first steps on inputs unlike the pure noise
+    that sampling feeds it, and the prior term L_T of the bound is large.
+    """
+    alpha_bar = float(NoiseSchedule(schedule).alpha_bars[-1])
+    if alpha_bar <= MAX_ALPHA_BAR_T:
+        return None
+    what = "mostly signal" if alpha_bar > 0.5 else "far from noise"
+    return (f"{schedule_label(schedule)} ends at ᾱ_T = {alpha_bar:.2f}: x_T = {alpha_bar ** 0.5:.2f} x_0 + "
+            f"{(1 - alpha_bar) ** 0.5:.2f} ε is {what}, not the N(0, I) that sampling starts from; a larger T "
+            f"or β_end brings ᾱ_T near 0")
 
 
 def schedule_warning(schedule: ScheduleConfig, recipe: Recipe) -> str | None:
     """Why ``schedule`` is a poor choice for the data of ``recipe``, or None.
 
+    On any data, a schedule that ends far from noise (signal_left_warning). On 2-D points, also
     x̂_0 = (x_t − √(1 − ᾱ_t) ε̂)/√ᾱ_t (Ho et al. eq. 15) multiplies the network's error in ε̂ by
     1/√ᾱ_t. Near cosine's T, where β is clipped at 0.999 and ᾱ_T ≈ 10⁻⁸, that is about 10⁴: on 2-D
     points, whose network errs by more than an image U-Net does, samples stay on the data only while
     x̂_0 is kept within the data's range (DDIM in 20 steps without it threw a Swiss-roll model's
     points to ±2,000), and its previews come out farther from the data than a linear schedule's.
-    Images are not warned about: they always keep x̂_0 within [−1, 1].
+    Images are not warned about that: they always keep x̂_0 within [−1, 1].
     """
-    if recipe.kind != POINTS or schedule.path == FLOW_PATH:  # a velocity is read without dividing by √ᾱ_t
-        return None
+    left = signal_left_warning(schedule)
+    if left or recipe.kind != POINTS or schedule.path == FLOW_PATH:  # a velocity is read without dividing by √ᾱ_t
+        return left
     gain = 1.0 / float(NoiseSchedule(schedule).sqrt_alpha_bars[-1])
     if gain <= MAX_X0_GAIN:
         return None

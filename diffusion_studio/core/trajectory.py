@@ -1,7 +1,8 @@
 """A recorded reverse process: the frames x_t and x̂_0 at each recorded step, compact and saveable.
 
 Images are kept as uint8 N×H×W×C frames (display-ready, 1 byte a value); 2-D points as float32.
-The last frame is the final sample x_0 at t = 0. Files are .npz, read with allow_pickle=False.
+The last frame is the final sample x_0 at t = 0, or, for a run stopped early, the x_t it reached at
+that t. Files are .npz, read with allow_pickle=False.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ FORMAT_VERSION = 1
 class Trajectory:
     """Frames of the reverse process; frame k shows timestep ``timesteps[k]`` (0 = the result)."""
 
-    timesteps: np.ndarray  # (K,) int: the t of each frame, descending, ending at 0
+    timesteps: np.ndarray  # (K,) int: the t of each frame, descending, ending at 0 (a stopped run: at the t it reached)
     x_t: np.ndarray  # (K, N, H, W, C) uint8 images, or (K, N, D) float32 points
-    pred_x0: np.ndarray  # x̂_0 at each frame, same layout (at t = 0, the result itself)
+    pred_x0: np.ndarray  # x̂_0 at each frame, same layout (at t = 0, the result itself; at a stopped run's last, the last x̂_0)
     metadata: dict[str, Any] = field(default_factory=dict)  # sampler, steps, seed, model …
     pred_eps: np.ndarray | None = None  # ε̂ at each frame, same layout (at t = 0, the last step's); None in older files
     moments: np.ndarray | None = None  # (K, 2) mean and std of each frame's x_t at full precision; None in older files
@@ -84,7 +85,8 @@ def recorded_frame_count(num_steps: int, every: int) -> int:
 
 
 class Recorder:
-    """Collects sampling steps as they arrive: every ``every``-th step (from the first) and the result."""
+    """Collects sampling steps as they arrive: every ``every``-th step (from the first) and the x_t the
+    last step landed on (the result, or where a stopped run stopped)."""
 
     def __init__(self, every: int = 1, metadata: dict[str, Any] | None = None) -> None:
         if every < 1:
@@ -97,7 +99,9 @@ class Recorder:
         self.pred_eps: list[np.ndarray] = []
         self.moments: list[tuple[float, float]] = []
         self._last_eps = None
+        self._last_x0 = None
         self.final: np.ndarray | None = None  # the last x_s seen, full precision: N×C×H×W or N×D
+        self.reached = 0  # the s of that x_s: 0 once the run is done, the t it reached if it was stopped
         self.nfe = 0  # network evaluations up to the last step seen
         self.seconds = 0.0  # wall time of the run (record_run sets it)
 
@@ -108,19 +112,20 @@ class Recorder:
             self.pred_x0.append(stored_frame(step.pred_x0))
             self.pred_eps.append(stored_frame(step.pred_eps))
             self.moments.append(moments(step.x_t.numpy()))
-        self._last_eps = step.pred_eps
-        self.final = step.x_prev.numpy()
+        self._last_eps, self._last_x0 = step.pred_eps, step.pred_x0
+        self.final, self.reached = step.x_prev.numpy(), step.prev_t
         self.nfe = step.nfe
 
     def trajectory(self) -> Trajectory:
-        """The recorded frames, ending with the result at t = 0."""
+        """The recorded frames, ending with the last x_s at its s: the result at t = 0, whose x̂_0 is
+        itself, or the t a stopped run reached, with the last x̂_0 predicted."""
         if self.final is None:
             raise SettingError("trajectory", "the sampler produced no steps")
         result = stored_frame(self.final)
         return Trajectory(
-            np.array(self.timesteps + [0]),
+            np.array(self.timesteps + [self.reached]),
             np.stack(self.x_t + [result]),
-            np.stack(self.pred_x0 + [result]),
+            np.stack(self.pred_x0 + [result if self.reached == 0 else stored_frame(self._last_x0)]),
             self.metadata,
             np.stack(self.pred_eps + [stored_frame(self._last_eps)]),
             np.array(self.moments + [moments(self.final)]),

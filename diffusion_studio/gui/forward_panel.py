@@ -6,6 +6,7 @@ walks the session's chain from a timer, a short budget per event-loop turn.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 
@@ -364,6 +365,9 @@ class ForwardPanel(Panel):
                 f"noise the chain added: mean {mean:+.3f}, std {std:.3f} "
                 "<span style='color:#777'>(closed form: 0, 1)</span>"
             )
+        warning = self.session.schedule_warning()
+        if warning:
+            lines.append(f"<span style='color:#c0392b'>⚠ {html.escape(warning)}</span>")
         self.readout.setText("<br>".join(lines))
 
     # ---- saving -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QPen
+from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
@@ -217,6 +217,7 @@ class InpaintingPanel(Panel):
         self.views.titles["x_t"].setToolTip("The sample at t: the known pixels as q(x_t | x_0) puts them, the rest as the model drew them")
         self.views.titles["pred_x0"].setToolTip("The network's estimate of the clean image from x_t, known pixels included")
         self.timeline = TimelineBar(self.session)
+        self.timeline.bind_keys(self)
         self.timeline.label.setText("Paint over the image, then Run")
         views = QHBoxLayout()
         views.addWidget(self.editor, 1)
@@ -379,12 +380,6 @@ class InpaintingPanel(Panel):
     def shown_frame(self, key: str = "x_t") -> np.ndarray:
         """What a view shows now: an image grid, or the painted mask as RGBA ("mask")."""
         return np.asarray((self.mask_item if key == "mask" else self.items[key]).image)
-
-    @guarded
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        """The timeline's keys: Space, ←/→, Home/End."""
-        if not self.timeline.key_pressed(event):
-            super().keyPressEvent(event)
 
     # ---- files --------------------------------------------------------------------------------
 

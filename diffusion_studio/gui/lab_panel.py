@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGraphicsSceneMouseEvent, QGroupBox, QHBoxLayout, QLabel,
     QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
@@ -290,6 +289,7 @@ class LabPanel(Panel):
         marginal_layout.addWidget(self.marginal_note)
 
         self.timeline = TimelineBar(self.session)
+        self.timeline.bind_keys(self)
         self.title = QLabel()
         self.title.setTextFormat(Qt.TextFormat.RichText)
         centre = QWidget()
@@ -500,11 +500,6 @@ class LabPanel(Panel):
         for (stat, kind), curve in self.marginal_curves.items():
             m = marginals.get(kind)
             curve.setData([] if m is None else m.t, [] if m is None else getattr(m, stat))
-
-    @guarded
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if not self.timeline.key_pressed(event):
-            super().keyPressEvent(event)
 
     # ---- training -----------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -59,7 +58,6 @@ from diffusion_studio.app.jobs import Job
 from diffusion_studio.app.sampling import SamplingPreview, SamplingSession, model_forward_marginals
 from diffusion_studio.app.state import StudioState
 from diffusion_studio.gui.tasks import TaskRunner, WorkerThread
-from diffusion_studio.gui.guard import guarded
 
 VIEWS = ("x_t", "pred_x0", "pred_eps")
 STRIPS = {"signal": "√ᾱ_t", "std": "std of x_t", "mean": "mean of x_t"}
@@ -245,6 +243,7 @@ class SamplingPanel(Panel):
         self.views.addWidget(self.comparison_view)
 
         self.timeline = TimelineBar(self.session)
+        self.timeline.bind_keys(self)
         self.schedule_plot = pg.PlotWidget(background="w")
         self.schedule_plot.setFixedHeight(110)
         self.schedule_plot.setLabel("bottom", "t")
@@ -430,7 +429,7 @@ class SamplingPanel(Panel):
         self._show_arrays(preview.x_t, preview.pred_x0, preview.pred_eps, preview.t)
         which = "step "
         if self.session.comparing:
-            which = "reference " if preview.run == self._runs_total else f"run {preview.run + 1}/{self._runs_total}: "
+            which = "the reference ODE (DDIM, η = 0) " if preview.run == self._runs_total else f"run {preview.run + 1}/{self._runs_total}: "
         self.timeline.label.setText(f"sampling {which}{preview.index}/{preview.total}, t = {preview.t}")
         self.schedule_marker.setValue(preview.t)
 
@@ -541,12 +540,6 @@ class SamplingPanel(Panel):
             return np.asarray(self.items[key].image)
         x, y = self.clouds[key].getData()
         return np.stack([x, y], axis=1)
-
-    @guarded
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        """The timeline's keys: Space, ←/→, Home/End."""
-        if not self.timeline.key_pressed(event):
-            super().keyPressEvent(event)
 
     def _on_view_clicked(self, key: str, event) -> None:
         """A click on a sample in view ``key`` enlarges it in all three views; another click brings the grid back."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QSpinBox, QStyle, QWidget
 
 from diffusion_studio.app.playhead import Playhead
@@ -29,7 +29,8 @@ class TimelineBar(QWidget):
             button.setToolTip(tip)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setToolTip("Recorded frames, from x_T (left) to the result x_0 (right). ←/→ step, Home/End")
+        self.slider.setToolTip("Recorded frames, from x_T (left) to the result x_0, or where a cancelled run stopped (right). "
+                               "←/→ step, Home/End")
         self.fps = QSpinBox()
         self.fps.setRange(1, 120)
         self.fps.setValue(20)
@@ -38,6 +39,7 @@ class TimelineBar(QWidget):
         self.label = QLabel()
         self.label.setMinimumWidth(190)
         self.play_timer = QTimer(self)
+        self.shortcuts: list[QShortcut] = []  # the keys, once bind_keys gives them a panel
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for button in self.buttons:
@@ -66,27 +68,21 @@ class TimelineBar(QWidget):
             self.slider.setValue(self.playhead.position() if len(self.playhead.times) else 0)
 
     def set_enabled(self, enabled: bool) -> None:
-        """The controls (not the label and the speed) work only when there is something to scrub."""
-        for widget in (self.slider, *self.buttons):
-            widget.setEnabled(enabled)
+        """The controls and their keys (not the label and the speed) work only when there is something to scrub."""
+        for control in (self.slider, *self.buttons, *self.shortcuts):
+            control.setEnabled(enabled)
 
-    def key_pressed(self, event: QKeyEvent) -> bool:
-        """Space plays or pauses; ←/→ step; Home/End jump (the slider does these too when focused).
-        For a panel's keyPressEvent: False if the key is not the timeline's or there is nothing to scrub."""
-        key, playhead = event.key(), self.playhead
-        if not len(playhead.times):
-            return False
-        if key == Qt.Key.Key_Space:
-            playhead.toggle_play()
-        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right):
-            playhead.step_frames(1 if key == Qt.Key.Key_Right else -1)
-        elif key == Qt.Key.Key_Home:
-            playhead.set_frame(0)
-        elif key == Qt.Key.Key_End:
-            playhead.set_frame(len(playhead.times) - 1)
-        else:
-            return False
-        return True
+    def bind_keys(self, panel: QWidget) -> None:
+        """Home, ←, Space, →, End press the first, back, play, forward and last buttons wherever the
+        focus is in ``panel``: as shortcuts they come before a focused list's or scroll area's own use
+        of the keys, while a text or number field keeps them for editing (Qt's ShortcutOverride)."""
+        keys = (Qt.Key.Key_Home, Qt.Key.Key_Left, Qt.Key.Key_Space, Qt.Key.Key_Right, Qt.Key.Key_End)
+        for button, key in zip(self.buttons, keys):
+            shortcut = QShortcut(QKeySequence(key), panel)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setEnabled(self.slider.isEnabled())
+            shortcut.activated.connect(button.click)
+            self.shortcuts.append(shortcut)
 
     def _on_playhead(self, _t: int) -> None:
         if not len(self.playhead.times):

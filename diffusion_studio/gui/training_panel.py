@@ -223,6 +223,7 @@ class TrainingPanel(Panel):
             signal.connect(self._show_parameters)
         self.start_button.clicked.connect(self.start)
         self.continue_button.clicked.connect(self.continue_training)
+        self.train_form["steps"].widget.lineEdit().textChanged.connect(lambda: self._show_continue(not self.running))
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.request_stop)
         self.open_button.clicked.connect(self._ask_checkpoint)
@@ -412,8 +413,17 @@ class TrainingPanel(Panel):
     def _set_checkpoint(self, folder: Path, step: int) -> None:
         self.session.open_checkpoint(folder, step)
         self.run_label.setText(f"Checkpoint <b>{folder}</b> at step {step}")
-        self.continue_button.setToolTip(f"Train {folder.name} on from step {step} up to Steps, with its own settings")
         self._set_idle(not self.running)
+
+    def _show_continue(self, idle: bool) -> None:
+        """Continue is enabled while idle if it can train the checkpoint up to Steps as typed so far
+        (the box commits only on Enter or leaving it); its tooltip says why not."""
+        box = self.train_form["steps"].widget
+        typed = box.cleanText()
+        refusal = self.session.continue_refusal(int(typed) if typed.isdigit() else box.value())
+        self.continue_button.setEnabled(idle and refusal is None)
+        checkpoint, step = self.session.checkpoint, self.session.checkpoint_step
+        self.continue_button.setToolTip(refusal or f"Train {checkpoint.name} on from step {step} up to Steps, with its own settings")
 
     def _sample(self) -> None:
         if self.session.checkpoint is not None:
@@ -501,9 +511,8 @@ class TrainingPanel(Panel):
             widget.setEnabled(idle)
         if idle:
             self._on_data()  # enables only what the data chosen uses
-        checkpoint = self.session.checkpoint is not None
-        self.continue_button.setEnabled(idle and checkpoint)
-        self.sample_button.setEnabled(checkpoint)
+        self._show_continue(idle)
+        self.sample_button.setEnabled(self.session.checkpoint is not None)
         self.pause_button.setEnabled(not idle)
         self.stop_button.setEnabled(not idle)
         self.pause_button.setText("Pause")

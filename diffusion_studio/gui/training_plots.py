@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QStackedWidget, QVBoxLayout, 
 
 from diffusion_studio.app.training import LOSS_BY_T_ROWS, RunInfo, TrainingSession, TrainingUpdate, smooth
 from diffusion_studio.gui.imaging import show_pixels
+from diffusion_studio.gui.integer_axis import IntegerAxis
 from diffusion_studio.gui.point_style import data_cloud, sample_cloud
 
 
@@ -36,7 +37,7 @@ class TrainingPlots(QWidget):
     def __init__(self, session: TrainingSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.loss_plot = pg.PlotWidget(background="w", title="Training loss")
+        self.loss_plot = pg.PlotWidget(background="w", title="Training loss", axisItems={"bottom": IntegerAxis("bottom")})
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.setLabel("bottom", "step")
         self.loss_plot.setLabel("left", "loss (log scale)")
@@ -46,7 +47,7 @@ class TrainingPlots(QWidget):
         self.raw_curve = self.loss_plot.plot(pen=pg.mkPen((160, 190, 230), width=1), name="each report")
         self.smooth_curve = self.loss_plot.plot(pen=pg.mkPen((31, 94, 200), width=2), name="smoothed")
         self.loss_plot.setToolTip("The mean of ‖target − network(x_t, t)‖² over each report's steps, and its moving average")
-        self.heatmap_plot = pg.PlotWidget(background="w")
+        self.heatmap_plot = pg.PlotWidget(background="w", axisItems={"bottom": IntegerAxis("bottom")})
         self.heatmap_plot.setLabel("bottom", "training step")
         self.heatmap_plot.setLabel("left", "t")
         self.heatmap_plot.setMouseEnabled(x=False, y=False)

@@ -128,6 +128,14 @@ def test_the_chain_starts_again_on_a_schedule_mode_or_seed_change(state, session
     assert session.mode == "chain"
 
 
+def test_a_schedule_that_ends_far_from_noise_is_said_to(state, session):
+    assert "ᾱ_T = 0.05: x_T = 0.22 x_0 + 0.98 ε is far from noise" in session.schedule_warning()  # linear, T = 300
+    state.update_schedule(name="sigmoid", timesteps=50)
+    assert "ᾱ_T = 0.60: x_T = 0.78 x_0 + 0.63 ε is mostly signal" in session.schedule_warning()
+    state.update_schedule(timesteps=1000)
+    assert session.schedule_warning() is None
+
+
 def test_histogram_densities_integrate_to_the_share_inside_the_edges():
     values = np.random.default_rng(3).normal(0.0, 2.0, 100_000)
     share = np.mean((values >= -4) & (values < 4))

@@ -136,7 +136,7 @@ def test_a_cancelled_run_shows_what_it_recorded_and_the_playhead_scrubs_and_play
             session.cancel()
 
     inpaint(session, model, on_update=cancel_after_three)  # DDPM, all 50 steps
-    assert len(session.trajectory) == 4 and session.times.tolist() == [50, 49, 48, 0]
+    assert len(session.trajectory) == 4 and session.times.tolist() == [50, 49, 48, 47]  # x_47: where it stopped
     session.set_frame(1)
     assert session.t == 49 and session.frame() == 1
     session.toggle_play()

@@ -66,8 +66,32 @@ def test_a_cancelled_run_shows_the_frames_it_recorded(model):
 
     result = drive(job, cancel_after_five, 0.0)
     assert result.cancelled and len(result.trajectory) == 6  # five steps and where they got to
+    seen = Recorder(session)
     session.on_finished(result)
     assert session.trajectory is result.trajectory and updates[-1].index == 5
+    trajectory = result.trajectory
+    assert trajectory.timesteps.tolist() == [40, 39, 38, 37, 36, 35]  # DDPM from T = 40: x_35 is where it stopped, not x_0
+    assert session.t == 35 and ("finished", ("Cancelled at t = 35: showing the 6 frames recorded",)) in seen.events
+    np.testing.assert_array_equal(trajectory.x_t[-1], result.final)  # points are stored as they are
+    np.testing.assert_array_equal(trajectory.pred_x0[-1], trajectory.pred_x0[-2])  # the last x̂_0 predicted, from x_36
+    session.open(trajectory)
+    assert session.t == 35
+
+
+def test_a_cancelled_run_forks_from_where_it_stopped(model):
+    session = SamplingSession()
+    job = session.start(model, SampleConfig(num=4))
+
+    def cancel_after_five(preview):
+        if preview.index == 5:
+            session.cancel()
+
+    session.on_finished(drive(job, cancel_after_five, 0.0))
+    job = session.start_fork(model, 0, 35, SampleConfig(sampler="ddim", steps=5, num=4))
+    session.on_forked(drive(job, session.on_update, 0.0))
+    parent, fork = session.runs
+    assert fork.trajectory.timesteps.tolist() == [40, 39, 38, 37, 36, 35, 28, 21, 14, 7, 0]
+    assert parent.trajectory.timesteps[-1] == 35
 
 
 def test_impossible_settings_are_refused_before_anything_runs(model):

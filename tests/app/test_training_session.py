@@ -230,6 +230,14 @@ def test_settings_of_their_own_stay_until_the_data_changes():
     assert session.choose_data("eight_gaussians", state) is not None and state.schedule.config.name == "linear"
 
 
+def test_continue_is_refused_until_steps_pass_the_checkpoints_step(tmp_path):
+    session = TrainingSession()
+    assert session.continue_refusal(100) == "No checkpoint to continue: train one, or open one"
+    session.open_checkpoint(tmp_path / "roll", 40)
+    assert session.continue_refusal(40) == "roll is at step 40: set Steps above that to continue it"
+    assert session.continue_refusal(41) is None
+
+
 def test_a_schedule_that_fails_on_points_is_warned_about_and_images_are_not():
     session = TrainingSession()
     warning = session.schedule_warning("swiss_roll", ScheduleConfig("cosine", 1000))

@@ -82,6 +82,19 @@ def test_compare_prints_each_run_and_writes_rows_in_step_by_t(trained, tmp_path,
     assert "eta" in capsys.readouterr().err
 
 
+def test_compare_on_an_image_model_says_it_solves_the_reference_and_can_skip_it(capsys):
+    args = ["compare", "--model", "default", "--samplers", "ddim:steps=2", "--num", "2", "--device", "cpu", "--format", "json"]
+    assert main([*args, "--reference", "ode:3"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["distance"] > 0
+    assert "solving the reference for the distances, the probability-flow ODE in 3 steps (DDIM, η = 0)" in err
+    assert main([*args, "--reference", "none"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)[0]["distance"] is None and "reference" not in err
+    assert main([*args, "--reference", "data"]) == 1
+    assert "reference: 'data' does not measure this model" in capsys.readouterr().err
+
+
 def test_same_seed_same_samples(trained, tmp_path):
     outs = []
     for seed, name in ((5, "a.npy"), (5, "b.npy"), (6, "c.npy")):

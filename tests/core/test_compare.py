@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from diffusion_studio.core.checkpoint import save_checkpoint
-from diffusion_studio.core.compare import compare_items, measure, parse_runs, sliced_wasserstein
+from diffusion_studio.core.compare import Reference, compare_items, measure, parse_reference, parse_runs, sliced_wasserstein
 from diffusion_studio.core.data.datasets import load_toy
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.export import comparison_frame, comparison_times
@@ -108,3 +108,25 @@ def test_a_run_is_labelled_by_what_differs_from_its_samplers_defaults():
     assert run_label(plain, 1000) == "DDIM 20 steps"
     assert run_label(changed, 1000) == "DDIM 20 steps η=0.5 karras spacing x̂₀ unclamped"
     assert run_label(parse_runs("ddpm")[0], 1000) == "DDPM (ancestral) 1000 steps"
+
+
+@pytest.mark.parametrize("text, is_image, expected", [
+    (None, True, Reference("ode")), (None, False, Reference("data")), ("ode:25", True, Reference("ode", 25)),
+    ("none", True, Reference("none")), ("none", False, Reference("none")), ("data", False, Reference("data")),
+])
+def test_a_reference_is_the_models_own_unless_named(text, is_image, expected):
+    assert parse_reference(text, is_image, 1000) == expected
+
+
+def test_the_default_image_reference_says_it_solves_all_t_steps():
+    assert parse_reference(None, True, 1000).describe(1000) == "the probability-flow ODE in 1000 steps (DDIM, η = 0)"
+
+
+@pytest.mark.parametrize("text, is_image, needle", [
+    ("data", True, "'data' does not measure this model: use ode"), ("ode", False, "'ode' does not measure this model: use data"),
+    ("ode:0", True, "from 1 to T = 1000"), ("ode:1001", True, "from 1 to T = 1000"), ("ode:x", True, "K in ode:K"),
+    ("data:3", False, "not one of"), ("fine", True, "not one of data, ode, ode:K, none"),
+])
+def test_a_reference_that_cannot_measure_the_model_says_why(text, is_image, needle):
+    with pytest.raises(SettingError, match=f"reference: .*{needle}"):
+        parse_reference(text, is_image, 1000)

@@ -10,6 +10,7 @@ import torch
 from diffusion_studio.cli import main
 from diffusion_studio.core.loaded_model import open_model
 from diffusion_studio.core.errors import CheckpointError
+from diffusion_studio.core.models.diffusers_unet import SCHEDULER_DEFAULTS, schedule_from_scheduler_config
 from diffusion_studio.core.schedules import NoiseSchedule, ScheduleConfig
 
 diffusers = pytest.importorskip("diffusers")
@@ -74,7 +75,9 @@ def test_a_pickled_diffusers_model_is_not_read(tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"beta_schedule": "exp"}, "beta_schedule: 'exp' is not implemented here"),
-    ({"beta_schedule": None}, "beta_schedule: missing"),
+    ({"_class_name": "FlowMatchEulerDiscreteScheduler"}, "_class_name: 'FlowMatchEulerDiscreteScheduler' is a flow-matching"),
+    ({"_class_name": "ScoreSdeVeScheduler"}, "_class_name: 'ScoreSdeVeScheduler' is a variance-exploding"),
+    ({"_class_name": "MyScheduler"}, "_class_name: 'MyScheduler' is not a scheduler we read"),
     ({"trained_betas": [1e-3] * 20 + [0.3] * 20}, "trained_betas: these β are none of our named schedules"),
     ({"rescale_betas_zero_snr": True}, "rescale_betas_zero_snr: True: .*ᾱ_T = 0"),
     ({"thresholding": True}, "thresholding: True: dynamic thresholding"),
@@ -86,6 +89,25 @@ def test_scheduler_settings_we_do_not_implement_are_refused_by_name(pipeline_fol
     for folder in (root, root / "unet"):  # the pipeline folder or its U-Net
         with pytest.raises(CheckpointError, match=f"scheduler_config.json': {message}"):
             open_model(folder)
+
+
+@pytest.mark.parametrize("kind", sorted(SCHEDULER_DEFAULTS))
+def test_settings_left_out_take_the_scheduler_class_defaults(kind):
+    """A config as diffusers saves one that changed only T: each class's own defaults fill the rest, and our β
+    are those of diffusers' scheduler of that class (DDPMScheduler: linear, Heun: 0.00085 → 0.012, LCM: scaled)."""
+    config = {"_class_name": kind, "num_train_timesteps": 40}
+    schedule, prediction = schedule_from_scheduler_config(config)
+    try:
+        theirs = getattr(diffusers, kind).from_config(config)
+    except ImportError as exc:  # DPMSolverSDEScheduler needs torchsde
+        pytest.skip(str(exc).strip())
+    assert prediction == "eps" and schedule.timesteps == 40
+    np.testing.assert_allclose(NoiseSchedule(schedule).betas[1:], theirs.betas.double().numpy(), rtol=1e-5)
+
+
+def test_a_ddpm_scheduler_without_beta_schedule_is_ho_et_al(pipeline_folder, tmp_path):
+    model = open_model(with_scheduler(pipeline_folder, tmp_path, {"beta_schedule": None, "prediction_type": None}))
+    assert model.schedule_config == ScheduleConfig("linear", 40, 1e-4, 0.02) and model.prediction == "eps"
 
 
 @pytest.mark.parametrize("schedule", [ScheduleConfig("cosine", 40), ScheduleConfig("quadratic", 40, 1e-3, 0.05)])

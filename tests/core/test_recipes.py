@@ -12,7 +12,7 @@ from diffusion_studio.core.models.config import MLPConfig
 from diffusion_studio.core.models.presets import PRESETS
 from diffusion_studio.core.recipes import (
     CONDITIONAL_DIGITS_RECIPE, IMAGE_RECIPE, IMAGES, POINT_RECIPES, POINTS, RECIPE_SETTINGS, recipe_for, recipe_table,
-    schedule_warning,
+    schedule_warning, signal_left_warning,
 )
 from diffusion_studio.core.runs import new_run
 from diffusion_studio.core.sample_config import SampleConfig
@@ -80,6 +80,22 @@ def test_only_schedules_whose_last_steps_blow_up_x0_are_warned_about_and_only_fo
         assert schedule_warning(recipe.schedule, recipe) is None
     if warning:
         assert warning.startswith("cosine T=1000 on 2-D points") and schedule_label(recipe_for("swiss_roll").schedule) in warning
+
+
+@pytest.mark.parametrize("schedule, words", [
+    (ScheduleConfig("sigmoid", 50), "sigmoid T=50 β 0.0001…0.02 ends at ᾱ_T = 0.60: x_T = 0.78 x_0 + 0.63 ε is mostly signal"),
+    (ScheduleConfig("linear", 200), "linear T=200 β 0.0001…0.02 ends at ᾱ_T = 0.13: x_T = 0.36 x_0 + 0.93 ε is far from noise"),
+])
+def test_a_schedule_that_ends_far_from_noise_is_warned_about_on_any_data(schedule, words):
+    warning = signal_left_warning(schedule)
+    assert warning.startswith(words) and "not the N(0, I) that sampling starts from" in warning
+    assert schedule_warning(schedule, IMAGE_RECIPE) == warning == schedule_warning(schedule, recipe_for("swiss_roll"))
+
+
+@pytest.mark.parametrize("schedule", [ScheduleConfig("linear", 1000), ScheduleConfig("linear", 456), ScheduleConfig("cosine", 10),
+                                      *(recipe.schedule for recipe in POINT_RECIPES.values())])
+def test_schedules_that_end_near_noise_are_not(schedule):
+    assert signal_left_warning(schedule) is None
 
 
 def test_training_2d_data_on_the_cosine_schedule_previews_on_the_data():

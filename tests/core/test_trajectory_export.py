@@ -6,7 +6,9 @@ import torch
 from PIL import Image
 
 from diffusion_studio.core.errors import FileSaveError, SettingError, TrajectoryError
-from diffusion_studio.core.export import SCATTER_EXTENT, point_view, save_gif, scatter_frame, trajectory_frames, view_bounds
+from diffusion_studio.core.export import (
+    SCATTER_EXTENT, label_frame, point_view, save_gif, scatter_frame, trajectory_frames, view_bounds,
+)
 from diffusion_studio.core.samplers import DDIMSampler
 from diffusion_studio.core.sampling import sample_loop
 from diffusion_studio.core.schedules import make_schedule
@@ -19,13 +21,26 @@ from diffusion_studio.core.trajectory import (
 )
 
 
-def run(shape, num_steps=10, every=1):
+def run(shape, num_steps=10, every=1, stop_after=None):
     sampler = DDIMSampler(make_schedule("linear", 50))
     sampler.set_timesteps(num_steps)
     recorder = Recorder(every=every, metadata={"sampler": "ddim"})
-    for step in sample_loop(lambda x, i: 0.1 * x, sampler, shape, generator=torch.Generator().manual_seed(0)):
+    should_stop = lambda: stop_after is not None and len(recorder.moments) >= stop_after  # noqa: E731
+    for step in sample_loop(lambda x, i: 0.1 * x, sampler, shape, generator=torch.Generator().manual_seed(0),
+                            should_stop=should_stop):
         recorder.add(step)
     return recorder
+
+
+def test_a_stopped_run_ends_at_the_t_it_reached_everywhere_its_frames_go(tmp_path):
+    """Issue 28: a run cancelled after 3 of 10 DDIM steps (t = 50, 45, 40) is x_35, not the result."""
+    trajectory = run((64, 2), stop_after=3).trajectory()
+    assert trajectory.timesteps.tolist() == [50, 45, 40, 35]
+    np.testing.assert_array_equal(trajectory.pred_x0[-1], trajectory.pred_x0[-2])  # the last x̂_0 predicted, from x_40
+    save_trajectory(trajectory, tmp_path / "stopped.npz")
+    assert load_trajectory(tmp_path / "stopped.npz").timesteps.tolist() == [50, 45, 40, 35]
+    last = trajectory_frames(trajectory)[-1]  # a GIF's last frame says t = 35, not "result"
+    assert np.array_equal(last, label_frame(scatter_frame(trajectory.x_t[-1]), "t = 35"))
 
 
 @pytest.mark.parametrize(("num_steps", "every"), [(10, 1), (10, 3), (7, 7)])
@@ -164,7 +179,7 @@ def test_recorded_moments_are_those_of_the_full_precision_samples(tmp_path):
     from diffusion_studio.core.marginals import moments
     from diffusion_studio.core.trajectory import Recorder, load_trajectory, save_trajectory
 
-    steps = [SimpleNamespace(index=i, t=3 - i, x_t=torch.randn(5, 1, 4, 4) * 3, pred_x0=torch.zeros(5, 1, 4, 4),
+    steps = [SimpleNamespace(index=i, t=3 - i, prev_t=2 - i, x_t=torch.randn(5, 1, 4, 4) * 3, pred_x0=torch.zeros(5, 1, 4, 4),
                              pred_eps=torch.zeros(5, 1, 4, 4), x_prev=torch.full((5, 1, 4, 4), 0.5), nfe=i + 1)
              for i in range(3)]
     recorder = Recorder()

@@ -139,6 +139,14 @@ def test_moving_the_slider_changes_x_t_as_the_closed_form_says(window):
         assert f"{schedule.sqrt_alpha_bars[t]:.4f}" in panel.readout.text()
 
 
+def test_the_readout_says_when_x_T_is_mostly_signal(window):
+    panel = window.forward
+    assert "⚠" not in panel.readout.text()
+    window.state.update_schedule(name="sigmoid", timesteps=50)
+    assert "⚠ sigmoid T=50 β 0.0001…0.02 ends at ᾱ_T = 0.60" in panel.readout.text()
+    assert "is mostly signal" in panel.readout.text()
+
+
 def test_the_noise_is_held_fixed_until_the_seed_changes(window):
     panel = window.forward
     panel.t_slider.setValue(1000)

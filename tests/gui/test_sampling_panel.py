@@ -74,10 +74,21 @@ def test_sampling_records_the_expected_frames_and_shows_them(panel, qtbot):
         assert (f"t = {trajectory.timesteps[k]}" if k < 3 else "the result") in panel.timeline.label.text()
 
 
+def on_screen(panel, qtbot):
+    """The window shown on the panel, active, so that keys reach it as a user's would."""
+    window = panel.window()
+    window.show()
+    window.tabs.setCurrentWidget(panel)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+
+
 def test_keys_step_through_the_frames(panel, qtbot):
+    on_screen(panel, qtbot)
     settle(panel, steps=5)
     run_to_end(panel, qtbot)
     assert panel.timeline.slider.value() == 5
+    panel.setFocus()
     qtbot.keyClick(panel, Qt.Key.Key_Home)
     assert panel.timeline.slider.value() == 0
     qtbot.keyClick(panel, Qt.Key.Key_Right)
@@ -91,6 +102,25 @@ def test_keys_step_through_the_frames(panel, qtbot):
     assert panel.timeline.play_timer.isActive()
     qtbot.waitUntil(lambda: not panel.timeline.play_timer.isActive(), timeout=5000)
     assert panel.timeline.slider.value() == 5
+
+
+def test_the_timeline_keys_work_whatever_has_the_focus_but_a_field_being_edited(panel, qtbot):
+    """Issue 28: after a run the focus sat in the Compare list, inside a scroll area that took ← and →."""
+    on_screen(panel, qtbot)
+    settle(panel, steps=5)
+    run_to_end(panel, qtbot)
+    for focused in (panel.compare_list, panel.settings.sampler_form["sampler"].widget, panel.run_button):
+        focused.setFocus()
+        qtbot.keyClick(focused, Qt.Key.Key_Home)
+        assert panel.timeline.slider.value() == 0
+        qtbot.keyClick(focused, Qt.Key.Key_Right)
+        assert panel.timeline.slider.value() == 1, type(focused).__name__
+        qtbot.keyClick(focused, Qt.Key.Key_End)
+        assert panel.timeline.slider.value() == 5
+    steps = panel.settings.run_form["steps"].widget  # a number field keeps its keys for editing
+    steps.setFocus()
+    qtbot.keyClick(steps, Qt.Key.Key_Home)
+    assert panel.timeline.slider.value() == 5 and steps.hasFocus()
 
 
 def test_the_gui_and_the_cli_give_the_same_samples_on_the_device_chosen(panel, qtbot, tmp_path):
@@ -118,6 +148,11 @@ def test_cancel_stops_quickly_and_keeps_what_was_recorded(panel, qtbot):
     qtbot.waitUntil(lambda: not panel.running, timeout=3000)  # within a step or two
     assert panel.session.trajectory is not None and 2 <= len(panel.session.trajectory) < 1001
     assert panel.run_button.isEnabled()
+    reached = int(panel.session.trajectory.timesteps[-1])  # the last frame is x_t where the run stopped
+    frames = len(panel.session.trajectory)
+    assert reached == 1001 - frames and panel.session.t == reached
+    assert panel.timeline.label.text() == f"frame {frames} of {frames}: t = {reached}"
+    assert panel.schedule_marker.value() == reached
 
 
 def test_exported_gif_has_the_frames_size_and_duration_asked_for(panel, qtbot, tmp_path):

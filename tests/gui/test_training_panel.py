@@ -159,8 +159,14 @@ def test_continue_goes_on_from_the_saved_step(qtbot, window, tmp_path):
     panel.start()
     finish(qtbot, panel)
     first = panel.session.checkpoint
-    assert panel.continue_button.isEnabled()
-    panel.train_form["steps"].widget.setValue(50)
+    assert not panel.continue_button.isEnabled()  # Steps is the checkpoint's step: nothing to continue to
+    assert panel.continue_button.toolTip() == f"{first.name} is at step 30: set Steps above that to continue it"
+    box = panel.train_form["steps"].widget
+    box.lineEdit().selectAll()
+    qtbot.keyClicks(box, "50")  # typed, not yet committed (Enter, or leaving the box)
+    assert box.value() == 30 and panel.continue_button.isEnabled()
+    assert panel.continue_button.toolTip().startswith(f"Train {first.name} on from step 30 up to Steps")
+    box.setValue(50)
     panel.continue_button.click()
     finish(qtbot, panel)
     steps, _ = panel.session.loss_curve()
@@ -319,6 +325,25 @@ def test_picking_the_data_applies_its_recipe_and_edits_stay_until_the_data_chang
     assert panel.network_size() == IMAGE_RECIPE.size and panel.preset.currentData() == "small"
     panel.data.setCurrentIndex(panel.data.findData("checkerboard"))  # a program's change (restoring settings) …
     assert panel.state.schedule.config == IMAGE_RECIPE.schedule  # … applies no recipe
+
+
+def test_short_runs_have_whole_step_ticks(window):
+    for plot in (window.training.loss_plot, window.training.heatmap_plot):
+        axis = plot.getAxis("bottom")
+        levels = axis.tickValues(0, 3, 400)  # the range a run of 3 steps shows
+        ticks = [value for _, values in levels for value in values]
+        assert ticks == [0, 1, 2, 3] and axis.tickStrings(ticks, 1, levels[0][0]) == ["0", "1", "2", "3"]
+
+
+def test_a_schedule_that_ends_far_from_noise_is_warned_about_for_images_too(qtbot, window):
+    panel = window.training
+    window.show()
+    window.tabs.setCurrentWidget(panel)
+    pick(panel, "digits")
+    assert panel.schedule_warning.isHidden()
+    panel.state.update_schedule(name="sigmoid", timesteps=50)
+    assert panel.schedule_warning.isVisible() and "ᾱ_T = 0.60" in panel.schedule_warning.text()
+    assert "is mostly signal" in panel.schedule_warning.text()
 
 
 def test_a_schedule_that_fails_on_points_is_warned_about_where_it_is_picked(qtbot, window):

@@ -45,6 +45,28 @@ _SIZES = {"sample_size": MAX_IMAGE_SIZE, "in_channels": MAX_CHANNELS, "out_chann
 """The sizes of a UNet2DModel config (a number, or a list of one per level) and their limits."""
 MAX_LEVELS = 16
 """The most levels (entries of a per-level list) a diffusers U-Net may have here."""
+_HO = {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "beta_schedule": "linear", "prediction_type": "epsilon"}
+_KARRAS = {**_HO, "beta_start": 0.00085, "beta_end": 0.012}
+_LATENT = {**_KARRAS, "beta_schedule": "scaled_linear"}
+SCHEDULER_DEFAULTS = {
+    **dict.fromkeys(("DDPMScheduler", "DDPMParallelScheduler", "DDIMScheduler", "DDIMParallelScheduler",
+                     "DDIMInverseScheduler", "PNDMScheduler", "LMSDiscreteScheduler", "EulerDiscreteScheduler",
+                     "EulerAncestralDiscreteScheduler", "DPMSolverMultistepScheduler",
+                     "DPMSolverMultistepInverseScheduler", "DPMSolverSinglestepScheduler", "DEISMultistepScheduler",
+                     "UniPCMultistepScheduler", "SASolverScheduler", "RePaintScheduler"), _HO),
+    **dict.fromkeys(("HeunDiscreteScheduler", "KDPM2DiscreteScheduler", "KDPM2AncestralDiscreteScheduler",
+                     "DPMSolverSDEScheduler"), _KARRAS),
+    **dict.fromkeys(("LCMScheduler", "TCDScheduler"), _LATENT),
+}
+"""The β-schedule (VP) scheduler classes we read, each with the defaults its diffusers ``__init__`` gives the
+settings we read: a saved config leaves out what it did not change (diffusers 0.42)."""
+_REFUSED_CLASSES = {
+    **dict.fromkeys(("ScoreSdeVeScheduler", "KarrasVeScheduler", "EDMEulerScheduler", "EDMDPMSolverMultistepScheduler",
+                     "CMStochasticIterativeScheduler"), "a variance-exploding (σ) scheduler"),
+    **dict.fromkeys(("FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler", "FlowMatchLCMScheduler"),
+                    "a flow-matching scheduler"),
+}
+"""Scheduler classes refused by kind: their path is not a β schedule."""
 _REFUSED = {
     "rescale_betas_zero_snr": "rescaling β so that ᾱ_T = 0 (Lin et al. 2024) is not implemented here",
     "thresholding": "dynamic thresholding of x̂_0 (Saharia et al. 2022) is not implemented here "
@@ -150,7 +172,18 @@ def _check_pipeline(folder: Path) -> None:
 
 def schedule_from_scheduler_config(config: dict[str, Any]) -> tuple[ScheduleConfig, str]:
     """(schedule, prediction) of a diffusers scheduler config; SettingError naming any setting that
-    would change the samples and that we do not implement."""
+    would change the samples and that we do not implement.
+
+    The class (``_class_name``; DDPMPipeline's ``DDPMScheduler`` when there is none) decides: its diffusers
+    defaults fill the settings the config leaves out; variance-exploding and flow-matching classes and
+    classes we do not know are refused by name."""
+    kind = config.get("_class_name", "DDPMScheduler")
+    if kind in _REFUSED_CLASSES:
+        raise SettingError("_class_name", f"{kind!r} is {_REFUSED_CLASSES[kind]}, not one we sample (we read "
+                           "β-schedule schedulers such as DDPMScheduler and DDIMScheduler)")
+    if kind not in SCHEDULER_DEFAULTS:
+        raise SettingError("_class_name", f"{kind!r} is not a scheduler we read (we read {', '.join(SCHEDULER_DEFAULTS)})")
+    config = {**SCHEDULER_DEFAULTS[kind], **config}
     for key, reason in _REFUSED.items():
         if config.get(key):
             raise SettingError(key, f"{config[key]!r}: {reason}")
@@ -158,10 +191,10 @@ def schedule_from_scheduler_config(config: dict[str, Any]) -> tuple[ScheduleConf
     if variance in ("learned", "learned_range"):
         raise SettingError("variance_type", f"'{variance}': learned variances (Nichol & Dhariwal) are not implemented here; "
                            "our samplers use a fixed σ_t²")
-    prediction = config.get("prediction_type", "epsilon")
+    prediction = config["prediction_type"]
     if prediction not in DIFFUSERS_PREDICTIONS:
         raise SettingError("prediction_type", f"{prediction!r} is not implemented here (we read {', '.join(DIFFUSERS_PREDICTIONS)})")
-    timesteps = int(config.get("num_train_timesteps", 1000))
+    timesteps = int(config["num_train_timesteps"])
     if config.get("trained_betas") is not None:
         schedule = config_from_betas(config["trained_betas"])
         if schedule is None:
@@ -170,19 +203,15 @@ def schedule_from_scheduler_config(config: dict[str, Any]) -> tuple[ScheduleConf
         if schedule.timesteps != timesteps:
             raise SettingError("trained_betas", f"{schedule.timesteps} values for num_train_timesteps = {timesteps}")
         return schedule, DIFFUSERS_PREDICTIONS[prediction]
-    name = config.get("beta_schedule")
+    name = config["beta_schedule"]
     if name not in DIFFUSERS_SCHEDULES:
-        known = ", ".join(DIFFUSERS_SCHEDULES)
-        if name is None:
-            raise SettingError("beta_schedule", f"missing: a scheduler without a β schedule (a VE or flow-matching one) "
-                               f"is not one we sample (we read {known}, or trained_betas)")
-        raise SettingError("beta_schedule", f"{name!r} is not implemented here (we read {known}, or trained_betas)")
-    defaults = ScheduleConfig()
+        raise SettingError("beta_schedule", f"{name!r} is not implemented here (we read {', '.join(DIFFUSERS_SCHEDULES)}, "
+                           "or trained_betas)")
     schedule = ScheduleConfig(
         name=DIFFUSERS_SCHEDULES[name],
         timesteps=timesteps,
-        beta_start=float(config.get("beta_start", defaults.beta_start)),
-        beta_end=float(config.get("beta_end", defaults.beta_end)),
+        beta_start=float(config["beta_start"]),
+        beta_end=float(config["beta_end"]),
     )
     return schedule, DIFFUSERS_PREDICTIONS[prediction]
 
