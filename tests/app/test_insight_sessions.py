@@ -89,5 +89,5 @@ def test_denoising_from_x_t_and_inverting_come_back_to_the_image():
     np.testing.assert_allclose(session.denoised.result, IMAGE, atol=1e-4)
     session.on_finished(drive(session.start_inversion(model, SampleConfig(sampler="ddim", steps=10)), session.on_update, 0.0))
     assert session.inverted.steps == 10 and session.inverted.rms_error < 1e-5
-    with pytest.raises(SettingError, match="η = 0"):
+    with pytest.raises(SettingError, match="cannot run from x_0 up to x_T"):
         session.start_inversion(model, SampleConfig(sampler="ddpm"))

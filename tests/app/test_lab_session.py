@@ -9,7 +9,7 @@ from diffusion_studio.app.lab import DRAWN_POINTS, LabSession
 from diffusion_studio.core.data.datasets import load_points_file
 from diffusion_studio.core.errors import SettingError
 from diffusion_studio.core.mixture import EIGHT_GAUSSIANS, known_mixture
-from diffusion_studio.core.sample_config import SampleConfig
+from diffusion_studio.core.sample_config import MAX_POINTS, SampleConfig
 
 from tests.app.events import Recorder
 
@@ -108,7 +108,7 @@ def test_no_model_no_run_and_too_many_points_refused():
     session.set_data("eight_gaussians")
     session.set_use_exact(True)
     with pytest.raises(SettingError, match="at most"):
-        session.start(SampleConfig(num=10**6))
+        session.start(SampleConfig(num=MAX_POINTS + 1))
 
 
 def test_drawing_points_and_gaussians(tmp_path):

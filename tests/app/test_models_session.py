@@ -38,5 +38,5 @@ def test_the_bundled_model_opens_into_the_state_and_is_described():
 
 def test_a_broken_model_says_why(tmp_path):
     (tmp_path / "config.json").write_text("{ not json")
-    with pytest.raises(DiffusionStudioError, match="config.json is damaged"):
+    with pytest.raises(DiffusionStudioError, match="config.json': it is not valid JSON"):
         read_model(tmp_path)

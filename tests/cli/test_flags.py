@@ -28,7 +28,7 @@ def test_flags_set_each_kind_of_setting():
     size = NetworkSize(**parse(NetworkSize, ["--channel-mults", "1,2,4", "--attention", "8", "--heads", "2"]))
     assert (size.channel_mults, size.attention_resolutions, size.num_heads) == ((1, 2, 4), (8,), 2)
     assert parse(ScheduleConfig, ["-T", "50", "--schedule", "cosine"]) == {
-        "name": "cosine", "timesteps": 50, "beta_start": 1e-4, "beta_end": 0.02}
+        "name": "cosine", "timesteps": 50, "beta_start": 1e-4, "beta_end": 0.02, "path": "vp"}
 
 
 def test_suppressed_flags_report_only_what_was_given_and_required_ones_are_required():

@@ -106,7 +106,7 @@ def test_dropping_a_broken_checkpoint_says_why_and_keeps_no_model(window, qtbot,
     (folder / "config.json").write_text("{ not json")
     drop(window, folder)
     qtbot.waitUntil(lambda: window.error_box is not None, timeout=30000)
-    assert "config.json is damaged" in window.error_box.text()
+    assert "config.json': it is not valid JSON" in window.error_box.text()
     assert window.state.model is None
 
 

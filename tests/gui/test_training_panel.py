@@ -328,7 +328,7 @@ def test_picking_the_data_applies_its_recipe_and_edits_stay_until_the_data_chang
 
 
 def test_short_runs_have_whole_step_ticks(window):
-    for plot in (window.training.loss_plot, window.training.heatmap_plot):
+    for plot in (window.training.plots.loss_plot, window.training.plots.heatmap_plot):
         axis = plot.getAxis("bottom")
         levels = axis.tickValues(0, 3, 400)  # the range a run of 3 steps shows
         ticks = [value for _, values in levels for value in values]
