@@ -15,10 +15,10 @@ VP path; schedules.NoiseSchedule.path_scales).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
-from collections.abc import Callable
 
 from diffusion_studio.core.process import (
     Prediction, check_prediction, coefficient, predict_eps_from_x0, predict_x0_from_eps, split_prediction,
